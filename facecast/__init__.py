@@ -1,0 +1,3 @@
+"""facecast: self-hosted digital-human video factory."""
+
+__version__ = "0.1.0"
