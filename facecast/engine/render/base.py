@@ -25,9 +25,8 @@ def choose_renderer(prepared: PreparedTemplate, tracks: Tracks, plan: MouthPlan,
                     options: RenderOptions) -> MouthRenderer:
     """The person's own mouths when the template talks, else the parametric mouth (unless options say)."""
     if options.backend != "classical":
-        from .neural import load_neural_renderer  # torch is optional: imported only when asked for
-
-        return load_neural_renderer(prepared, tracks, plan, options)
+        raise BackendUnavailableError(
+            f"backend {options.backend!r} is not available in this version; use backend 'classical'")
     mode = options.mode
     if mode == "auto":
         mode = "mouthbank" if prepared.facts.talking else "parametric"
