@@ -17,11 +17,12 @@ import cv2
 import numpy as np
 
 from ..blend import blend_region, feathered_mask, lower_face_polygon, match_colour
-from ..landmarks import CHIN, FOREHEAD, NOSE_TIP, OUTER_LIPS, STABLE, face_height, mouth_opening, mouth_width
+from ..landmarks import CHIN, FOREHEAD, INNER_LIPS, NOSE_TIP, OUTER_LIPS, STABLE, face_height, mouth_opening, mouth_width
 from ..media import iter_frames, pingpong_indices, probe
 from ..motion import MouthPlan
 from ..results import PreparedTemplate
 from ..tracking import Tracks
+from .parametric import CHIN_LINE, CHIN_SIDES, CLOSED_GAP, draw_mouth
 from .warp import Region
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ MAX_BANK = 1500           # crops kept in the bank (evenly sampled from longer t
 CANDIDATES = 12
 SWITCH_COST = 0.012       # cost (in face heights of opening error) of jumping to a non-consecutive template frame
 BANK_VERSION = 1
+_MOUTH_AND_CHIN = sorted(set(OUTER_LIPS + INNER_LIPS + [i for i, _ in CHIN_LINE + CHIN_SIDES]))
 
 
 @dataclass(slots=True)
@@ -119,11 +121,16 @@ def load_or_build_bank(prepared: PreparedTemplate, tracks: Tracks) -> MouthBank:
     return bank
 
 
+def target_openings(bank: MouthBank, plan: MouthPlan) -> np.ndarray:
+    """The planned opening per frame within the range this person's mouth actually shows."""
+    low, high = np.percentile(bank.openings, [2, 98])
+    target = np.clip(low + plan.opening * (1.0 - plan.press), low, high)
+    return np.where(plan.press > 0.5, low, target)
+
+
 def choose_frames(bank: MouthBank, plan: MouthPlan, current_poses: np.ndarray) -> np.ndarray:
     """Bank index per output frame: close to the planned state and pose, smooth over time (Viterbi)."""
-    low, high = np.percentile(bank.openings, [2, 98])
-    target_open = np.clip(low + plan.opening * (1.0 - plan.press), low, high)
-    target_open = np.where(plan.press > 0.5, low, target_open)
+    target_open = target_openings(bank, plan)
     target_width = np.median(bank.widths) * (1.0 + 0.08 * plan.width)
     count = plan.frame_count
     candidates = np.zeros((count, CANDIDATES), np.int64)
@@ -163,9 +170,11 @@ class MouthBankRenderer:
 
     name = "mouthbank"
 
-    def __init__(self, bank: MouthBank, chosen: np.ndarray) -> None:
+    def __init__(self, bank: MouthBank, chosen: np.ndarray, plan: MouthPlan) -> None:
         self.bank = bank
         self.chosen = chosen
+        self.plan = plan
+        self.targets = target_openings(bank, plan)
 
     @classmethod
     def build(cls, prepared: PreparedTemplate, tracks: Tracks, plan: MouthPlan, start_frame: int = 0) -> MouthBankRenderer:
@@ -177,7 +186,7 @@ class MouthBankRenderer:
         chosen = choose_frames(bank, plan, poses)
         logger.info("mouth bank: %d crops, %d distinct used for %d frames", len(bank.openings),
                     len(np.unique(chosen)), plan.frame_count)
-        return cls(bank, chosen)
+        return cls(bank, chosen, plan)
 
     def render(self, frame: np.ndarray, points: np.ndarray, index: int) -> np.ndarray:
         entry = int(self.chosen[index])
@@ -205,4 +214,8 @@ class MouthBankRenderer:
         pasted = match_colour(pasted, current, skin)
         out = frame.copy()
         blend_region(out, pasted, mask, region)
-        return out
+        # Fine-tune the pasted mouth to the planned opening: a small warp of the person's real mouth.
+        pasted_points = points.copy()
+        pasted_points[_MOUTH_AND_CHIN] = crop_points[_MOUTH_AND_CHIN]
+        return draw_mouth(out, pasted_points, float(self.targets[index]) - CLOSED_GAP, float(self.plan.width[index]) * 0.3,
+                          0.0, paint_below_gap=0.012)
