@@ -170,6 +170,8 @@ def append_silence(clip: AudioClip, seconds: float) -> AudioClip:
         return clip
     start = clip.duration_s
     clip.samples = np.concatenate([clip.samples, np.zeros(pad, np.float32)])
+    if clip.phonemes and clip.phonemes[-1].viseme == "sil":  # one pause, not two
+        start = clip.phonemes.pop().start_s
     clip.phonemes.append(PhonemeTiming(start, clip.duration_s, "_", "sil"))
     return clip
 
@@ -227,3 +229,65 @@ def spread_words(text: str, duration_s: float, start_s: float = 0.0) -> list[Wor
         timings.append(WordTiming(position, position + length, word))
         position += length
     return timings
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesizedSpeech:
+    """Speech written to a WAV file, with its timings on the file's clock."""
+
+    audio_path: Path
+    sample_rate: int
+    duration_s: float
+    phonemes: list[PhonemeTiming]
+    words: list[WordTiming]
+
+    def load_clip(self) -> AudioClip:
+        """The whole file as an AudioClip with the timings (for inputs that fit in memory)."""
+        import wave
+
+        with wave.open(str(self.audio_path), "rb") as reader:
+            frames = reader.readframes(reader.getnframes())
+        samples = np.frombuffer(frames, np.int16).astype(np.float32) / 32768.0
+        return AudioClip(samples, self.sample_rate, list(self.phonemes), list(self.words))
+
+
+def write_speech(clips: Iterator[AudioClip], path: Path) -> SynthesizedSpeech:
+    """Write streamed clips to a 16-bit mono WAV as they arrive; only one sentence is held at a time.
+
+    The file appears at `path` only when complete.
+    """
+    import os
+    import tempfile
+    import wave
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".wav", dir=path.parent)
+    os.close(fd)
+    phonemes: list[PhonemeTiming] = []
+    words: list[WordTiming] = []
+    total = 0
+    sample_rate = 0
+    try:
+        with wave.open(tmp_name, "wb") as writer:
+            for clip in clips:
+                if not sample_rate:
+                    sample_rate = clip.sample_rate
+                    writer.setnchannels(1)
+                    writer.setsampwidth(2)
+                    writer.setframerate(sample_rate)
+                if clip.sample_rate != sample_rate:
+                    raise ValueError(f"clip at {clip.sample_rate} Hz in a {sample_rate} Hz stream")
+                clip_phonemes, clip_words = offset_timings(clip, total / sample_rate)
+                phonemes.extend(clip_phonemes)
+                words.extend(clip_words)
+                pcm = np.clip(np.round(clip.samples * 32767.0), -32768, 32767).astype("<i2")
+                writer.writeframes(pcm.tobytes())
+                total += len(pcm)
+        if not sample_rate:
+            raise ValueError("no audio was synthesised")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return SynthesizedSpeech(path, sample_rate, total / sample_rate, phonemes, words)
