@@ -179,6 +179,7 @@ def _write_atomic(path: Path, content: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; subtitles are served to others
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
