@@ -12,11 +12,13 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from .options import MotionOptions
-from .speech import SpeechFeatures
+from .speech import SpeechFeatures, to_video_frames
 from .speech_types import PhonemeTiming
 
 # Typical inner-lip opening of a speaker on a fully open vowel, in face heights (shared clips: 0.15-0.27).
 MAX_OPENING = 0.17
+# Lips take their shape before the sound they make is heard; phoneme timings mark the sound.
+ARTICULATION_LEAD_S = 0.02
 
 # Viseme -> (opening 0-1, width change -1..1, lip press 0-1). Sources: the MPEG-4 / Oculus viseme sets.
 VISEME_SHAPES: dict[str, tuple[float, float, float]] = {
@@ -55,19 +57,29 @@ def plan_from_phonemes(
 ) -> MouthPlan:
     """A plan driven by viseme timings, its amplitude modulated by the audio's loudness (stress, emphasis)."""
     fps, count = features.fps, features.frame_count
-    opening = np.zeros(count, np.float32)
-    width = np.zeros(count, np.float32)
-    press = np.zeros(count, np.float32)
+    # Rasterise the visemes at 100 Hz, then average over each frame: a 40 ms /p/ covers part of a frame only.
+    hops = int(np.ceil(count / fps * 100)) + 1
+    opening = np.zeros(hops, np.float32)
+    width = np.zeros(hops, np.float32)
+    press = np.zeros(hops, np.float32)
     for phoneme in phonemes:
         shape = VISEME_SHAPES.get(phoneme.viseme, VISEME_SHAPES["nn"])
-        first = int(np.floor(phoneme.start_s * fps))
-        last = max(first + 1, int(np.ceil(phoneme.end_s * fps)))
+        first = max(0, int(round((phoneme.start_s - ARTICULATION_LEAD_S) * 100)))
+        last = max(first + 1, int(round((phoneme.end_s - ARTICULATION_LEAD_S) * 100)))
         opening[first:last] = shape[0]
         width[first:last] = shape[1]
         press[first:last] = np.maximum(press[first:last], shape[2])
-    loud = np.clip(0.45 + 0.75 * features.loudness, 0, 1)
-    opening = MAX_OPENING * options.intensity * opening * loud
-    silence = features.silence & (opening == 0)
+    opening, width = to_video_frames(opening, fps, count), to_video_frames(width, fps, count)
+    press = np.clip(to_video_frames(press, fps, count) * 1.2 - 0.2, 0, 1)
+    for phoneme in phonemes:  # a bilabial shuts the lips at least on the frame holding its middle
+        if VISEME_SHAPES.get(phoneme.viseme, (0, 0, 0))[2] >= 1.0:
+            middle = int(((phoneme.start_s + phoneme.end_s) / 2 - ARTICULATION_LEAD_S) * fps)
+            if middle < count:
+                press[middle] = 1.0
+    # The viseme sets the shape; the loudness sets how far it goes (stress, emphasis, trailing off).
+    shape = gaussian_filter1d(opening, max(0.5, 0.02 * fps), mode="nearest")
+    opening = MAX_OPENING * options.intensity * np.power(features.loudness, 0.85) * (0.55 + 0.45 * shape)
+    silence = features.silence
     return _finish(opening, width, press, silence, fps, options)
 
 
@@ -77,16 +89,17 @@ def _finish(opening: np.ndarray, width: np.ndarray, press: np.ndarray, silence: 
     sigma = max(0.5, 0.030 * fps)
     opening = gaussian_filter1d(opening.astype(np.float32), sigma, mode="nearest")
     width = gaussian_filter1d(width.astype(np.float32), sigma * 1.5, mode="nearest")
-    press = gaussian_filter1d(press.astype(np.float32), 0.5, mode="nearest")
-    press = np.clip(press * 1.5, 0, 1)
     opening[silence] = 0.0
     width[silence] *= 0.3
-    opening *= 1.0 - press
     # Let the mouth settle towards a pause instead of snapping shut.
     opening = gaussian_filter1d(opening, 0.5, mode="nearest")
     lead_frames = options.lead_ms / 1000.0 * fps
     if lead_frames > 0:  # the mouth leads: frame i shows the shape of the sound at i + lead (sub-frame)
-        opening, width, press = (_advance(series, lead_frames) for series in (opening, width, press))
+        opening, width = _advance(opening, lead_frames), _advance(width, lead_frames)
+        # Closures stay crisp: shifted by whole frames, never blurred across two.
+        whole = int(round(lead_frames))
+        press = np.concatenate([press[whole:], np.zeros(whole, np.float32)]) if whole else press
+    opening = opening * (1.0 - np.clip(press, 0, 1))
     return MouthPlan(opening=np.clip(opening, 0, None), width=np.clip(width, -1, 1), press=press)
 
 
