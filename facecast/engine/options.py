@@ -29,7 +29,7 @@ class TrackingOptions:
 class MotionOptions:
     """How speech becomes mouth motion."""
 
-    lead_ms: float = 20.0      # the mouth moves this much before the sound (0-40 ms looks natural)
+    lead_ms: float = 35.0      # the mouth moves this much before the sound (0-40 ms looks natural)
     intensity: float = 1.0     # scales how far the mouth opens
     use_phonemes: bool = True  # prefer phoneme timings over audio analysis when they are available
 
