@@ -1,0 +1,178 @@
+"""H.264/AAC MP4 writing through PyAV, and atomic_output() so a half-written file never appears.
+
+The writer takes RGB frames at the template size, scales them to the output size, converts to yuv420p with
+OpenCV (0.6 ms against 3.2 ms for PyAV's rgb24 reformat on a 720x1280 frame, same values within 0.1),
+and muxes the speech as AAC alongside, cut to the video's length.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+import av
+import cv2
+import numpy as np
+
+from .errors import InvalidOptionError
+from .media import iter_pingpong_frames, probe, rational_fps, resample_audio
+from .options import EncodeOptions
+from .speech_types import AudioClip
+
+logger = logging.getLogger("facecast.engine.encode")
+
+AAC_FRAME_SAMPLES = 1024
+AAC_BIT_RATE = 128_000
+# Rates the AAC encoder accepts; other clip rates are resampled to 48 kHz.
+_AAC_RATES = {96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a hidden temp path beside `path`; it replaces `path` only if the block succeeds.
+
+    On any exception (CanceledError, KeyboardInterrupt included) the temp file is deleted and the exception
+    re-raised, so a reader never sees a truncated video.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not mkstemp: its 0600 mode would stick to the published file; the writer creates it with the umask.
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def output_size(width: int, height: int, max_height: int | None) -> tuple[int, int]:
+    """Scale down to max_height keeping the aspect ratio, then round both sides down to even (yuv420p)."""
+    if width < 2 or height < 2:
+        raise InvalidOptionError(f"video size must be at least 2x2, got {width}x{height}")
+    if max_height is not None and height > max_height:
+        width, height = max(2, int(width * max_height / height)), max_height
+    return width - width % 2, height - height % 2
+
+
+class VideoWriter:
+    """Writes RGB frames as H.264 yuv420p (libx264, crf/preset from options) with AAC speech in a faststart MP4.
+
+    Use as a context manager: a clean exit flushes and finalises the file, an exception closes it without
+    flushing (wrap it in atomic_output so the partial file is removed).
+    """
+
+    def __init__(self, path: Path, width: int, height: int, fps: float, audio: AudioClip | None,
+                 options: EncodeOptions) -> None:
+        self.path = Path(path)
+        self.input_size = (width, height)
+        self.width, self.height = output_size(width, height, options.max_height)
+        self.rate = rational_fps(fps)
+        self.frame_count = 0
+        self._closed = False
+        self._container = av.open(str(self.path), mode="w", format="mp4", options={"movflags": "+faststart"})
+        try:
+            self._video = self._add_video_stream(options)
+            self._audio_samples, self._audio = self._add_audio_stream(audio)
+        except BaseException:
+            self._container.close()
+            raise
+        self._audio_pos = 0  # samples of self._audio_samples already encoded
+
+    def _add_video_stream(self, options: EncodeOptions) -> av.video.stream.VideoStream:
+        stream = self._container.add_stream(
+            "libx264", rate=self.rate, options={"crf": str(options.crf), "preset": options.preset}
+        )
+        stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
+        stream.codec_context.time_base = 1 / self.rate
+        return stream
+
+    def _add_audio_stream(self, clip: AudioClip | None) -> tuple[np.ndarray, av.audio.stream.AudioStream | None]:
+        if clip is None or clip.samples.size == 0:
+            return np.zeros(0, np.float32), None
+        rate = clip.sample_rate if clip.sample_rate in _AAC_RATES else 48000
+        samples = resample_audio(clip, rate) if rate != clip.sample_rate else clip.samples
+        stream = self._container.add_stream("aac", rate=rate, layout="mono")
+        stream.bit_rate = AAC_BIT_RATE
+        return np.ascontiguousarray(samples, dtype=np.float32), stream
+
+    def write(self, frame_rgb: np.ndarray) -> None:
+        """Encode one RGB uint8 HxWx3 frame, at the template size or already at the output size."""
+        height, width = frame_rgb.shape[:2]
+        if (width, height) != (self.width, self.height):
+            frame_rgb = cv2.resize(frame_rgb, (self.width, self.height), interpolation=cv2.INTER_AREA)
+        yuv = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2YUV_I420)
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        frame.pts = self.frame_count
+        self._container.mux(self._video.encode(frame))
+        self.frame_count += 1
+        if self._audio is not None:  # keep audio about one second behind the video so packets interleave
+            self._encode_audio_until(int((self.frame_count / self.rate - 1) * self._audio.rate))
+
+    def _encode_audio_until(self, end: int, final: bool = False) -> None:
+        """Encode whole AAC frames of samples up to `end`; with final, the short last frame too."""
+        assert self._audio is not None
+        while self._audio_pos < end and (final or end - self._audio_pos >= AAC_FRAME_SAMPLES):
+            stop = min(end, self._audio_pos + AAC_FRAME_SAMPLES)
+            chunk = self._audio_samples[self._audio_pos:stop]
+            if chunk.size < stop - self._audio_pos:  # the video outlasts the speech: pad with silence
+                chunk = np.pad(chunk, (0, stop - self._audio_pos - chunk.size))
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
+            frame.sample_rate, frame.pts = self._audio.rate, self._audio_pos
+            self._container.mux(self._audio.encode(frame))
+            self._audio_pos = stop
+
+    def close(self) -> None:
+        """Flush video then audio (cut or padded to frame_count/fps) and finalise the MP4."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._container.mux(self._video.encode(None))
+            if self._audio is not None:
+                self._encode_audio_until(int(round(self.frame_count / self.rate * self._audio.rate)), final=True)
+                self._container.mux(self._audio.encode(None))
+        finally:
+            self._container.close()
+        logger.debug("wrote %s: %d frames %dx%d at %s fps", self.path.name, self.frame_count,
+                     self.width, self.height, self.rate)
+
+    def abort(self) -> None:
+        """Close the container without flushing; the file is left incomplete for atomic_output to delete."""
+        if not self._closed:
+            self._closed = True
+            self._container.close()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def encode_frames(frames: Iterable[np.ndarray], path: Path, width: int, height: int, fps: float,
+                  audio: AudioClip | None, options: EncodeOptions) -> int:
+    """Write all `frames` (RGB, template size) with `audio` to `path`; returns the number of frames."""
+    with VideoWriter(path, width, height, fps, audio, options) as writer:
+        for frame in frames:
+            writer.write(frame)
+        return writer.frame_count
+
+
+def transcode_plain(src: Path, dst: Path, options: EncodeOptions, frame_count: int) -> None:
+    """Decode `frame_count` frames of `src` (ping-pong, as generation does) and re-encode them untouched.
+
+    The baseline the benchmark and eval compare generation against: same decoder, writer and settings.
+    """
+    info = probe(src)
+    frames = (frame for _, frame in iter_pingpong_frames(src, info, frame_count, start=options.start_frame))
+    encode_frames(frames, dst, info.width, info.height, info.fps, None, options)
