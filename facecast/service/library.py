@@ -36,6 +36,14 @@ def receive_upload(upload: UploadFile, work_dir: Path, max_bytes: int) -> Path:
     return path
 
 
+def _sniff_or_discard(path: Path) -> tuple[str, str]:
+    try:
+        return sniff_file(path)
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+
+
 class Library:
     """Templates (with their preparation jobs) and audio."""
 
@@ -49,7 +57,7 @@ class Library:
 
     def add_template_file(self, owner: str, path: Path, name: str | None) -> Template:
         """Store an uploaded video or photo and queue its preparation."""
-        kind, ext = sniff_file(path)
+        kind, ext = _sniff_or_discard(path)
         if kind not in (VIDEO, IMAGE):
             path.unlink(missing_ok=True)
             raise UnsupportedMediaError("a template must be a video or a photo showing one face")
@@ -154,7 +162,7 @@ class Library:
         """Store uploaded audio after decoding it once, so a bad file fails here and not in every job."""
         from facecast.engine import Limits, load_audio
 
-        kind, ext = sniff_file(path)
+        kind, ext = _sniff_or_discard(path)
         if kind not in (AUDIO, VIDEO):
             path.unlink(missing_ok=True)
             raise UnsupportedMediaError("audio must be wav, mp3, m4a, aac, ogg, flac, or a video with sound")
