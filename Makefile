@@ -7,7 +7,7 @@ DATA_DIR ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test bench clean demo
+.PHONY: venv run test test-deps bench clean demo
 
 venv: $(STAMP)
 
@@ -20,11 +20,17 @@ $(STAMP): pyproject.toml
 run: venv
 	$(VENV)/bin/facecast demo --data-dir $(DATA_DIR)
 
-test: venv
+test: venv test-deps
 	$(PY) -m pytest -q
+
+# Real PostgreSQL and Redis servers for tests/service/test_backends.py (Debian packages; CI runs as root).
+test-deps:
+	@test -x /usr/lib/postgresql/15/bin/initdb && command -v redis-server >/dev/null || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server)
 
 bench: venv
 	$(PY) bench/run.py
+	$(PY) bench/service_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
