@@ -1,0 +1,205 @@
+"""The `facecast` command line. Errors print one line and exit non-zero; long work shows a bar with ETA."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional, TypeVar
+
+import typer
+
+from .engine.errors import FacecastError
+from .engine.options import EncodeOptions, GenerateOptions, Limits, MotionOptions, RenderOptions, TrackingOptions
+from .engine.progress import CancelToken
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="facecast: lip-synced talking videos from a template and speech, on your own machine.")
+T = TypeVar("T")
+# Defaults are read from the option dataclasses so each is written once.
+_TRACKING, _MOTION, _RENDER, _ENCODE, _LIMITS = TrackingOptions(), MotionOptions(), RenderOptions(), EncodeOptions(), Limits()
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def run_or_exit(work: Callable[[], T]) -> T:
+    """Run `work`; a FacecastError becomes one line on stderr and exit status 2."""
+    try:
+        return work()
+    except FacecastError as error:
+        raise fail(f"{error} [{error.code}]") from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; no output was written", EXIT_INTERRUPTED) from None
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar with ETA, one task per stage; disabled when stderr is not a terminal or -q."""
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description:>10}"), BarColumn(), TaskProgressColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=max(total, 1))
+            bar.update(tasks[stage], completed=done, total=max(total, 1))
+
+        yield report
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log what each stage does.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+CacheDir = Annotated[Optional[Path], typer.Option(help="Template cache (default $FACECAST_CACHE_DIR or ~/.cache/facecast/templates).")]
+
+
+@app.command()
+def generate(
+    template: Annotated[Path, typer.Option("--template", "-t", help="Template video (mp4/mov/webm/mkv) or photo (jpg/png/webp).")],
+    audio: Annotated[Path, typer.Option("--audio", "-a", help="Speech: wav/mp3/m4a/aac/ogg/opus/flac, or a video's audio track.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="MP4 to write.")],
+    mode: Annotated[str, typer.Option(help="Mouth renderer: auto, mouthbank (the person's own mouths) or parametric.")] = _RENDER.mode,
+    backend: Annotated[str, typer.Option(help="classical (no weights) or wav2lip (needs --weights).")] = _RENDER.backend,
+    weights: Annotated[Optional[Path], typer.Option(help="Model weights for a neural backend.")] = None,
+    face: Annotated[str, typer.Option(help="Which face: 'largest' or an index counted left to right from 0.")] = _TRACKING.face,
+    crf: Annotated[int, typer.Option(help="x264 quality, 0-51 (lower is better and bigger).")] = _ENCODE.crf,
+    preset: Annotated[str, typer.Option(help="x264 speed preset.")] = _ENCODE.preset,
+    max_height: Annotated[Optional[int], typer.Option(help="Scale taller templates down to this height.")] = None,
+    start_frame: Annotated[int, typer.Option(help="Template frame the video starts on.")] = _ENCODE.start_frame,
+    lead_ms: Annotated[float, typer.Option(help="How far the mouth leads the sound, 0-40 ms.")] = _MOTION.lead_ms,
+    intensity: Annotated[float, typer.Option(help="How wide the mouth opens, 0.2-2.0.")] = _MOTION.intensity,
+    max_audio_s: Annotated[float, typer.Option(help="Refuse audio longer than this many seconds.")] = _LIMITS.max_audio_s,
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Lip-sync speech onto a template and write an MP4."""
+    from .engine.pipeline import generate as run_generate
+
+    _setup_logging(verbose)
+    options = run_or_exit(lambda: GenerateOptions(
+        tracking=TrackingOptions(face=face),
+        motion=MotionOptions(lead_ms=lead_ms, intensity=intensity),
+        render=RenderOptions(mode=mode, backend=backend, weights_path=str(weights) if weights else None),  # type: ignore[arg-type]
+        encode=EncodeOptions(crf=crf, preset=preset, max_height=max_height, start_frame=start_frame),
+        limits=Limits(max_audio_s=max_audio_s),
+    ))
+    cancel = CancelToken()
+    with progress_bar(not quiet and sys.stderr.isatty()) as report:
+        result = run_or_exit(lambda: run_generate(template, audio, output, options, cache_dir=cache_dir,
+                                                  progress=report, cancel=cancel))
+    typer.echo(f"wrote {result.output} ({result.duration_s:.2f} s, {result.width}x{result.height} @ "
+               f"{result.fps:g} fps, {result.renderer})")
+
+
+@app.command()
+def prepare(
+    template: Annotated[Path, typer.Argument(help="Template video or photo.")],
+    face: Annotated[str, typer.Option(help="Which face: 'largest' or an index counted left to right.")] = _TRACKING.face,
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Track the face through a template once; later jobs on it skip tracking."""
+    from .engine.pipeline import prepare_template
+
+    _setup_logging(verbose)
+    options = run_or_exit(lambda: TrackingOptions(face=face))
+    with progress_bar(not quiet and sys.stderr.isatty()) as report:
+        prepared = run_or_exit(lambda: prepare_template(template, cache_dir=cache_dir, options=options, progress=report))
+    facts = prepared.facts
+    typer.echo(f"prepared {template.name}: {facts.width}x{facts.height} @ {facts.fps:g} fps, {facts.duration_s:.2f} s, "
+               f"face in {facts.face_coverage:.0%} of frames, mouth range {facts.mouth_range:.3f} "
+               f"({'talking: own mouths' if facts.talking else 'still mouth: parametric'}); cache {prepared.cache_path}")
+
+
+@app.command()
+def probe(
+    path: Annotated[Path, typer.Argument(help="A template or audio file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    cache_dir: CacheDir = None,
+) -> None:
+    """What facecast sees in a file: size, fps, duration, rotation, audio, and for templates the face."""
+    from .engine.media import probe as probe_media
+    from .engine.pipeline import prepare_template
+
+    info = run_or_exit(lambda: probe_media(path))
+    report: dict[str, object] = {
+        "file": str(path), "kind": info.kind, "width": info.width, "height": info.height, "fps": round(info.fps, 3),
+        "frames": info.frame_count, "duration_s": round(info.duration_s, 3), "rotation": info.rotation,
+        "audio": {"sample_rate": info.audio_sample_rate, "channels": info.audio_channels, "codec": info.audio_codec}
+        if info.has_audio else None,
+    }
+    if info.kind != "audio":
+        facts = run_or_exit(lambda: prepare_template(path, cache_dir=cache_dir)).facts
+        report.update(face_coverage=round(facts.face_coverage, 3), mouth_range=round(facts.mouth_range, 3),
+                      talking=facts.talking)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    for key, value in report.items():
+        typer.echo(f"{key:>14}: {value}")
+
+
+@app.command("eval")
+def evaluate_command(
+    video: Annotated[Path, typer.Argument(help="A generated video.")],
+    audio: Annotated[Optional[Path], typer.Option(help="The speech it should follow (default: the video's own track).")] = None,
+    template: Annotated[Optional[Path], typer.Option(help="The template it was made from: enables the PSNR check.")] = None,
+    start_frame: Annotated[int, typer.Option(help="The start frame used when generating.")] = 0,
+    sheet: Annotated[Optional[Path], typer.Option(help="Write a contact sheet PNG here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Measure lip-sync: opening-vs-speech correlation and lag, closure in pauses, travel, PSNR outside the mouth."""
+    from .engine.evaluate import contact_sheet, evaluate
+
+    report, tracks = run_or_exit(lambda: evaluate(video, audio, template, start_frame))
+    if sheet is not None:
+        contact_sheet(video, tracks, template, sheet, start_frame)
+    data = report.as_dict()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        for key, value in data.items():
+            typer.echo(f"{key:>22}: {value}")
+        if sheet is not None:
+            typer.echo(f"{'contact sheet':>22}: {sheet}")
+
+
+def _register_optional_commands() -> None:
+    """Commands from layers above the engine register themselves when their package is importable."""
+    import importlib
+
+    for module in ("facecast.demo", "facecast.voice.cli", "facecast.service.cli"):
+        try:
+            imported = importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name and (error.name == module or module.startswith(error.name + ".")):
+                continue
+            raise
+        imported.register(app)
+
+
+_register_optional_commands()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,191 @@
+"""Measure lip-sync: re-track a generated video and compare its mouth with the speech and the template.
+
+Metrics (all mouth sizes are inner-lip gap / face height):
+  sync_r / sync_lag_ms  Pearson r between mouth opening and the speech energy envelope (dB) at the best lag in
+                        -40..+120 ms (positive: the audio comes after the picture), and that lag.
+  closed_in_silence     share of frames inside pauses of 300 ms or more where the mouth is closed (opening below
+                        the video's 5th percentile + 0.02).
+  travel                90th minus 10th percentile of the opening.
+  psnr_outside_db       PSNR against the template outside a lower-face mask, beside plain_psnr_outside_db, the
+                        same for a plain decode + re-encode with the same encoder settings.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .blend import lower_face_mask_full
+from .encode import encode_frames
+from .landmarks import CHIN, FOREHEAD, face_height
+from .media import iter_frames, iter_pingpong_frames, load_audio, probe, resample_audio
+from .options import EncodeOptions, TrackingOptions
+from .speech import ANALYSIS_RATE, HOP_RATE, hop_features, loudness_from_level, pause_mask
+from .tracking import Tracks, track_frames
+
+LAG_RANGE_MS = (-40, 120)
+CLOSED_MARGIN = 0.02
+PAUSE_EDGE_S = 0.06   # ignore the first and last 60 ms of a pause: the mouth is still closing or opening
+
+
+@dataclass(frozen=True, slots=True)
+class LipSyncReport:
+    frames: int
+    face_coverage: float
+    sync_r: float
+    sync_lag_ms: float
+    closed_in_silence: float
+    silence_frames: int
+    travel: float
+    psnr_outside_db: float | None = None
+    plain_psnr_outside_db: float | None = None
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def measure_openings(video: Path) -> tuple[Tracks, np.ndarray, float]:
+    """Raw (unsmoothed) landmarks of a video, the opening per frame (NaN without a face) and its fps."""
+    info = probe(video)
+    tracks = track_frames(iter_frames(video, info), info.frame_count, TrackingOptions(smoothing=0.0), name=video.name)
+    return tracks, tracks.openings(), info.fps
+
+
+def envelope_db(audio_16k: np.ndarray) -> np.ndarray:
+    """Speech energy envelope per 10 ms hop, in dB, smoothed over 30 ms."""
+    level = hop_features(audio_16k).level_db
+    return np.convolve(level, np.ones(3) / 3, mode="same")
+
+
+def sync_correlation(openings: np.ndarray, fps: float, envelope: np.ndarray) -> tuple[float, float]:
+    """Best Pearson r between opening and envelope over lags in LAG_RANGE_MS (10 ms steps), and that lag."""
+    hop_times = np.arange(len(envelope)) / HOP_RATE
+    frame_times = (np.arange(len(openings)) + 0.5) / fps
+    valid = ~np.isnan(openings)
+    if valid.sum() < 10:
+        return float("nan"), float("nan")
+    opening_at_hops = np.interp(hop_times, frame_times[valid], openings[valid])
+    best = (-2.0, 0.0)
+    for lag_ms in range(LAG_RANGE_MS[0], LAG_RANGE_MS[1] + 1, 10):
+        shift = lag_ms // 10  # audio later than video: compare picture at t with sound at t + lag
+        if shift >= 0:
+            a, b = opening_at_hops[: len(envelope) - shift], envelope[shift:]
+        else:
+            a, b = opening_at_hops[-shift:], envelope[: len(envelope) + shift]
+        if len(a) > 10 and np.std(a) > 0 and np.std(b) > 0:
+            r = float(np.corrcoef(a, b)[0, 1])
+            if r > best[0]:
+                best = (r, float(lag_ms))
+    return best
+
+
+def silence_closure(openings: np.ndarray, fps: float, audio_16k: np.ndarray) -> tuple[float, int]:
+    """Share of frames inside pauses >= 300 ms with a closed mouth, and how many such frames there were."""
+    loudness = loudness_from_level(hop_features(audio_16k).level_db)
+    pauses = pause_mask(loudness, min_hops=30)
+    edge = int(PAUSE_EDGE_S * HOP_RATE)
+    eroded = pauses.copy()
+    for offset in range(1, edge + 1):
+        eroded[offset:] &= pauses[:-offset]
+        eroded[:-offset] &= pauses[offset:]
+    valid = ~np.isnan(openings)
+    if valid.sum() == 0:
+        return float("nan"), 0
+    threshold = float(np.percentile(openings[valid], 5)) + CLOSED_MARGIN
+    centres = ((np.arange(len(openings)) + 0.5) / fps * HOP_RATE).astype(int)
+    inside = np.zeros(len(openings), bool)
+    ok = centres < len(eroded)
+    inside[ok] = eroded[centres[ok]]
+    inside &= valid
+    if inside.sum() == 0:
+        return float("nan"), 0
+    return float((openings[inside] <= threshold).mean()), int(inside.sum())
+
+
+def evaluate(video: Path, audio: Path | None = None, template: Path | None = None, start_frame: int = 0,
+             encode: EncodeOptions = EncodeOptions()) -> tuple[LipSyncReport, Tracks]:
+    """All metrics for a generated video. `audio` defaults to the video's own track; `template` enables PSNR."""
+    tracks, openings, fps = measure_openings(video)
+    clip = load_audio(audio or video)
+    samples = resample_audio(clip, ANALYSIS_RATE) if clip.sample_rate != ANALYSIS_RATE else clip.samples
+    r, lag = sync_correlation(openings, fps, envelope_db(samples))
+    closed, silence_frames = silence_closure(openings, fps, samples)
+    valid = openings[~np.isnan(openings)]
+    travel = float(np.percentile(valid, 90) - np.percentile(valid, 10)) if len(valid) else float("nan")
+    psnr = plain = None
+    if template is not None and probe(template).kind == "video":
+        psnr, plain = psnr_outside_lower_face(video, template, tracks, start_frame, encode)
+    report = LipSyncReport(frames=len(openings), face_coverage=tracks.coverage, sync_r=r, sync_lag_ms=lag,
+                           closed_in_silence=closed, silence_frames=silence_frames, travel=travel,
+                           psnr_outside_db=psnr, plain_psnr_outside_db=plain)
+    return report, tracks
+
+
+def psnr_outside_lower_face(video: Path, template: Path, tracks: Tracks, start_frame: int,
+                            encode: EncodeOptions) -> tuple[float, float]:
+    """PSNR of the generated video and of a plain re-encode against the template, outside the lower face."""
+    info = probe(template)
+    count = tracks.frame_count
+    with tempfile.TemporaryDirectory() as scratch:
+        plain_path = Path(scratch) / "plain.mp4"
+        frames = (frame for _, frame in iter_pingpong_frames(template, info, count, start_frame))
+        encode_frames(frames, plain_path, info.width, info.height, info.fps, None, encode)
+        generated_info, plain_info = probe(video), probe(plain_path)
+        squared = {"generated": 0.0, "plain": 0.0}
+        pixels = 0
+        sources = zip(iter_pingpong_frames(template, info, count, start_frame), iter_frames(video, generated_info),
+                      iter_frames(plain_path, plain_info))
+        for index, ((_, original), generated, plain) in enumerate(sources):
+            if generated.shape != original.shape:
+                generated = cv2.resize(generated, (original.shape[1], original.shape[0]), interpolation=cv2.INTER_AREA)
+            if tracks.present[index]:
+                keep = ~lower_face_mask_full(tracks.points[index], original.shape[:2])
+            else:
+                keep = np.ones(original.shape[:2], bool)
+            reference = original[keep].astype(np.float32)
+            squared["generated"] += float(((generated[keep].astype(np.float32) - reference) ** 2).sum())
+            squared["plain"] += float(((plain[keep].astype(np.float32) - reference) ** 2).sum())
+            pixels += reference.size
+    return tuple(10 * np.log10(255.0**2 / max(squared[k] / max(pixels, 1), 1e-10)) for k in ("generated", "plain"))
+
+
+def contact_sheet(video: Path, tracks: Tracks, template: Path | None, output: Path, start_frame: int = 0) -> Path:
+    """A PNG: the template's frame, then generated frames at the most closed and most open moments."""
+    openings = tracks.openings()
+    valid = np.where(~np.isnan(openings))[0]
+    if len(valid) == 0:
+        raise ValueError("no face in the generated video")
+    order = valid[np.argsort(openings[valid])]
+    picks = list(order[:2]) + list(order[len(order) // 2: len(order) // 2 + 1]) + list(order[-3:])
+    picks_set = set(int(p) for p in picks)
+    wanted: dict[int, np.ndarray] = {}
+    for index, frame in enumerate(iter_frames(video, probe(video))):
+        if index in picks_set:
+            wanted[index] = frame
+        if len(wanted) == len(picks_set):
+            break
+    tiles: list[np.ndarray] = []
+    if template is not None:
+        first = next(iter_frames(template, probe(template), start=start_frame if probe(template).kind == "video" else 0))
+        tiles.append(_face_tile(first, tracks.points[picks[0]], "template"))
+    for index in picks:
+        tiles.append(_face_tile(wanted[int(index)], tracks.points[int(index)], f"#{int(index)} open {openings[int(index)]:.3f}"))
+    sheet = np.hstack(tiles)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(output), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    return output
+
+
+def _face_tile(frame: np.ndarray, points: np.ndarray, label: str, size: int = 256) -> np.ndarray:
+    fh = face_height(points)
+    centre = (points[FOREHEAD] + points[CHIN]) / 2 + (points[CHIN] - points[FOREHEAD]) * 0.12
+    half = fh * 0.62
+    x0, y0 = int(centre[0] - half), int(centre[1] - half)
+    matrix = np.float32([[size / (2 * half), 0, -x0 * size / (2 * half)], [0, size / (2 * half), -y0 * size / (2 * half)]])
+    tile = cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
+    cv2.putText(tile, label, (6, size - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    return tile

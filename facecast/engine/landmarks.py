@@ -1,0 +1,150 @@
+"""Face detection and dense landmarks from the models that ship inside mediapipe 0.10.21 (no downloads).
+
+The face mesh gives 478 points per face. It is run on a square crop around the face, scaled to a fixed size,
+so small faces (full-body shots, seated portraits) get the same number of pixels as close-ups.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# Landmark indices of the mediapipe face mesh that the engine relies on.
+FOREHEAD = 10
+CHIN = 152
+NOSE_TIP = 1
+UPPER_INNER_LIP = 13
+LOWER_INNER_LIP = 14
+MOUTH_LEFT = 61
+MOUTH_RIGHT = 291
+INNER_LEFT = 78
+INNER_RIGHT = 308
+LEFT_EYE_OUTER, LEFT_EYE_INNER = 33, 133
+RIGHT_EYE_INNER, RIGHT_EYE_OUTER = 362, 263
+OUTER_LIPS = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146]
+INNER_LIPS = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
+UPPER_INNER = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
+LOWER_INNER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
+UPPER_OUTER = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
+LOWER_OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
+FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
+             148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
+JAW = [132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361]
+LEFT_EYE_UPPER, LEFT_EYE_LOWER = [246, 161, 160, 159, 158, 157, 173], [7, 163, 144, 145, 153, 154, 155]
+RIGHT_EYE_UPPER, RIGHT_EYE_LOWER = [466, 388, 387, 386, 385, 384, 398], [249, 390, 373, 374, 380, 381, 382]
+# Points that do not move with the mouth: the anchor for aligning one frame's face to another's.
+STABLE = [33, 133, 362, 263, 1, 4, 6, 168, 197, 195, 5, 98, 327, 234, 454, 127, 356]
+
+MESH_INPUT = 256     # crop size fed to the mesh: faces get this many pixels whatever their size in the frame
+CROP_SCALE = 1.7     # crop side / face size (forehead-chin height and cheek-to-cheek width)
+
+
+@dataclass(frozen=True, slots=True)
+class FaceBox:
+    """A detected face in frame pixels (centre and side of a square that holds it)."""
+
+    cx: float
+    cy: float
+    size: float
+    score: float = 1.0
+
+
+def face_height(points: np.ndarray) -> float:
+    return float(np.linalg.norm(points[FOREHEAD] - points[CHIN]))
+
+
+def mouth_opening(points: np.ndarray) -> float:
+    """Inner-lip gap divided by face height: the unit every mouth measure in facecast uses."""
+    return float(np.linalg.norm(points[UPPER_INNER_LIP] - points[LOWER_INNER_LIP])) / max(face_height(points), 1.0)
+
+
+def mouth_width(points: np.ndarray) -> float:
+    return float(np.linalg.norm(points[MOUTH_LEFT] - points[MOUTH_RIGHT])) / max(face_height(points), 1.0)
+
+
+def box_from_points(points: np.ndarray) -> FaceBox:
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    centre = (lo + hi) / 2
+    return FaceBox(float(centre[0]), float(centre[1]), float(max(hi - lo)))
+
+
+class Landmarker:
+    """Runs mediapipe's full-range face detector and the 478-point face mesh on crops. Not thread-safe."""
+
+    def __init__(self) -> None:
+        import mediapipe as mp  # heavy: imported only when tracking actually runs
+
+        self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.4
+        )
+        self.lock = threading.Lock()
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        """Faces in an RGB frame, largest first. Small frames and small faces are retried on an upscaled copy."""
+        boxes = self._detect_once(image, 1.0)
+        if not boxes and max(image.shape[:2]) < 1600:
+            boxes = self._detect_once(cv2.resize(image, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_LINEAR), 2.0)
+        if not boxes:
+            boxes = self._detect_tiles(image)
+        return sorted(boxes, key=lambda b: -b.size)
+
+    def _detect_once(self, image: np.ndarray, scale: float) -> list[FaceBox]:
+        height, width = image.shape[:2]
+        result = self._detector.process(np.ascontiguousarray(image))
+        boxes = []
+        for detection in result.detections or []:
+            rel = detection.location_data.relative_bounding_box
+            w, h = rel.width * width, rel.height * height
+            boxes.append(FaceBox((rel.xmin * width + w / 2) / scale, (rel.ymin * height + h / 2) / scale,
+                                 max(w, h) / scale, float(detection.score[0])))
+        return boxes
+
+    def _detect_tiles(self, image: np.ndarray) -> list[FaceBox]:
+        """Faces too small for the detector on the whole frame: look at overlapping halves, upscaled."""
+        height, width = image.shape[:2]
+        boxes = []
+        tile_h, tile_w = height // 2, width // 2
+        for y0 in (0, height // 4, height // 2):
+            for x0 in (0, width // 4, width // 2):
+                tile = image[y0:y0 + tile_h, x0:x0 + tile_w]
+                for box in self._detect_once(cv2.resize(tile, None, fx=2.0, fy=2.0), 2.0):
+                    boxes.append(FaceBox(box.cx + x0, box.cy + y0, box.size, box.score))
+        return _merge_boxes(boxes)
+
+    def landmarks(self, image: np.ndarray, box: FaceBox, crop_scale: float = CROP_SCALE) -> np.ndarray | None:
+        """478 (x, y) landmarks in frame pixels for the face in `box`, or None if the mesh finds no face."""
+        side = box.size * crop_scale
+        scale = MESH_INPUT / side
+        to_crop = np.float32([[scale, 0, MESH_INPUT / 2 - box.cx * scale], [0, scale, MESH_INPUT / 2 - box.cy * scale]])
+        crop = cv2.warpAffine(image, to_crop, (MESH_INPUT, MESH_INPUT), flags=cv2.INTER_AREA if scale < 1 else
+                              cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        result = self._mesh.process(crop)
+        if not result.multi_face_landmarks:
+            return None
+        points = np.array([(p.x, p.y) for p in result.multi_face_landmarks[0].landmark], dtype=np.float32)
+        points *= MESH_INPUT
+        points[:, 0] = (points[:, 0] - to_crop[0, 2]) / scale
+        points[:, 1] = (points[:, 1] - to_crop[1, 2]) / scale
+        return points
+
+
+def _merge_boxes(boxes: list[FaceBox]) -> list[FaceBox]:
+    kept: list[FaceBox] = []
+    for box in sorted(boxes, key=lambda b: -b.score):
+        if all(np.hypot(box.cx - k.cx, box.cy - k.cy) > 0.5 * max(box.size, k.size) for k in kept):
+            kept.append(box)
+    return kept
+
+
+@lru_cache(maxsize=1)
+def shared_landmarker() -> Landmarker:
+    """One landmarker per process: loading the models costs ~0.3 s."""
+    return Landmarker()

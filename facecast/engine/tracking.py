@@ -1,0 +1,169 @@
+"""Face tracks of a template: landmarks per frame, the chosen face followed over time, smoothed.
+
+Tracking runs once per template; the result is cached on disk keyed by the template's content hash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from .errors import FaceTooSmallError, NoFaceError
+from .landmarks import FaceBox, Landmarker, box_from_points, face_height, mouth_opening, mouth_width, shared_landmarker
+from .options import TrackingOptions
+from .progress import NEVER_CANCELED, CancelToken, Progress, no_progress
+
+logger = logging.getLogger(__name__)
+
+TRACKS_VERSION = 1
+TALKING_MOUTH_RANGE = 0.045   # p90-p10 opening above which a template's own mouths form a usable bank
+
+
+@dataclass(slots=True)
+class Tracks:
+    """Per template frame: landmarks (frame pixels) where a face was tracked, NaN elsewhere."""
+
+    points: np.ndarray        # float32 [frames, 478, 2]
+    present: np.ndarray       # bool [frames]
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.present)
+
+    @property
+    def coverage(self) -> float:
+        return float(self.present.mean()) if len(self.present) else 0.0
+
+    def openings(self) -> np.ndarray:
+        """Inner-lip opening / face height per frame (NaN without a face)."""
+        return np.array([mouth_opening(p) if ok else np.nan for p, ok in zip(self.points, self.present)])
+
+    def widths(self) -> np.ndarray:
+        return np.array([mouth_width(p) if ok else np.nan for p, ok in zip(self.points, self.present)])
+
+    def mouth_range(self) -> float:
+        openings = self.openings()[self.present]
+        if len(openings) < 2:
+            return 0.0
+        return float(np.percentile(openings, 90) - np.percentile(openings, 10))
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, points=self.points.astype(np.float32), present=self.present,
+                            version=np.int32(TRACKS_VERSION))
+
+    @classmethod
+    def load(cls, path: Path) -> Tracks:
+        with np.load(path) as data:
+            return cls(points=data["points"], present=data["present"])
+
+
+class _FaceFollower:
+    """Keeps one face across frames: re-uses the previous landmarks as the crop, re-detects when lost."""
+
+    def __init__(self, landmarker: Landmarker, options: TrackingOptions) -> None:
+        self.landmarker = landmarker
+        self.options = options
+        self.last_box: FaceBox | None = None
+        self.largest_face_px = 0.0
+
+    def step(self, frame: np.ndarray) -> np.ndarray | None:
+        points = None
+        if self.last_box is not None:
+            points = self.landmarker.landmarks(frame, self.last_box)
+        if points is None:
+            box = self._choose(self.landmarker.detect(frame))
+            if box is not None:
+                # The detector's box is tighter than the mesh's face extent; crop wider.
+                points = self.landmarker.landmarks(frame, box, crop_scale=2.4)
+        if points is None:
+            self.last_box = None
+            return None
+        self.last_box = box_from_points(points)
+        self.largest_face_px = max(self.largest_face_px, face_height(points))
+        return points
+
+    def _choose(self, boxes: list[FaceBox]) -> FaceBox | None:
+        if not boxes:
+            return None
+        if self.last_box is not None:  # re-acquire the face we were following
+            last = self.last_box
+            return min(boxes, key=lambda b: np.hypot(b.cx - last.cx, b.cy - last.cy))
+        if self.options.face == "largest":
+            return boxes[0]
+        index = int(self.options.face)
+        ordered = sorted(boxes, key=lambda b: b.cx)
+        return ordered[index] if index < len(ordered) else None
+
+
+def track_frames(
+    frames: Iterable[np.ndarray],
+    total: int,
+    options: TrackingOptions = TrackingOptions(),
+    *,
+    name: str = "template",
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELED,
+) -> Tracks:
+    """Landmarks for every frame, smoothed over time. Raises NoFaceError / FaceTooSmallError."""
+    landmarker = shared_landmarker()
+    follower = _FaceFollower(landmarker, options)
+    points: list[np.ndarray] = []
+    present: list[bool] = []
+    with landmarker.lock:
+        for index, frame in enumerate(frames):
+            cancel.raise_if_canceled()
+            found = follower.step(frame)
+            present.append(found is not None)
+            points.append(found if found is not None else np.full((478, 2), np.nan, np.float32))
+            if index % 10 == 0:
+                progress("tracking", index + 1, total)
+    progress("tracking", len(points), len(points))
+    if not any(present):
+        raise NoFaceError(f"no face in any of the {len(points)} frames of {name}; use a template that shows one face")
+    if follower.largest_face_px < options.min_face_height_px:
+        raise FaceTooSmallError(
+            f"the face in {name} is only {follower.largest_face_px:.0f} px tall (minimum "
+            f"{options.min_face_height_px} px); use a closer shot or a higher-resolution template"
+        )
+    tracks = Tracks(points=np.stack(points).astype(np.float32), present=np.array(present))
+    smooth_tracks(tracks, options.smoothing)
+    return tracks
+
+
+def smooth_tracks(tracks: Tracks, strength: float) -> None:
+    """Zero-phase temporal smoothing inside each run of tracked frames (no lag, no jitter)."""
+    sigma = 2.5 * strength
+    if sigma <= 0:
+        return
+    present = tracks.present
+    start = None
+    for index in range(len(present) + 1):
+        inside = index < len(present) and present[index]
+        if inside and start is None:
+            start = index
+        elif not inside and start is not None:
+            if index - start > 2:
+                segment = tracks.points[start:index]
+                tracks.points[start:index] = gaussian_filter1d(segment, sigma=sigma, axis=0, mode="nearest")
+            start = None
+
+
+def template_summary(tracks: Tracks) -> dict[str, float | bool]:
+    mouth_range = tracks.mouth_range()
+    return {
+        "face_coverage": round(tracks.coverage, 4),
+        "mouth_range": round(mouth_range, 4),
+        "talking": bool(mouth_range >= TALKING_MOUTH_RANGE),
+    }
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
