@@ -88,7 +88,7 @@ def test_postgres_database_with_redis_or_postgres_queue(queue: str, make_service
     assert ready["status"] == "ok", ready
     template_id = upload_template(service, media / "talking_man_480.mp4", "man")
     audio_id = upload_audio(service, short_wav)
-    body = {"template_id": template_id, "audio_id": audio_id, "max_height": 240}
+    body = {"template_id": template_id, "audio_id": audio_id, "max_height": 240, "render_mode": "parametric"}
     created = [service.client.post("/v1/videos", json=body, headers={"Idempotency-Key": f"k{i}"}).json()
                for i in range(3)]
     replay = service.client.post("/v1/videos", json=body, headers={"Idempotency-Key": "k0"}).json()

@@ -33,7 +33,7 @@ def test_worker_killed_mid_job_is_retried_once(make_service, media: Path, tmp_pa
     worker = service.start_worker()
     template_id = _ready_template(service, media)
     audio_id = upload_audio(service, trim_wav(media / "eng.wav", tmp_path / "long.wav", 12.0))
-    video_id = service.client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id}).json()["id"]
+    video_id = service.client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id, "render_mode": "parametric"}).json()["id"]
     _processing(service, video_id)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
@@ -52,7 +52,7 @@ def test_worker_killed_on_last_attempt_fails_with_reason(make_service, media: Pa
     worker = service.start_worker()
     template_id = _ready_template(service, media)
     audio_id = upload_audio(service, trim_wav(media / "eng.wav", tmp_path / "long.wav", 12.0))
-    video_id = service.client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id}).json()["id"]
+    video_id = service.client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id, "render_mode": "parametric"}).json()["id"]
     _processing(service, video_id)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
@@ -67,7 +67,7 @@ def test_api_killed_then_full_restart_runs_queued_jobs(make_service, media: Path
     service = make_service(workers=0).start()
     template_id = upload_template(service, media / "talking_man_480.mp4", "man")
     audio_id = upload_audio(service, short_wav)
-    ids = [service.client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id,
+    ids = [service.client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id, "render_mode": "parametric",
                                                    "max_height": 240}).json()["id"] for _ in range(3)]
     service.kill_api()
     service.start(workers=1)  # same data directory: database and queue survive

@@ -86,7 +86,7 @@ def test_video_from_upload_with_wait_range_and_webhook(make_service, media: Path
 
     audio_id = upload_audio(service, short_wav)
     response = service.client.post("/v1/videos", params={"wait": 60}, json={
-        "template_id": template_id, "audio_id": audio_id, "callback_url": f"{base}/hook",
+        "template_id": template_id, "audio_id": audio_id, "render_mode": "parametric", "callback_url": f"{base}/hook",
         "metadata": {"customer": "c1"}})
     video = response.json()
     assert response.status_code == 200 and video["status"] == "succeeded", video
@@ -120,7 +120,8 @@ def test_batch_shares_one_audio_url(make_service, media: Path, short_wav: Path, 
     first = upload_template(service, media / "talking_man_480.mp4", "a")
     second = upload_template(service, media / "talking_man_480.mp4", "b")
     created = service.client.post("/v1/batches", json={"template_ids": [first, second],
-                                                       "audio_url": f"{base}/speech.wav", "max_height": 240})
+                                                       "audio_url": f"{base}/speech.wav", "max_height": 240,
+                                                       "render_mode": "parametric"})
     assert created.status_code == 202, created.text
     assert [v["template_id"] for v in created.json()["videos"]] == [first, second]
     batch = service.wait_for(f"/v1/batches/{created.json()['id']}", {"succeeded", "failed", "canceled"}, 300)
