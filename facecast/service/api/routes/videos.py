@@ -50,8 +50,10 @@ async def create_video(body: VideoCreate, caller: CallerDep, jobs: JobsDep, sett
     """Queue a lip-sync video. Poll the Location URL, pass ?wait=N to get a short job's result in this call,
     or give a callback_url."""
     job = await run_in_threadpool(jobs.create_video, caller.tenant_id, body, idem)
-    view = await wait_until(lambda: video_public(jobs.get(caller.tenant_id, job.id), settings.base_url),
-                            _ended, wait)
+    view = video_public(job, settings.base_url)
+    if wait and not _ended(view):
+        view = await wait_until(lambda: video_public(jobs.get(caller.tenant_id, job.id), settings.base_url),
+                                _ended, wait)
     _progress_headers(response, view)
     if _ended(view):
         response.status_code = 200
