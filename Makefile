@@ -7,7 +7,7 @@ DATA_DIR ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test bench clean demo fonts
+.PHONY: venv run test system-deps bench clean
 
 venv: $(STAMP)
 
@@ -17,21 +17,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[all,test]'
 	touch $(STAMP)
 
+# The service on embedded defaults (SQLite, SQLite queue, local disk) with the bundled demo template.
 run: venv
-	$(VENV)/bin/facecast demo --data-dir $(DATA_DIR)
+	$(VENV)/bin/facecast serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT) --demo
 
-test: venv
+test: venv system-deps
 	$(PY) -m pytest -q
+
+# Debian packages the tests use: real PostgreSQL and Redis servers, and a CJK font for burned-in subtitles.
+# Installed only when missing (needs root, as CI has).
+system-deps:
+	@test -x /usr/lib/postgresql/15/bin/initdb && command -v redis-server >/dev/null \
+		&& { test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || test -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc; } || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server fonts-wqy-microhei)
 
 bench: venv
 	$(PY) bench/run.py
-	$(PY) bench/voice_bench.py
-
-# A CJK font for burned-in subtitles (Debian/Ubuntu; needs root). Skipped when one is installed.
-fonts:
-	@test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || test -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc \
-		|| apt-get install -y -q fonts-wqy-microhei \
-		|| echo "could not install fonts-wqy-microhei; burned subtitles need a CJK font (--subtitle-font)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,189 @@
+"""Service benchmark: submit/status latency for 1,000 jobs over loopback HTTP, and batch vs separate jobs.
+
+Writes bench/results_service.md. Run with `make bench` or `.venv/bin/python bench/service_bench.py`.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = ROOT.parent / "shared" / "media"
+RESULTS = ROOT / "bench" / "results_service.md"
+
+
+def _port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serve(data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = _port()
+    env = {**os.environ, "FACECAST_DATA_DIR": str(data_dir), "FACECAST_PORT": str(port),
+           "FACECAST_FETCH__ALLOW_HOSTS": '["127.0.0.1"]', "FACECAST_WORKER__POLL_MAX_DELAY_S": "0.2"}
+    process = subprocess.Popen([sys.executable, "-m", "facecast.service", "serve", "--workers", str(workers)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1000, ordered[int(len(ordered) * 0.99) - 1] * 1000
+
+
+def _upload(client: httpx.Client, path: Path, route: str) -> str:
+    with path.open("rb") as handle:
+        response = client.post(route, files={"file": (path.name, handle)})
+    response.raise_for_status()
+    return response.json()["id"]
+
+
+def latency(work: Path, count: int = 1000) -> dict[str, float]:
+    """Submit `count` videos (no workers, so only the API is measured), then read each one's status."""
+    process, url = _serve(work / "latency", workers=0)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            template_id = _upload(client, MEDIA / "talking_man_480.mp4", "/v1/templates")
+            audio_id = _upload(client, _short_wav(work), "/v1/audio")
+            submit, status, ids = [], [], []
+            for index in range(count):
+                start = time.perf_counter()
+                response = client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id,
+                                                           "metadata": {"n": index}})
+                submit.append(time.perf_counter() - start)
+                assert response.status_code == 202, response.text
+                ids.append(response.json()["id"])
+            for video_id in ids:
+                start = time.perf_counter()
+                assert client.get(f"/v1/videos/{video_id}").status_code == 200
+                status.append(time.perf_counter() - start)
+    finally:
+        _stop(process)
+    submit_p50, submit_p99 = _percentiles(submit)
+    status_p50, status_p99 = _percentiles(status)
+    return {"submit_p50_ms": submit_p50, "submit_p99_ms": submit_p99, "status_p50_ms": status_p50,
+            "status_p99_ms": status_p99}
+
+
+def _short_wav(work: Path, seconds: float = 3.0) -> Path:
+    target = work / "speech.wav"
+    if not target.exists():
+        with wave.open(str(MEDIA / "eng.wav")) as reader:
+            frames, params = reader.readframes(int(reader.getframerate() * seconds)), reader.getparams()
+        with wave.open(str(target), "wb") as writer:
+            writer.setparams(params)
+            writer.writeframes(frames)
+    return target
+
+
+def batch_ratio(work: Path, templates: int = 10) -> dict[str, float]:
+    """Wall time of one batch (1 audio URL x N templates) against N separate jobs with the same audio URL."""
+    www = work / "www"
+    www.mkdir(exist_ok=True)
+    shutil.copy(_short_wav(work), www / "speech.wav")
+    handler = type("H", (http.server.SimpleHTTPRequestHandler,), {
+        "__init__": lambda self, *a, **k: http.server.SimpleHTTPRequestHandler.__init__(self, *a, directory=str(www),
+                                                                                        **k),
+        "log_message": lambda self, *a: None})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    audio_url = f"http://127.0.0.1:{server.server_address[1]}/speech.wav"
+    process, url = _serve(work / "batch", workers=1)
+    options = {"render_mode": "parametric", "max_height": 240}
+    try:
+        with httpx.Client(base_url=url, timeout=90) as client:
+            ids = [_upload(client, MEDIA / "talking_man_480.mp4", "/v1/templates") for _ in range(templates)]
+            for template_id in ids:
+                while client.get(f"/v1/templates/{template_id}").json()["status"] == "preparing":
+                    time.sleep(0.2)
+            start = time.perf_counter()
+            videos = [client.post("/v1/videos", json={"template_id": t, "audio_url": audio_url, **options}).json()
+                      for t in ids]
+            for video in videos:
+                while client.get(f"/v1/videos/{video['id']}", params={"wait": 30}).json()["status"] in (
+                        "queued", "processing"):
+                    pass
+            separate_s = time.perf_counter() - start
+            start = time.perf_counter()
+            batch = client.post("/v1/batches", json={"template_ids": ids, "audio_url": audio_url, **options}).json()
+            while client.get(f"/v1/batches/{batch['id']}", params={"wait": 30}).json()["status"] in (
+                    "queued", "processing"):
+                pass
+            batch_s = time.perf_counter() - start
+    finally:
+        _stop(process)
+        server.shutdown()
+    return {"separate_s": separate_s, "batch_s": batch_s, "ratio": batch_s / separate_s}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="facecast-bench-") as tmp:
+        work = Path(tmp)
+        lat = latency(work)
+        ratio = batch_ratio(work)
+    lines = [
+        "## Service",
+        "",
+        f"Machine: {os.cpu_count()} CPUs, {_cpu_model()}, Python {platform.python_version()}, SQLite database "
+        "and queue (defaults). Command: `make bench` (`.venv/bin/python bench/service_bench.py`).",
+        "",
+        "| measure | value | goal |",
+        "| --- | --- | --- |",
+        f"| submit `POST /v1/videos`, 1,000 jobs, p50 / p99 | {lat['submit_p50_ms']:.1f} / "
+        f"{lat['submit_p99_ms']:.1f} ms | p99 < 50 ms |",
+        f"| status `GET /v1/videos/{{id}}`, 1,000 reads, p50 / p99 | {lat['status_p50_ms']:.1f} / "
+        f"{lat['status_p99_ms']:.1f} ms | p99 < 50 ms |",
+        f"| 10 separate jobs (same audio URL, 1 worker) | {ratio['separate_s']:.1f} s | |",
+        f"| 1 batch of 10 templates x 1 audio URL (1 worker) | {ratio['batch_s']:.1f} s | |",
+        f"| batch / separate wall time | {ratio['ratio']:.2f} | <= 0.8 |",
+        "",
+    ]
+    RESULTS.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Liveness, readiness (database, queue, storage, free disk) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import shutil
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from ...schemas import Health
+from ..deps import JobsDep, SettingsDep, StorageDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", operation_id="get_health", response_model=Health)
+def healthz() -> Health:
+    """The API process is up."""
+    return Health(status="ok", checks={"api": "ok"})
+
+
+@router.get("/readyz", operation_id="get_readiness", response_model=Health,
+            responses={503: {"model": Health, "description": "A dependency is not ready"}})
+def readyz(jobs: JobsDep, storage: StorageDep, settings: SettingsDep) -> Response:
+    """Ready to accept work: database, queue and storage answer and the data directory has free space."""
+    checks: dict[str, str] = {}
+    for name, probe in (("database", jobs.db.ping), ("queue", jobs.queues.check), ("storage", storage.check)):
+        try:
+            probe()
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+    free_mb = shutil.disk_usage(settings.data_dir).free // (1024 * 1024)
+    checks["disk"] = "ok" if free_mb >= settings.min_free_disk_mb else (
+        f"error: {free_mb} MB free, below min_free_disk_mb={settings.min_free_disk_mb}")
+    checks["workers"] = str(len(jobs.live_workers()))
+    ok = all(v == "ok" for k, v in checks.items() if k != "workers")
+    body = Health(status="ok" if ok else "degraded", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+@router.get("/metrics", operation_id="get_metrics", include_in_schema=True,
+            responses={200: {"content": {"text/plain": {}}}})
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition: HTTP request counts and latency, jobs by status, live workers."""
+    data, content_type = request.app.state.metrics.render()
+    return Response(data, media_type=content_type)

@@ -1,0 +1,120 @@
+"""Video jobs: create (202), get and list (with ?wait long-polling), cancel, delete, download."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from ...problems import InvalidStateError
+from ...schemas import JobStatus, VideoCreate, VideoList, VideoPublic, video_public
+from ..deps import CallerDep, IdempotencyKeyDep, JobsDep, SettingsDep, StorageDep
+
+router = APIRouter(prefix="/v1/videos", tags=["videos"])
+T = TypeVar("T")
+WaitQuery = Annotated[int, Query(ge=0, le=60, description=(
+    "Seconds to wait for the job to end before answering (long-poll), 0-60"))]
+RETRY_AFTER_S = "2"
+POLL_S = 0.2
+
+
+async def wait_until(load: Callable[[], T], done: Callable[[T], bool], wait_s: int) -> T:
+    """Reload until `done` or `wait_s` passes; the database is read from the thread pool."""
+    deadline = time.monotonic() + wait_s
+    value = await run_in_threadpool(load)
+    while not done(value) and time.monotonic() < deadline:
+        await asyncio.sleep(min(POLL_S, max(deadline - time.monotonic(), 0)))
+        value = await run_in_threadpool(load)
+    return value
+
+
+def _ended(view: VideoPublic) -> bool:
+    return view.status in ("succeeded", "failed", "canceled")
+
+
+def _progress_headers(response: Response, view: VideoPublic) -> None:
+    response.headers["Location"] = f"/v1/videos/{view.id}"
+    if not _ended(view):
+        response.headers["Retry-After"] = RETRY_AFTER_S
+
+
+@router.post("", status_code=202, operation_id="create_video", response_model=VideoPublic,
+             responses={200: {"description": "The job had already ended (wait, or a replayed Idempotency-Key)"}})
+async def create_video(body: VideoCreate, caller: CallerDep, jobs: JobsDep, settings: SettingsDep,
+                       idem: IdempotencyKeyDep, response: Response, wait: WaitQuery = 0) -> VideoPublic:
+    """Queue a lip-sync video. Poll the Location URL, pass ?wait=N to get a short job's result in this call,
+    or give a callback_url."""
+    job = await run_in_threadpool(jobs.create_video, caller.tenant_id, body, idem)
+    view = video_public(job, settings.base_url)
+    if wait and not _ended(view):
+        view = await wait_until(lambda: video_public(jobs.get(caller.tenant_id, job.id), settings.base_url),
+                                _ended, wait)
+    _progress_headers(response, view)
+    if _ended(view):
+        response.status_code = 200
+    return view
+
+
+@router.get("", operation_id="list_videos", response_model=VideoList)
+def list_videos(caller: CallerDep, jobs: JobsDep, settings: SettingsDep,
+                status: Annotated[JobStatus | None, Query(description="Only this status")] = None,
+                batch_id: Annotated[str | None, Query(description="Only videos of this batch")] = None,
+                cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+                limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20) -> VideoList:
+    """List videos, newest first, with cursor pagination."""
+    rows, next_cursor = jobs.list(caller.tenant_id, status=status, batch_id=batch_id, cursor=cursor, limit=limit)
+    return VideoList(data=[video_public(j, settings.base_url) for j in rows], next_cursor=next_cursor)
+
+
+@router.get("/{video_id}", operation_id="get_video", response_model=VideoPublic)
+async def get_video(video_id: str, caller: CallerDep, jobs: JobsDep, settings: SettingsDep, response: Response,
+                    wait: WaitQuery = 0) -> VideoPublic:
+    """Get a video's status, progress, ETA and, once succeeded, its URLs. ?wait=N answers as soon as it ends."""
+    view = await wait_until(lambda: video_public(jobs.get(caller.tenant_id, video_id), settings.base_url),
+                            _ended, wait)
+    _progress_headers(response, view)
+    return view
+
+
+@router.post("/{video_id}/cancel", operation_id="cancel_video", response_model=VideoPublic)
+def cancel_video(video_id: str, caller: CallerDep, jobs: JobsDep, settings: SettingsDep) -> VideoPublic:
+    """Cancel a queued or running video. A running one stops within seconds and leaves no output."""
+    return video_public(jobs.cancel(caller.tenant_id, video_id), settings.base_url)
+
+
+@router.delete("/{video_id}", status_code=204, operation_id="delete_video")
+def delete_video(video_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> Response:
+    """Delete an ended video and its files."""
+    job = jobs.delete(caller.tenant_id, video_id)
+    for key in ((job.result or {}).get("video_key"), (job.result or {}).get("thumbnail_key")):
+        if key:
+            storage.delete(key)
+    return Response(status_code=204)
+
+
+def _result_file(jobs: JobsDep, storage: StorageDep, caller: CallerDep, video_id: str, field: str) -> str:
+    job = jobs.get(caller.tenant_id, video_id)
+    key = (job.result or {}).get(field)
+    if job.status != "succeeded" or not key:
+        raise InvalidStateError(f"video {video_id} is {job.status}; its files exist once it has succeeded")
+    return str(storage.local_path(key))
+
+
+@router.get("/{video_id}/content", operation_id="download_video", response_class=FileResponse,
+            responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content (Range)"}})
+def download_video(video_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> FileResponse:
+    """Download the MP4. Supports HTTP Range requests for seeking and resuming."""
+    path = _result_file(jobs, storage, caller, video_id, "video_key")
+    return FileResponse(path, media_type="video/mp4", filename=f"{video_id}.mp4")
+
+
+@router.get("/{video_id}/thumbnail", operation_id="get_video_thumbnail", response_class=FileResponse,
+            responses={200: {"content": {"image/jpeg": {}}}})
+def get_video_thumbnail(video_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> FileResponse:
+    """The first frame of the finished video as JPEG."""
+    return FileResponse(_result_file(jobs, storage, caller, video_id, "thumbnail_key"), media_type="image/jpeg")

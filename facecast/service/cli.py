@@ -1,0 +1,147 @@
+"""`facecast serve`, `facecast worker` and `facecast config`. Hook into the main CLI with register(app)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .settings import CONFIG_ENV, Settings
+
+DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (FACECAST_DATA_DIR)")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (FACECAST_CONFIG)")]
+
+
+def _settings(data_dir: Path | None, config: Path | None, **overrides: object) -> Settings:
+    """Settings from the environment and file, with command-line options written back to the environment
+    so worker processes started from here see the same values."""
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(config.resolve())
+    if data_dir is not None:
+        os.environ["FACECAST_DATA_DIR"] = str(data_dir.resolve())
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"FACECAST_{name.upper()}"] = str(value)
+    return Settings()
+
+
+def serve(host: Annotated[Optional[str], typer.Option(help="Bind address (FACECAST_HOST)")] = None,
+          port: Annotated[Optional[int], typer.Option(help="Port (FACECAST_PORT)")] = None,
+          workers: Annotated[Optional[int], typer.Option(
+              help="Worker processes to start (FACECAST_WORKER__PROCESSES); 0 runs the API only")] = None,
+          data_dir: DataDirOpt = None, config: ConfigOpt = None,
+          demo: Annotated[bool, typer.Option(help="Add the bundled demo template to the library if it is missing")] = False,
+          ) -> None:
+    """Run the HTTP API and its worker processes (SQLite and a local data directory unless configured)."""
+    import uvicorn
+
+    from .app import create_app
+
+    if workers is not None:
+        os.environ["FACECAST_WORKER__PROCESSES"] = str(workers)
+    settings = _settings(data_dir, config, host=host, port=port)
+    _refuse_open_bind_without_keys(settings)
+    app = create_app(settings)
+    if demo:
+        _add_demo_template(app.state.library)
+    supervisor = WorkerSupervisor(settings)
+    supervisor.start()
+    typer.echo(f"facecast is serving on {settings.base_url}  (API docs {settings.base_url}/docs, "
+               f"data in {settings.data_dir}; Ctrl+C stops)")
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                    access_log=False)
+    finally:
+        supervisor.stop()
+
+
+def _add_demo_template(library: object) -> None:
+    """The bundled demo template, added once under the name 'demo' so a new user has something to try."""
+    import shutil
+    import tempfile
+
+    from .. import assets
+
+    listed, _ = library.list_templates("default", status=None, cursor=None, limit=1000)  # type: ignore[attr-defined]
+    if any(template.name == "demo" for template in listed):
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / "demo.mp4"
+        shutil.copyfile(assets.DEMO_TEMPLATE, copy)
+        template = library.add_template_file("default", copy, "demo")  # type: ignore[attr-defined]
+    typer.echo(f"added the demo template as {template.id} (name 'demo'); try it with the speech in {assets.DEMO_SPEECH}")
+
+
+def worker(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Run one worker process (start several for more concurrency, on this or other machines)."""
+    from .worker import run_worker
+
+    run_worker(_settings(data_dir, config))
+
+
+def config(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Print the effective settings as JSON, secrets masked."""
+    print(json.dumps(_settings(data_dir, config).masked(), indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    """Add serve, worker and config to the main facecast CLI."""
+    app.command("serve")(serve)
+    app.command("worker")(worker)
+    app.command("config")(config)
+
+
+def _refuse_open_bind_without_keys(settings: Settings) -> None:
+    try:
+        loopback = ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:
+        loopback = settings.host == "localhost"
+    if not loopback and not settings.api_keys and not settings.allow_unauthenticated:
+        raise typer.BadParameter(f"binding {settings.host} without api_keys would let anyone on the network run "
+                                 "jobs; set FACECAST_API_KEYS='[\"...\"]' or allow_unauthenticated=true")
+
+
+class WorkerSupervisor:
+    """Starts the configured worker processes and restarts any that exit until stopped."""
+
+    def __init__(self, settings: Settings) -> None:
+        gpus = settings.worker.gpus
+        self.slots: list[dict[str, str]] = ([{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus] if gpus
+                                            else [{} for _ in range(settings.worker.processes)])
+        self.processes: list[subprocess.Popen[bytes] | None] = [None] * len(self.slots)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="facecast-supervisor")
+
+    def _spawn(self, index: int) -> None:
+        env = {**os.environ, **self.slots[index]}
+        self.processes[index] = subprocess.Popen([sys.executable, "-m", "facecast.service", "worker"], env=env)
+
+    def start(self) -> None:
+        for index in range(len(self.slots)):
+            self._spawn(index)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(1.0):
+            for index, process in enumerate(self.processes):
+                if process is not None and process.poll() is not None and not self._stop.is_set():
+                    self._spawn(index)  # crashed or killed: the sweep recovers its job, this replaces the slot
+
+    def stop(self) -> None:
+        self._stop.set()
+        for process in self.processes:
+            if process is not None and process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            if process is not None:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()

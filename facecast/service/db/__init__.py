@@ -1,0 +1,1 @@
+"""SQL job store: tables, sessions and migrations."""

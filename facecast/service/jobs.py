@@ -1,0 +1,381 @@
+"""Job state machine and idempotency: the only writer of job, batch and idempotency rows.
+
+States: queued -> processing -> succeeded | failed | canceled; processing -> queued again when a worker's lease
+expires with attempts left. Every transition is a compare-and-set UPDATE, so two workers can never both finish a
+job, and each transition writes one line to logs/facecast.log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .db.models import Audio, Batch, IdempotencyKey, Job, Template, Worker, utcnow
+from .db.session import Database
+from .problems import IdempotencyConflictError, InvalidStateError, NotFoundError, TemplateNotReadyError
+from .queue import SHARED_QUEUE, Queues, host_queue_name
+from .schemas import BatchCreate, VideoCreate
+from .settings import Settings
+
+events = logging.getLogger("facecast.jobs")
+TERMINAL = ("succeeded", "failed", "canceled")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def encode_cursor(created_at: dt.datetime, row_id: str) -> str:
+    return f"{created_at.timestamp():.6f}_{row_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        stamp, row_id = cursor.split("_", 1)
+        return dt.datetime.fromtimestamp(float(stamp), dt.timezone.utc), row_id
+    except ValueError as exc:
+        raise InvalidStateError(f"cursor {cursor!r} is not one this API returned; start without a cursor") from exc
+
+
+def _log_event(job: Job | str, status: str, **extra: Any) -> None:
+    job_id = job if isinstance(job, str) else job.id
+    fields = " ".join(f"{k}={v}" for k, v in extra.items() if v is not None)
+    events.info("job=%s status=%s %s", job_id, status, fields)
+
+
+class JobService:
+    """Creates, advances and reads jobs; handed to routes (API) and to the runner (workers)."""
+
+    def __init__(self, settings: Settings, db: Database, queues: Queues) -> None:
+        self.settings = settings
+        self.db = db
+        self.queues = queues
+
+    # --- creation -------------------------------------------------------------------------------------------
+
+    def create_video(self, owner: str, request: VideoCreate, idempotency_key: str | None = None) -> Job:
+        """Queue one video. With an Idempotency-Key, a repeat of the same body returns the first job."""
+        body = request.model_dump(mode="json")
+        with self.db.session() as session:
+            existing = self._replay(session, owner, idempotency_key, "create_video", body)
+            if existing is not None:
+                return self._job_or_raise(session, owner, existing, "video")
+            template = self._usable_template_or_raise(session, owner, request.template_id)
+            self._audio_or_raise(session, owner, request.audio_id)
+            job = self._new_video(owner, request, template, batch_id=None, metadata=request.metadata,
+                                  callback_url=request.callback_url)
+            session.add(job)
+            self._remember(session, owner, idempotency_key, "create_video", body, job.id)
+        self._enqueue(job)
+        return job
+
+    def create_batch(self, owner: str, request: BatchCreate,
+                     idempotency_key: str | None = None) -> tuple[Batch, list[Job]]:
+        """Queue one video per template, all sharing one audio."""
+        body = request.model_dump(mode="json")
+        with self.db.session() as session:
+            existing = self._replay(session, owner, idempotency_key, "create_batch", body)
+            if existing is not None:
+                return self.get_batch(owner, existing)
+            if len(request.template_ids) > self.settings.max_batch_templates:
+                raise InvalidStateError(f"a batch takes at most {self.settings.max_batch_templates} templates")
+            templates = [self._usable_template_or_raise(session, owner, t) for t in request.template_ids]
+            self._audio_or_raise(session, owner, request.audio_id)
+            batch = Batch(id=new_id("bat"), owner=owner, audio_id=request.audio_id, audio_url=request.audio_url,
+                          metadata_=request.metadata, callback_url=request.callback_url, created_at=utcnow())
+            session.add(batch)
+            session.flush()
+            jobs = []
+            for index, template in enumerate(templates):
+                job = self._new_video(owner, request, template, batch_id=batch.id, metadata=None,
+                                      callback_url=request.callback_url)
+                # Children of one batch share created_at order by index, so listing keeps the caller's order.
+                job.created_at = batch.created_at + dt.timedelta(microseconds=index)
+                jobs.append(job)
+            session.add_all(jobs)
+            self._remember(session, owner, idempotency_key, "create_batch", body, batch.id)
+        for job in jobs:
+            self._enqueue(job)
+        return batch, jobs
+
+    def create_prepare(self, session: Session, template: Template) -> Job:
+        """Add the preparation job of a new template to `session`; call enqueue_after_commit() after commit."""
+        job = Job(id=new_id("prp"), kind="prepare", owner=template.owner, status="queued", template_id=template.id,
+                  options={}, max_attempts=self.settings.worker.max_attempts, created_at=utcnow(),
+                  enqueued_at=utcnow(), queue=SHARED_QUEUE)
+        session.add(job)
+        return job
+
+    def enqueue_after_commit(self, job: Job) -> None:
+        self._enqueue(job)
+
+    def _new_video(self, owner: str, request: VideoCreate | BatchCreate, template: Template, *,
+                   batch_id: str | None, metadata: dict[str, Any] | None, callback_url: str | None) -> Job:
+        now = utcnow()
+        return Job(id=new_id("vid"), kind="video", owner=owner, status="queued", template_id=template.id,
+                   audio_id=request.audio_id, audio_url=request.audio_url, batch_id=batch_id,
+                   options=request.output_options(), metadata_=metadata, callback_url=callback_url,
+                   max_attempts=self.settings.worker.max_attempts, created_at=now, enqueued_at=now,
+                   queue=self._route(template))
+
+    def _route(self, template: Template) -> str:
+        """Prefer a host that already holds the template's tracking cache, if one of its workers is alive."""
+        if not template.prepared_on:
+            return SHARED_QUEUE
+        with self.db.session() as session:
+            alive = session.scalar(select(Worker.id).where(
+                Worker.hostname == template.prepared_on, Worker.heartbeat_at > self._dead_before()).limit(1))
+        return host_queue_name(template.prepared_on) if alive else SHARED_QUEUE
+
+    def _enqueue(self, job: Job) -> None:
+        self.queues.enqueue(job.id, job.queue or SHARED_QUEUE)
+        _log_event(job, "queued", kind=job.kind, queue=job.queue, batch=job.batch_id)
+
+    def _replay(self, session: Session, owner: str, key: str | None, operation: str,
+                body: dict[str, Any]) -> str | None:
+        if key is None:
+            return None
+        row = session.get(IdempotencyKey, (owner, key))
+        if row is None:
+            return None
+        if row.operation != operation or row.request_hash != request_hash(body):
+            raise IdempotencyConflictError(
+                f"Idempotency-Key {key!r} was already used with a different request; use a new key")
+        return row.resource_id
+
+    def _remember(self, session: Session, owner: str, key: str | None, operation: str,
+                  body: dict[str, Any], resource_id: str) -> None:
+        if key is None:
+            return
+        session.add(IdempotencyKey(owner=owner, key=key, operation=operation, request_hash=request_hash(body),
+                                   resource_id=resource_id))
+        try:
+            session.flush()
+        except IntegrityError as exc:  # a concurrent request with the same key won the race
+            raise IdempotencyConflictError(f"Idempotency-Key {key!r} is being used by a concurrent request; "
+                                           "retry to get its result") from exc
+
+    def _usable_template_or_raise(self, session: Session, owner: str, template_id: str) -> Template:
+        template = session.get(Template, template_id)
+        if template is None or template.owner != owner:
+            raise NotFoundError(f"template {template_id} does not exist; list them with GET /v1/templates")
+        if template.status == "failed":
+            raise TemplateNotReadyError(f"template {template_id} failed to prepare ({template.error_code}): "
+                                        f"{template.error_message}")
+        if template.source_key is None:
+            raise TemplateNotReadyError(f"template {template_id} is still being downloaded; retry when its "
+                                        "status is ready")
+        return template
+
+    def _audio_or_raise(self, session: Session, owner: str, audio_id: str | None) -> None:
+        if audio_id is None:
+            return
+        audio = session.get(Audio, audio_id)
+        if audio is None or audio.owner != owner:
+            raise NotFoundError(f"audio {audio_id} does not exist; upload it with POST /v1/audio")
+
+    # --- reading --------------------------------------------------------------------------------------------
+
+    def _job_or_raise(self, session: Session, owner: str, job_id: str, kind: str = "video") -> Job:
+        job = session.get(Job, job_id)
+        if job is None or job.owner != owner or job.kind != kind:
+            raise NotFoundError(f"{kind} {job_id} does not exist")
+        return job
+
+    def get(self, owner: str, job_id: str) -> Job:
+        with self.db.session() as session:
+            return self._job_or_raise(session, owner, job_id)
+
+    def list(self, owner: str, *, status: str | None = None, batch_id: str | None = None,
+             cursor: str | None = None, limit: int = 20) -> tuple[list[Job], str | None]:
+        """Newest first; the cursor is the position after the last row returned."""
+        query = select(Job).where(Job.owner == owner, Job.kind == "video")
+        if status:
+            query = query.where(Job.status == status)
+        if batch_id:
+            query = query.where(Job.batch_id == batch_id)
+        if cursor:
+            created_at, row_id = decode_cursor(cursor)
+            query = query.where(or_(Job.created_at < created_at,
+                                    and_(Job.created_at == created_at, Job.id < row_id)))
+        query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+        with self.db.session() as session:
+            rows = list(session.scalars(query))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+
+    def get_batch(self, owner: str, batch_id: str) -> tuple[Batch, list[Job]]:
+        with self.db.session() as session:
+            batch = session.get(Batch, batch_id)
+            if batch is None or batch.owner != owner:
+                raise NotFoundError(f"batch {batch_id} does not exist")
+            jobs = list(session.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.created_at)))
+        return batch, jobs
+
+    # --- caller actions -------------------------------------------------------------------------------------
+
+    def cancel(self, owner: str, job_id: str) -> Job:
+        """Queued jobs end at once; a running job is told through its lease and ends within seconds."""
+        with self.db.session() as session:
+            job = self._job_or_raise(session, owner, job_id)
+            if job.status == "queued":
+                self._set(session, job_id, {"status": "queued"}, status="canceled", finished_at=utcnow(),
+                          stage=None)
+            elif job.status == "processing":
+                self._set(session, job_id, {"status": "processing"}, cancel_requested=True)
+        job = self.get(owner, job_id)
+        if job.status == "canceled":
+            _log_event(job, "canceled", by="caller")
+        return job
+
+    def delete(self, owner: str, job_id: str) -> Job:
+        """Remove a finished job's row; the caller deletes its files. Running jobs must be canceled first."""
+        with self.db.session() as session:
+            job = self._job_or_raise(session, owner, job_id)
+            if job.status not in TERMINAL:
+                raise InvalidStateError(f"video {job_id} is {job.status}; cancel it first, then delete it")
+            session.delete(job)
+        _log_event(job, "deleted")
+        return job
+
+    # --- worker side ----------------------------------------------------------------------------------------
+
+    def claim(self, job_id: str, worker_id: str) -> Job | None:
+        """Take a queued job for `worker_id` with a fresh lease; None if it is not queued (done, taken, canceled)."""
+        now = utcnow()
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.status != "queued":
+                return None
+            if job.attempts >= job.max_attempts:
+                self._set(session, job_id, {"status": "queued"}, status="failed", finished_at=now,
+                          error_code="worker_lost", error_message=_lost_message(job.attempts))
+                return None
+            won = self._set(session, job_id, {"status": "queued", "attempts": job.attempts},
+                            status="processing", attempts=job.attempts + 1, lease_owner=worker_id,
+                            lease_expires_at=now + self._lease(), started_at=now, progress=0.0, stage="starting")
+            if not won:
+                return None
+        job = self._reload(job_id)
+        _log_event(job, "processing", kind=job.kind, attempt=job.attempts, worker=worker_id)
+        return job
+
+    def renew(self, job_id: str, worker_id: str, stage: str | None, progress: float) -> str:
+        """Extend the lease and record progress. Returns "ok", "cancel" (caller asked) or "lost" (lease gone)."""
+        with self.db.session() as session:
+            won = self._set(session, job_id, {"status": "processing", "lease_owner": worker_id},
+                            lease_expires_at=utcnow() + self._lease(), stage=stage, progress=progress)
+            if not won:
+                return "lost"
+            return "cancel" if session.scalar(select(Job.cancel_requested).where(Job.id == job_id)) else "ok"
+
+    def finish(self, job_id: str, worker_id: str, status: str, *, result: dict[str, Any] | None = None,
+               error_code: str | None = None, error_message: str | None = None) -> bool:
+        """End a claimed job. False when the lease was lost: another attempt owns the job, drop this outcome."""
+        values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "lease_owner": None,
+                                  "lease_expires_at": None, "error_code": error_code, "error_message": error_message}
+        if status == "succeeded":
+            values.update(progress=1.0, stage=None, result=result)
+        with self.db.session() as session:
+            won = self._set(session, job_id, {"status": "processing", "lease_owner": worker_id}, **values)
+        if won:
+            _log_event(job_id, status, worker=worker_id, code=error_code)
+        return won
+
+    def load(self, job_id: str) -> Job:
+        return self._reload(job_id)
+
+    def sweep(self) -> int:
+        """Recover work a crashed process left: expired leases are retried or failed; orphaned queued jobs
+        (their task was taken by a worker that died before claiming, or never enqueued) are enqueued again.
+        Returns how many jobs were touched. Safe to run from every worker at once."""
+        now = utcnow()
+        touched: list[Job] = []
+        with self.db.session() as session:
+            expired = list(session.scalars(select(Job).where(Job.status == "processing",
+                                                             Job.lease_expires_at < now)))
+            for job in expired:
+                where = {"status": "processing", "lease_owner": job.lease_owner}
+                if job.attempts >= job.max_attempts:
+                    if self._set(session, job.id, where, status="failed", finished_at=now, lease_owner=None,
+                                 error_code="worker_lost", error_message=_lost_message(job.attempts)):
+                        _log_event(job, "failed", code="worker_lost", attempts=job.attempts)
+                elif self._set(session, job.id, where, status="queued", lease_owner=None, lease_expires_at=None,
+                               stage="requeued", enqueued_at=now, queue=SHARED_QUEUE, cancel_requested=False):
+                    touched.append(job)
+            stale = list(session.scalars(select(Job).where(Job.status == "queued",
+                                                           Job.enqueued_at < now - self._lease())))
+            for job in stale:
+                if self.queues.pending(job.queue or SHARED_QUEUE) > 0 and job.queue == SHARED_QUEUE:
+                    continue  # still waiting its turn behind other tasks
+                if self._set(session, job.id, {"status": "queued", "enqueued_at": job.enqueued_at},
+                             enqueued_at=now, queue=SHARED_QUEUE):
+                    touched.append(job)
+            session.execute(delete(Worker).where(Worker.heartbeat_at < self._dead_before()))
+        for job in touched:
+            self.queues.enqueue(job.id, SHARED_QUEUE)
+            _log_event(job, "queued", reason="recovered", attempts=job.attempts)
+        return len(touched)
+
+    def heartbeat(self, worker_id: str, hostname: str, pid: int, queue: str) -> None:
+        with self.db.session() as session:
+            row = session.get(Worker, worker_id)
+            if row is None:
+                session.add(Worker(id=worker_id, hostname=hostname, pid=pid, queue=queue))
+            else:
+                row.heartbeat_at = utcnow()
+
+    def forget_worker(self, worker_id: str) -> None:
+        with self.db.session() as session:
+            session.execute(delete(Worker).where(Worker.id == worker_id))
+
+    def live_workers(self) -> Sequence[Worker]:
+        with self.db.session() as session:
+            return list(session.scalars(select(Worker).where(Worker.heartbeat_at > self._dead_before())))
+
+    # --- helpers --------------------------------------------------------------------------------------------
+
+    def _lease(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.settings.worker.lease_s)
+
+    def _dead_before(self) -> dt.datetime:
+        return utcnow() - 3 * self._lease()
+
+    def _reload(self, job_id: str) -> Job:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFoundError(f"job {job_id} does not exist")
+            return job
+
+    @staticmethod
+    def _set(session: Session, job_id: str, where: dict[str, Any], **values: Any) -> bool:
+        """Compare-and-set: update the row only if every column in `where` still has the given value."""
+        conditions = [Job.id == job_id] + [getattr(Job, k) == v if v is not None else getattr(Job, k).is_(None)
+                                           for k, v in where.items()]
+        result = session.execute(update(Job).where(*conditions).values(**{_column(k): v for k, v in values.items()})
+                                 .execution_options(synchronize_session=False))
+        return result.rowcount == 1
+
+
+def _column(name: str) -> str:
+    return "metadata" if name == "metadata_" else name
+
+
+def _lost_message(attempts: int) -> str:
+    return (f"the worker running this job stopped {attempts} time(s) (crash or restart); "
+            "check the worker's memory and logs, then submit again")

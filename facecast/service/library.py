@@ -1,0 +1,188 @@
+"""The template library and uploaded audio: the only writer of template and audio rows."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import UploadFile
+from sqlalchemy import and_, or_, select
+
+from .db.models import Audio, Job, Template, utcnow
+from .fetch import AUDIO, IMAGE, VIDEO, check_url, sniff_file
+from .jobs import JobService, decode_cursor, encode_cursor, new_id
+from .problems import InvalidStateError, NotFoundError, UnsupportedMediaError, UploadTooLargeError
+from .storage import Storage
+
+log = logging.getLogger("facecast.service")
+
+
+def receive_upload(upload: UploadFile, work_dir: Path, max_bytes: int) -> Path:
+    """Copy an upload to a temp file under our control, enforcing the size limit as it streams."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=work_dir, prefix="upload-", delete=False)
+    path = Path(handle.name)
+    size = 0
+    with handle:
+        while chunk := upload.file.read(1024 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                handle.close()
+                path.unlink(missing_ok=True)
+                raise UploadTooLargeError(f"upload is larger than the limit of {max_bytes} bytes")
+            handle.write(chunk)
+    return path
+
+
+def _sniff_or_discard(path: Path) -> tuple[str, str]:
+    try:
+        return sniff_file(path)
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+
+
+class Library:
+    """Templates (with their preparation jobs) and audio."""
+
+    def __init__(self, jobs: JobService, storage: Storage) -> None:
+        self.jobs = jobs
+        self.db = jobs.db
+        self.storage = storage
+        self.settings = jobs.settings
+
+    # --- templates ------------------------------------------------------------------------------------------
+
+    def add_template_file(self, owner: str, path: Path, name: str | None) -> Template:
+        """Store an uploaded video or photo and queue its preparation."""
+        kind, ext = _sniff_or_discard(path)
+        if kind not in (VIDEO, IMAGE):
+            path.unlink(missing_ok=True)
+            raise UnsupportedMediaError("a template must be a video or a photo showing one face")
+        template_id = new_id("tpl")
+        key = f"templates/{template_id}.{ext}"
+        size = self.storage.put(key, path)
+        return self._add_template(owner, template_id, name, source_key=key, source_url=None, size=size)
+
+    def add_template_url(self, owner: str, url: str, name: str | None) -> Template:
+        """Queue a template whose file a worker fetches from `url`."""
+        check_url(url, self.settings.fetch)
+        return self._add_template(owner, new_id("tpl"), name, source_key=None, source_url=url, size=None)
+
+    def _add_template(self, owner: str, template_id: str, name: str | None, *, source_key: str | None,
+                      source_url: str | None, size: int | None) -> Template:
+        with self.db.session() as session:
+            template = Template(id=template_id, owner=owner, name=name or template_id, status="preparing",
+                                source_key=source_key, source_url=source_url, size_bytes=size, created_at=utcnow())
+            session.add(template)
+            session.flush()
+            job = self.jobs.create_prepare(session, template)
+        self.jobs.enqueue_after_commit(job)
+        return template
+
+    def get_template(self, owner: str, template_id: str) -> Template:
+        with self.db.session() as session:
+            template = session.get(Template, template_id)
+            if template is None or template.owner != owner:
+                raise NotFoundError(f"template {template_id} does not exist; list them with GET /v1/templates")
+            return template
+
+    def list_templates(self, owner: str, *, status: str | None, cursor: str | None,
+                       limit: int) -> tuple[list[Template], str | None]:
+        query = select(Template).where(Template.owner == owner)
+        if status:
+            query = query.where(Template.status == status)
+        if cursor:
+            created_at, row_id = decode_cursor(cursor)
+            query = query.where(or_(Template.created_at < created_at,
+                                    and_(Template.created_at == created_at, Template.id < row_id)))
+        query = query.order_by(Template.created_at.desc(), Template.id.desc()).limit(limit + 1)
+        with self.db.session() as session:
+            rows = list(session.scalars(query))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+
+    def rename_template(self, owner: str, template_id: str, name: str) -> Template:
+        with self.db.session() as session:
+            template = session.get(Template, template_id)
+            if template is None or template.owner != owner:
+                raise NotFoundError(f"template {template_id} does not exist")
+            template.name = name
+        return template
+
+    def delete_template(self, owner: str, template_id: str) -> None:
+        """Delete a template and its files; refused while videos using it are queued or running."""
+        template = self.get_template(owner, template_id)
+        with self.db.session() as session:
+            busy = session.scalar(select(Job.id).where(Job.template_id == template_id, Job.kind == "video",
+                                                       Job.status.in_(("queued", "processing"))).limit(1))
+            if busy:
+                raise InvalidStateError(f"video {busy} still uses template {template_id}; wait or cancel it")
+            session.delete(session.get(Template, template_id))
+        for key in (template.source_key, template.thumbnail_key):
+            if key:
+                self.storage.delete(key)
+
+    def template_prepared(self, template_id: str, *, source_key: str | None, size: int | None,
+                          facts: dict[str, Any], content_hash: str, thumbnail_key: str, host: str) -> None:
+        with self.db.session() as session:
+            template = session.get(Template, template_id)
+            if template is None:
+                return  # deleted while preparing
+            if source_key:
+                template.source_key, template.size_bytes = source_key, size
+            template.status, template.facts, template.content_hash = "ready", facts, content_hash
+            template.thumbnail_key, template.prepared_on = thumbnail_key, host
+            template.error_code = template.error_message = None
+
+    def template_failed(self, template_id: str, code: str, message: str) -> None:
+        with self.db.session() as session:
+            template = session.get(Template, template_id)
+            if template is not None:
+                template.status, template.error_code, template.error_message = "failed", code, message
+
+    def template_source_stored(self, template_id: str, key: str, size: int) -> None:
+        with self.db.session() as session:
+            template = session.get(Template, template_id)
+            if template is not None:
+                template.source_key, template.size_bytes = key, size
+
+    def mark_cached_on(self, template_id: str, host: str) -> None:
+        with self.db.session() as session:
+            template = session.get(Template, template_id)
+            if template is not None and template.prepared_on != host:
+                template.prepared_on = host
+
+    # --- audio ----------------------------------------------------------------------------------------------
+
+    def add_audio_file(self, owner: str, path: Path, filename: str | None) -> Audio:
+        """Store uploaded audio after decoding it once, so a bad file fails here and not in every job."""
+        from facecast.engine import Limits, load_audio
+
+        kind, ext = _sniff_or_discard(path)
+        if kind not in (AUDIO, VIDEO):
+            path.unlink(missing_ok=True)
+            raise UnsupportedMediaError("audio must be wav, mp3, m4a, aac, ogg, flac, or a video with sound")
+        try:
+            clip = load_audio(path, Limits(max_audio_s=self.settings.max_audio_s))
+        except Exception:
+            path.unlink(missing_ok=True)
+            raise
+        audio_id = new_id("aud")
+        key = f"inputs/{audio_id}.{ext}"
+        size = self.storage.put(key, path)
+        with self.db.session() as session:
+            audio = Audio(id=audio_id, owner=owner, key=key, size_bytes=size, duration_s=clip.duration_s,
+                          filename=(filename or "")[:255] or None, created_at=utcnow())
+            session.add(audio)
+        return audio
+
+    def get_audio(self, owner: str, audio_id: str) -> Audio:
+        with self.db.session() as session:
+            audio = session.get(Audio, audio_id)
+            if audio is None or audio.owner != owner:
+                raise NotFoundError(f"audio {audio_id} does not exist; upload it with POST /v1/audio")
+            return audio

@@ -1,0 +1,227 @@
+"""Request and response bodies, one family per resource (Create / Update / Public / List)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+JobStatus = Literal["queued", "processing", "succeeded", "failed", "canceled"]
+TemplateStatus = Literal["preparing", "ready", "failed"]
+RenderMode = Literal["auto", "mouthbank", "parametric"]
+
+
+class OutputOptions(BaseModel):
+    """Output options, flat so workflow tools can fill them as plain fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    crf: int | None = Field(None, ge=0, le=51, description="x264 quality, 0-51, lower is better and bigger")
+    max_height: int | None = Field(None, ge=64, le=4320, description="Downscale taller templates to this height")
+    render_mode: RenderMode | None = Field(None, description="Mouth renderer: auto, mouthbank or parametric")
+    intensity: float | None = Field(None, ge=0.2, le=2.0, description="How far the mouth opens, 1.0 is natural")
+
+    def output_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(include=set(OutputOptions.model_fields)).items() if v is not None}
+
+
+class AudioSource(BaseModel):
+    audio_id: str | None = Field(None, description="Id of audio uploaded with POST /v1/audio")
+    audio_url: str | None = Field(None, description="http(s) URL of an audio file, fetched by the worker")
+
+    @model_validator(mode="after")
+    def _one_audio_source(self) -> "AudioSource":
+        if (self.audio_id is None) == (self.audio_url is None):
+            raise ValueError("give exactly one of audio_id or audio_url")
+        return self
+
+
+class VideoCreate(OutputOptions, AudioSource):
+    """A lip-sync job: one template, one audio."""
+
+    template_id: str = Field(description="Id of a template from POST /v1/templates")
+    callback_url: str | None = Field(None, description="URL that receives a signed POST when the job ends")
+    metadata: dict[str, Any] | None = Field(None, description="Any JSON object; echoed back on the video")
+
+
+class BatchCreate(OutputOptions, AudioSource):
+    """One audio onto 1-100 templates; the audio is decoded once and shared by every video."""
+
+    template_ids: list[str] = Field(min_length=1, description="Templates to render, 1-100, each becomes a video")
+    callback_url: str | None = Field(None, description="URL that receives a signed POST when each video ends")
+    metadata: dict[str, Any] | None = Field(None, description="Any JSON object; echoed back on the batch")
+
+
+class VideoPublic(BaseModel):
+    """A video job as clients see it."""
+
+    id: str = Field(description="Video id, vid_...")
+    object: Literal["video"] = Field("video", description="Always video")
+    status: JobStatus = Field(description="queued, processing, succeeded, failed or canceled")
+    progress: float = Field(description="0-1")
+    stage: str | None = Field(None, description="Current step, e.g. tracking, rendering, encoding")
+    eta_s: float | None = Field(None, description="Estimated seconds left while processing")
+    template_id: str | None = Field(None, description="The template")
+    audio_id: str | None = Field(None, description="The uploaded audio, if one was used")
+    audio_url: str | None = Field(None, description="The audio URL, if one was used")
+    batch_id: str | None = Field(None, description="The batch this video belongs to")
+    metadata: dict[str, Any] | None = Field(None, description="As given at creation")
+    attempts: int = Field(description="Runs started; more than 1 after a worker was lost")
+    created_at: dt.datetime = Field(description="When the job was accepted")
+    started_at: dt.datetime | None = Field(None, description="When the current run started")
+    finished_at: dt.datetime | None = Field(None, description="When the job ended")
+    video_url: str | None = Field(None, description="Download URL once succeeded (supports Range)")
+    thumbnail_url: str | None = Field(None, description="JPEG of the template's first frame once succeeded")
+    duration_s: float | None = Field(None, description="Output duration in seconds")
+    size_bytes: int | None = Field(None, description="Output size in bytes")
+    width: int | None = Field(None, description="Output width in pixels")
+    height: int | None = Field(None, description="Output height in pixels")
+    error_code: str | None = Field(None, description="Stable error code when failed")
+    error_message: str | None = Field(None, description="What went wrong and what to do")
+
+
+class VideoList(BaseModel):
+    data: list[VideoPublic] = Field(description="Newest first")
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last")
+
+
+class TemplateFactsPublic(BaseModel):
+    width: int = Field(description="Pixels, as displayed")
+    height: int = Field(description="Pixels, as displayed")
+    fps: float = Field(description="Frames per second")
+    frame_count: int = Field(description="Frames")
+    duration_s: float = Field(description="Seconds")
+    is_still: bool = Field(description="Made from a photo")
+    face_coverage: float = Field(description="Share of frames with a tracked face, 0-1")
+    talking: bool = Field(description="The template's own mouth moves (its mouth shapes can be reused)")
+
+
+class TemplateCreate(BaseModel):
+    """A template fetched from a URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_url: str = Field(description="http(s) URL of a video or photo showing one face")
+    name: str | None = Field(None, max_length=200, description="Display name; defaults to the id")
+
+
+class TemplateUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="New display name")
+
+
+class TemplatePublic(BaseModel):
+    id: str = Field(description="Template id, tpl_...")
+    object: Literal["template"] = Field("template", description="Always template")
+    name: str = Field(description="Display name")
+    status: TemplateStatus = Field(description="preparing, ready or failed")
+    source_url: str | None = Field(None, description="Where it was fetched from, if from a URL")
+    size_bytes: int | None = Field(None, description="Source file size")
+    thumbnail_url: str | None = Field(None, description="JPEG thumbnail once ready")
+    facts: TemplateFactsPublic | None = Field(None, description="Resolution, fps, duration, face coverage")
+    error_code: str | None = Field(None, description="Why preparation failed")
+    error_message: str | None = Field(None, description="What to do about it")
+    created_at: dt.datetime = Field(description="When it was added")
+
+
+class TemplateList(BaseModel):
+    data: list[TemplatePublic] = Field(description="Newest first")
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page")
+
+
+class AudioPublic(BaseModel):
+    id: str = Field(description="Audio id, aud_...")
+    object: Literal["audio"] = Field("audio", description="Always audio")
+    duration_s: float | None = Field(None, description="Seconds")
+    size_bytes: int = Field(description="Bytes as uploaded")
+    filename: str | None = Field(None, description="The uploaded file's name, for display only")
+    created_at: dt.datetime = Field(description="When it was uploaded")
+
+
+class BatchPublic(BaseModel):
+    id: str = Field(description="Batch id, bat_...")
+    object: Literal["batch"] = Field("batch", description="Always batch")
+    status: JobStatus = Field(description="processing until every video ends; then succeeded, failed or canceled")
+    progress: float = Field(description="Mean progress of its videos, 0-1")
+    counts: dict[str, int] = Field(description="Videos per status")
+    audio_id: str | None = Field(None, description="The shared audio")
+    audio_url: str | None = Field(None, description="The shared audio URL")
+    metadata: dict[str, Any] | None = Field(None, description="As given at creation")
+    created_at: dt.datetime = Field(description="When the batch was accepted")
+    videos: list[VideoPublic] = Field(description="One per template, in the order given")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(description="URI naming the problem type")
+    title: str = Field(description="Short summary")
+    status: int = Field(description="HTTP status")
+    detail: str = Field(description="What went wrong and what to do")
+    code: str = Field(description="Stable machine-readable code")
+    instance: str | None = Field(None, description="The request path")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"] = Field(description="ok when every check passes")
+    checks: dict[str, str] = Field(description="Each check and its result")
+
+
+def eta_seconds(progress: float, started_at: dt.datetime | None) -> float | None:
+    """Remaining time from the elapsed time and progress so far; None until progress says something."""
+    if started_at is None or progress <= 0.02 or progress >= 1.0:
+        return None
+    elapsed = (dt.datetime.now(dt.timezone.utc) - started_at).total_seconds()
+    return round(elapsed * (1.0 - progress) / progress, 1)
+
+
+def video_public(job: Any, base_url: str) -> VideoPublic:
+    """The public view of a video job row (db.models.Job)."""
+    result = job.result or {}
+    done = job.status == "succeeded"
+    return VideoPublic(
+        id=job.id, status=job.status, progress=round(job.progress or 0.0, 4), stage=job.stage,
+        eta_s=eta_seconds(job.progress or 0.0, job.started_at) if job.status == "processing" else None,
+        template_id=job.template_id, audio_id=job.audio_id, audio_url=job.audio_url, batch_id=job.batch_id,
+        metadata=job.metadata_, attempts=job.attempts, created_at=job.created_at, started_at=job.started_at,
+        finished_at=job.finished_at,
+        video_url=f"{base_url}/v1/videos/{job.id}/content" if done else None,
+        thumbnail_url=f"{base_url}/v1/videos/{job.id}/thumbnail" if done and result.get("thumbnail_key") else None,
+        duration_s=result.get("duration_s"), size_bytes=result.get("size_bytes"), width=result.get("width"),
+        height=result.get("height"), error_code=job.error_code, error_message=job.error_message)
+
+
+def template_public(template: Any, base_url: str) -> TemplatePublic:
+    facts = template.facts
+    return TemplatePublic(
+        id=template.id, name=template.name, status=template.status, source_url=template.source_url,
+        size_bytes=template.size_bytes,
+        thumbnail_url=f"{base_url}/v1/templates/{template.id}/thumbnail" if template.thumbnail_key else None,
+        facts=TemplateFactsPublic(**{k: facts[k] for k in TemplateFactsPublic.model_fields}) if facts else None,
+        error_code=template.error_code, error_message=template.error_message, created_at=template.created_at)
+
+
+def audio_public(audio: Any) -> AudioPublic:
+    return AudioPublic(id=audio.id, duration_s=audio.duration_s, size_bytes=audio.size_bytes,
+                       filename=audio.filename, created_at=audio.created_at)
+
+
+def batch_public(batch: Any, jobs: list[Any], base_url: str) -> BatchPublic:
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job.status] = counts.get(job.status, 0) + 1
+    if counts.get("queued", 0) + counts.get("processing", 0):
+        status = "processing" if counts.get("processing") or counts.get("succeeded") else "queued"
+    elif counts.get("failed"):
+        status = "failed"
+    elif counts.get("canceled") and not counts.get("succeeded"):
+        status = "canceled"
+    else:
+        status = "succeeded"
+    progress = sum(1.0 if j.status in ("succeeded", "failed", "canceled") else (j.progress or 0.0)
+                   for j in jobs) / max(len(jobs), 1)
+    return BatchPublic(id=batch.id, status=status, progress=round(progress, 4), counts=counts,
+                       audio_id=batch.audio_id, audio_url=batch.audio_url, metadata=batch.metadata_,
+                       created_at=batch.created_at, videos=[video_public(j, base_url) for j in jobs])

@@ -1,0 +1,116 @@
+"""One settings object for the API and its workers, read from FACECAST_* environment variables and a TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+CONFIG_ENV = "FACECAST_CONFIG"  # path of the TOML file; the file's keys mirror the field names below
+
+
+class FetchSettings(BaseModel):
+    """Limits on inputs given as URLs (template source_url, audio_url) and on webhook targets."""
+
+    allow_hosts: list[str] = Field(default_factory=list, description=(
+        "Hosts or CIDR ranges that may be private, loopback or link-local (refused otherwise), e.g. 127.0.0.1"))
+    max_bytes: int = Field(200 * 1024 * 1024, description="Largest download accepted, in bytes")
+    timeout_s: float = Field(60.0, description="Whole-download time limit in seconds")
+    max_redirects: int = Field(3, description="Redirects followed, each checked like the first URL")
+
+
+class WorkerSettings(BaseModel):
+    """How jobs run: how many at once, how long a worker's claim lasts, how often crashed work is recovered."""
+
+    processes: int = Field(1, ge=0, description="Worker processes `facecast serve` starts (CPU concurrency)")
+    gpus: list[int] = Field(default_factory=list, description=(
+        "GPU indices; when set, one worker process per GPU runs one job at a time (overrides processes)"))
+    lease_s: float = Field(30.0, gt=0, description="A running job's claim expires this long after its last renewal")
+    sweep_interval_s: float = Field(5.0, gt=0, description="How often workers look for expired claims")
+    max_attempts: int = Field(3, ge=1, description="Runs of one job before it fails with worker_lost")
+    poll_max_delay_s: float = Field(0.5, gt=0, description="Longest pause between polls of an idle queue")
+
+
+class S3Settings(BaseModel):
+    """Object storage used instead of the local data directory when storage = "s3"."""
+
+    bucket: str = Field("facecast", description="Bucket holding templates/, inputs/ and outputs/")
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint; None uses AWS")
+    region: str | None = Field(None, description="Region name")
+    access_key_id: SecretStr | None = Field(None, description="Access key id")
+    secret_access_key: SecretStr | None = Field(None, description="Secret access key")
+
+
+class Settings(BaseSettings):
+    """Effective configuration: environment (FACECAST_..., nested with __) over the TOML file over defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="FACECAST_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Holds templates/, inputs/, outputs/, logs/ and the databases")
+    host: str = Field("127.0.0.1", description="Address the API binds")
+    port: int = Field(8000, description="Port the API binds")
+    public_url: str | None = Field(None, description="Base URL clients reach the API at; default http://host:port")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite in data_dir")
+    queue_url: str | None = Field(None, description=(
+        "Task queue: sqlite:///path, redis://host:port/db or postgresql://...; default sqlite in data_dir"))
+    storage: Literal["local", "s3"] = Field("local", description="Where media files are kept")
+    s3: S3Settings = Field(default_factory=S3Settings)
+    api_keys: list[SecretStr] = Field(default_factory=list, description=(
+        "Accepted keys (Authorization: Bearer or X-API-Key); empty means no authentication"))
+    allow_unauthenticated: bool = Field(False, description="Allow a non-loopback bind without api_keys")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key signing webhook bodies")
+    webhook_attempts: int = Field(4, ge=1, description="Deliveries tried per webhook before giving up")
+    webhook_retry_s: float = Field(2.0, ge=0, description="Delay before the first retry; doubles each time")
+    max_upload_bytes: int = Field(500 * 1024 * 1024, description="Largest multipart upload accepted")
+    max_audio_s: float = Field(1800.0, gt=0, description="Longest audio accepted, in seconds")
+    max_batch_templates: int = Field(100, ge=1, le=1000, description="Most templates in one batch")
+    min_free_disk_mb: int = Field(500, description="/readyz fails when the data directory has less free space")
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = os.environ.get(CONFIG_ENV)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml)))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'facecast.db'}"
+
+    @property
+    def effective_queue_url(self) -> str:
+        return self.queue_url or f"sqlite:///{self.data_dir / 'queue.db'}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as JSON-ready data with secrets and URL passwords replaced by ***."""
+        data = self.model_dump(mode="json")  # SecretStr dumps as "**********"
+        for key in ("database_url", "queue_url"):
+            data[key] = _mask_url_password(getattr(self, f"effective_{key}"))
+        return data
+
+
+def _mask_url_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))

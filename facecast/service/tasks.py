@@ -1,0 +1,217 @@
+"""What a worker does with a job id taken from the queue: claim it, run the engine under a lease, record the end."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from facecast.engine.errors import FacecastError
+
+from .db.models import Job
+from .fetch import AUDIO, IMAGE, VIDEO, fetch_to_file
+from .jobs import JobService
+from .library import Library
+from .problems import UnsupportedMediaError
+from .queue import this_host
+from .schemas import video_public
+from .storage import Storage
+from .webhooks import deliver_in_background
+
+log = logging.getLogger("facecast.worker")
+PREPARE_SHARE = 0.25  # share of progress given to template tracking when a video has to track first
+
+
+class Lease:
+    """Renews a claimed job's lease from a thread, carries progress to the row and turns cancel into a token."""
+
+    def __init__(self, jobs: JobService, job_id: str, worker_id: str, lease_s: float) -> None:
+        from facecast.engine import CancelToken
+
+        self.jobs, self.job_id, self.worker_id = jobs, job_id, worker_id
+        self.cancel = CancelToken()
+        self.lost = False
+        self.stage: str | None = "starting"
+        self.progress = 0.0
+        self._interval = min(1.0, lease_s / 3)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{job_id}")
+
+    def report(self, stage: str, done: int, total: int) -> None:
+        """Engine progress callback: tracking takes the first quarter, the rest is rendering and encoding."""
+        fraction = done / total if total else 0.0
+        if "track" in stage or "prepar" in stage:
+            value = PREPARE_SHARE * fraction
+        else:
+            value = PREPARE_SHARE + (1 - PREPARE_SHARE) * fraction
+        self.stage, self.progress = stage, max(self.progress, min(value, 0.99))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                state = self.jobs.renew(self.job_id, self.worker_id, self.stage, self.progress)
+            except Exception:  # a database hiccup: keep the job running, the lease has slack
+                log.warning("lease renewal of %s failed; will retry", self.job_id, exc_info=True)
+                continue
+            if state != "ok":
+                self.lost = state == "lost"
+                self.cancel.cancel()
+
+    def __enter__(self) -> "Lease":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class JobRunner:
+    """The queue task body. One runner per worker process; it keeps decoded audio for the batch it is working on."""
+
+    def __init__(self, jobs: JobService, library: Library, storage: Storage, worker_id: str) -> None:
+        self.jobs, self.library, self.storage, self.worker_id = jobs, library, storage, worker_id
+        self.settings = jobs.settings
+        self.work_dir = self.settings.data_dir / "work"
+        self.cache_dir = self.settings.data_dir / "cache" / "templates"
+        self._audio_cache: OrderedDict[str, Any] = OrderedDict()  # batch audio decoded once, shared by its videos
+
+    def __call__(self, job_id: str) -> None:
+        job = self.jobs.claim(job_id, self.worker_id)
+        if job is None:
+            return  # already done, taken by another worker, or canceled
+        status, result, code, message = "succeeded", None, None, None
+        with Lease(self.jobs, job.id, self.worker_id, self.settings.worker.lease_s) as lease:
+            try:
+                result = self._prepare(job, lease) if job.kind == "prepare" else self._video(job, lease)
+            except FacecastError as exc:
+                status = "canceled" if exc.code == "canceled" else "failed"
+                code, message = (exc.code, str(exc)) if status == "failed" else (None, None)
+            except Exception as exc:
+                log.exception("job %s crashed", job.id)
+                status, code, message = "failed", "internal_error", f"unexpected error: {exc}"[:500]
+        if lease.lost:
+            log.warning("job %s: lease lost while running; another attempt owns it now", job.id)
+            return
+        if not self.jobs.finish(job.id, self.worker_id, status, result=result, error_code=code,
+                                error_message=message):
+            return
+        if job.kind == "prepare" and status == "failed":
+            self.library.template_failed(job.template_id or "", code or "failed", message or "")
+        if job.callback_url and job.kind == "video":
+            finished = self.jobs.load(job.id)
+            deliver_in_background(self.settings, job.callback_url, f"video.{status}",
+                                  video_public(finished, self.settings.base_url).model_dump(mode="json"))
+
+    # --- kinds ----------------------------------------------------------------------------------------------
+
+    def _prepare(self, job: Job, lease: Lease) -> dict[str, Any]:
+        from facecast.engine import prepare_template
+
+        template = self.library.get_template(job.owner, job.template_id or "")
+        source_key, size = template.source_key, template.size_bytes
+        if source_key is None:  # added by URL: fetch it now
+            lease.stage = "downloading"
+            download = self.work_dir / f"{job.id}.download"
+            kind, ext = fetch_to_file(template.source_url or "", download, self.settings.fetch)
+            if kind not in (VIDEO, IMAGE):
+                download.unlink(missing_ok=True)
+                raise UnsupportedMediaError("a template must be a video or a photo showing one face")
+            source_key = f"templates/{template.id}.{ext}"
+            size = self.storage.put(source_key, download)
+            self.library.template_source_stored(template.id, source_key, size)
+        prepared = prepare_template(self.storage.local_path(source_key), cache_dir=self.cache_dir,
+                                    progress=lease.report, cancel=lease.cancel)
+        thumbnail_key = f"templates/{template.id}.jpg"
+        staged = self.work_dir / f"{job.id}.jpg"
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(prepared.thumbnail_path, staged)
+        self.storage.put(thumbnail_key, staged)
+        facts = {name: getattr(prepared.facts, name) for name in prepared.facts.__slots__}
+        self.library.template_prepared(template.id, source_key=None, size=size, facts=facts,
+                                       content_hash=prepared.content_hash, thumbnail_key=thumbnail_key,
+                                       host=this_host())
+        return {"content_hash": prepared.content_hash}
+
+    def _video(self, job: Job, lease: Lease) -> dict[str, Any]:
+        from facecast.engine import generate
+
+        template = self.library.get_template(job.owner, job.template_id or "")
+        clip = self._audio(job, lease)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        staged = self.work_dir / f"{job.id}.{job.attempts}.mp4"
+        lease.stage = "rendering"
+        started = time.monotonic()
+        outcome = generate(self.storage.local_path(template.source_key or ""), clip, staged,
+                           _generate_options(job.options, self.settings.max_audio_s),
+                           cache_dir=self.cache_dir, progress=lease.report, cancel=lease.cancel)
+        thumb_staged = self.work_dir / f"{job.id}.{job.attempts}.jpg"
+        has_thumb = _first_frame_jpeg(staged, thumb_staged)
+        size = self.storage.put(f"outputs/{job.id}.mp4", staged)  # atomic: the key holds all of it or nothing
+        if has_thumb:
+            self.storage.put(f"outputs/{job.id}.jpg", thumb_staged)
+        self.library.mark_cached_on(template.id, this_host())
+        return {"video_key": f"outputs/{job.id}.mp4", "thumbnail_key": f"outputs/{job.id}.jpg" if has_thumb else None,
+                "duration_s": outcome.duration_s, "size_bytes": size, "width": outcome.width,
+                "height": outcome.height, "fps": outcome.fps, "frame_count": outcome.frame_count,
+                "renderer": outcome.renderer, "render_s": round(time.monotonic() - started, 3)}
+
+    def _audio(self, job: Job, lease: Lease) -> Any:
+        """Decoded audio, shared across the videos of one batch (and across jobs using the same upload)."""
+        from facecast.engine import Limits, load_audio
+
+        cache_key = f"batch:{job.batch_id}" if job.batch_id and job.audio_url else f"audio:{job.audio_id}"
+        if job.audio_id is None and job.batch_id is None:
+            cache_key = f"job:{job.id}"
+        if cache_key in self._audio_cache:
+            self._audio_cache.move_to_end(cache_key)
+            return self._audio_cache[cache_key]
+        limits = Limits(max_audio_s=self.settings.max_audio_s)
+        if job.audio_id:
+            audio = self.library.get_audio(job.owner, job.audio_id)
+            clip = load_audio(self.storage.local_path(audio.key), limits)
+        else:
+            lease.stage = "downloading"
+            download = self.work_dir / f"{job.id}.audio"
+            kind, _ = fetch_to_file(job.audio_url or "", download, self.settings.fetch)
+            if kind not in (AUDIO, VIDEO):
+                raise UnsupportedMediaError("audio_url must point to an audio file (wav, mp3, m4a, ogg, flac)")
+            try:
+                clip = load_audio(download, limits)
+            finally:
+                download.unlink(missing_ok=True)
+        self._audio_cache[cache_key] = clip
+        while len(self._audio_cache) > 4:
+            self._audio_cache.popitem(last=False)
+        return clip
+
+
+def _generate_options(options: dict[str, Any], max_audio_s: float) -> Any:
+    from facecast.engine import EncodeOptions, GenerateOptions, Limits, MotionOptions, RenderOptions
+
+    encode = {k: options[k] for k in ("crf", "max_height") if k in options}
+    motion = {"intensity": options["intensity"]} if "intensity" in options else {}
+    render = {"mode": options["render_mode"]} if "render_mode" in options else {}
+    return GenerateOptions(encode=EncodeOptions(**encode), motion=MotionOptions(**motion),
+                           render=RenderOptions(**render), limits=Limits(max_audio_s=max_audio_s))
+
+
+def _first_frame_jpeg(video: Path, target: Path) -> bool:
+    """Write the video's first frame as a JPEG; False if it cannot be read (the video is still returned)."""
+    try:
+        import av
+        import cv2
+
+        with av.open(str(video)) as container:
+            frame = next(container.decode(video=0))
+            ok, data = cv2.imencode(".jpg", frame.to_ndarray(format="bgr24"), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if ok:
+            target.write_bytes(data.tobytes())
+        return bool(ok)
+    except Exception:
+        log.warning("no thumbnail for %s", video, exc_info=True)
+        return False

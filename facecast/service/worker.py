@@ -1,0 +1,92 @@
+"""Worker process: takes job ids from the queue (its host's queue first, then the shared one), runs them one at a
+time, renews its heartbeat and sweeps for work that crashed processes left behind."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from types import FrameType
+
+from .db.session import Database
+from .jobs import JobService
+from .library import Library
+from .logs import configure_logging
+from .queue import SHARED_QUEUE, Queues, host_queue_name, this_host
+from .settings import Settings
+from .storage import make_storage
+from .tasks import JobRunner
+
+log = logging.getLogger("facecast.worker")
+
+
+def run_worker(settings: Settings, *, stop: threading.Event | None = None, handle_signals: bool = True) -> None:
+    """Run until SIGTERM/SIGINT (or `stop` is set); the job in hand finishes first.
+
+    Args:
+        settings: the effective settings; the worker opens its own database, queue and storage from them.
+        stop: set it to stop the loop from another thread (tests, embedded use).
+        handle_signals: install SIGTERM/SIGINT handlers (only possible in the main thread).
+    """
+    configure_logging(settings)
+    stop = stop or threading.Event()
+    if handle_signals:
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("worker %d: signal %d, stopping after the current job", os.getpid(), signum)
+            stop.set()
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+
+    db = Database(settings.effective_database_url)
+    db.migrate()
+    hostname = this_host()
+    worker_id = f"{hostname}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    storage = make_storage(settings)
+    jobs = JobService(settings, db, Queues(settings))
+    runner = JobRunner(jobs, Library(jobs, storage), storage, worker_id)
+    queues = Queues(settings, handler=runner)
+    own_queue = host_queue_name(hostname)
+    jobs.heartbeat(worker_id, hostname, os.getpid(), own_queue)
+    log.info("worker %s started (queue %s)", worker_id, settings.effective_queue_url.split("@")[-1])
+
+    maintenance = threading.Thread(target=_maintain, args=(jobs, worker_id, hostname, own_queue, settings, stop),
+                                   daemon=True, name="facecast-maintenance")
+    maintenance.start()
+    delay, max_delay = 0.05, settings.worker.poll_max_delay_s
+    try:
+        while not stop.is_set():
+            ran = False
+            for name in (own_queue, SHARED_QUEUE):
+                task = queues.dequeue(name)
+                if task is not None:
+                    queues.execute(name, task)
+                    ran = True
+                    break
+            delay = 0.05 if ran else min(delay * 1.5, max_delay)
+            if not ran:
+                stop.wait(delay)
+    finally:
+        stop.set()
+        jobs.forget_worker(worker_id)
+        db.dispose()
+        log.info("worker %s stopped", worker_id)
+
+
+def _maintain(jobs: JobService, worker_id: str, hostname: str, queue: str, settings: Settings,
+              stop: threading.Event) -> None:
+    """Heartbeat and sweep on a timer; a failure is logged and retried next round."""
+    jobs.sweep()
+    next_sweep = time.monotonic() + settings.worker.sweep_interval_s
+    while not stop.wait(min(settings.worker.sweep_interval_s, settings.worker.lease_s / 3)):
+        try:
+            jobs.heartbeat(worker_id, hostname, os.getpid(), queue)
+            if time.monotonic() >= next_sweep:
+                recovered = jobs.sweep()
+                if recovered:
+                    log.info("sweep re-enqueued %d job(s)", recovered)
+                next_sweep = time.monotonic() + settings.worker.sweep_interval_s
+        except Exception:
+            log.warning("maintenance round failed; retrying", exc_info=True)

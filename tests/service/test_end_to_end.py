@@ -1,0 +1,141 @@
+"""Templates, audio, videos and batches through a real server and worker, on real media."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import pytest
+
+from facecast.service.webhooks import SIGNATURE_HEADER, verify
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    """Serves files from `root` (GET) and records webhook POSTs."""
+
+    root: Path
+    posts: list[tuple[dict[str, str], bytes]]
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = self.root / self.path.lstrip("/")
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.posts.append((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def local_http(tmp_path: Path) -> Iterator[tuple[str, Path, list]]:
+    root = tmp_path / "www"
+    root.mkdir()
+    posts: list = []
+    handler = type("Handler", (_Receiver,), {"root": root, "posts": posts})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root, posts
+    server.shutdown()
+
+
+def upload_template(service, path: Path, name: str) -> str:
+    with path.open("rb") as handle:
+        response = service.client.post("/v1/templates", files={"file": (path.name, handle)}, data={"name": name})
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def upload_audio(service, path: Path) -> str:
+    with path.open("rb") as handle:
+        response = service.client.post("/v1/audio", files={"file": (path.name, handle)})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def mp4_duration(path: Path) -> float:
+    with av.open(str(path)) as container:
+        return float(container.duration) / av.time_base
+
+
+def test_video_from_upload_with_wait_range_and_webhook(make_service, media: Path, short_wav: Path,
+                                                       local_http, tmp_path: Path) -> None:
+    base, _, posts = local_http
+    service = make_service(workers=1, FACECAST_WEBHOOK_SECRET="hook-key").start()
+    template_id = upload_template(service, media / "talking_man_480.mp4", "man")
+    template = service.wait_for(f"/v1/templates/{template_id}", {"ready", "failed"})
+    assert template["status"] == "ready", template
+    assert template["facts"]["width"] == 480 and template["facts"]["face_coverage"] > 0.8
+    thumb = service.client.get(f"/v1/templates/{template_id}/thumbnail")
+    assert thumb.status_code == 200 and thumb.content[:3] == b"\xff\xd8\xff"
+
+    audio_id = upload_audio(service, short_wav)
+    response = service.client.post("/v1/videos", params={"wait": 60}, json={
+        "template_id": template_id, "audio_id": audio_id, "render_mode": "parametric", "callback_url": f"{base}/hook",
+        "metadata": {"customer": "c1"}})
+    video = response.json()
+    assert response.status_code == 200 and video["status"] == "succeeded", video
+    assert video["metadata"] == {"customer": "c1"} and video["progress"] == 1.0 and video["attempts"] == 1
+    assert abs(video["duration_s"] - 2.5) < 0.1
+
+    full = service.client.get(f"/v1/videos/{video['id']}/content")
+    assert full.status_code == 200 and len(full.content) == video["size_bytes"]
+    out = tmp_path / "out.mp4"
+    out.write_bytes(full.content)
+    assert abs(mp4_duration(out) - 2.5) < 0.1
+    part = service.client.get(f"/v1/videos/{video['id']}/content", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == full.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{video['size_bytes']}"
+    assert service.client.get(f"/v1/videos/{video['id']}/thumbnail").content[:3] == b"\xff\xd8\xff"
+
+    for _ in range(50):
+        if posts:
+            break
+        threading.Event().wait(0.1)
+    headers, body = posts[0]
+    assert verify("hook-key", headers[SIGNATURE_HEADER], body)
+    assert json.loads(body)["data"]["id"] == video["id"] and json.loads(body)["event"] == "video.succeeded"
+    assert not list((service.data_dir / "outputs").glob(".*"))  # no temp files left beside outputs
+
+
+def test_batch_shares_one_audio_url(make_service, media: Path, short_wav: Path, local_http) -> None:
+    base, root, _ = local_http
+    (root / "speech.wav").write_bytes(short_wav.read_bytes())
+    service = make_service(workers=1).start()
+    first = upload_template(service, media / "talking_man_480.mp4", "a")
+    second = upload_template(service, media / "talking_man_480.mp4", "b")
+    created = service.client.post("/v1/batches", json={"template_ids": [first, second],
+                                                       "audio_url": f"{base}/speech.wav", "max_height": 240,
+                                                       "render_mode": "parametric"})
+    assert created.status_code == 202, created.text
+    assert [v["template_id"] for v in created.json()["videos"]] == [first, second]
+    batch = service.wait_for(f"/v1/batches/{created.json()['id']}", {"succeeded", "failed", "canceled"}, 300)
+    assert batch["status"] == "succeeded" and batch["counts"] == {"succeeded": 2}, batch
+    assert all(v["height"] == 240 for v in batch["videos"])
+    fetched = (service.data_dir / "logs" / "facecast.log").read_text()
+    assert fetched.count("status=succeeded") >= 4  # two preparations and two videos
+
+
+def test_bad_template_fails_with_reason(make_service, media: Path) -> None:
+    service = make_service(workers=1).start()
+    template_id = upload_template(service, media / "portrait.jpg", "painting")
+    template = service.wait_for(f"/v1/templates/{template_id}", {"ready", "failed"})
+    if template["status"] == "failed":  # the painted face is small: either outcome must be explained
+        assert template["error_code"] and template["error_message"]
+    else:
+        assert template["facts"]["is_still"] is True
