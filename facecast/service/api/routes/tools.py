@@ -26,7 +26,8 @@ from .videos import RETRY_AFTER_S, wait_until
 router = APIRouter(prefix="/v1", tags=["tools"])
 
 # The operations a workflow tool provider needs; `tool_spec` keeps only these.
-TOOL_OPERATIONS = ("generate_video", "generate_batch", "get_video", "get_batch", "list_templates", "list_voices")
+TOOL_OPERATIONS = ("generate_video", "generate_batch", "get_video", "get_batch", "list_templates", "list_voices",
+                   "upload_audio")
 TERMINAL = ("succeeded", "failed", "canceled")
 MAX_WAIT_S = 55  # below Dify's 60 s read timeout for custom tools, with room for the request itself
 DEFAULT_WAIT_S = 50
@@ -240,4 +241,37 @@ def tool_spec(spec: dict[str, Any], server_url: str, operations: tuple[str, ...]
         if kept:
             paths[path] = kept
     result["paths"] = paths
+    for item in paths.values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                _describe(parameter, parameter.get("schema", {}))
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                _mark_binary(result, content.get("schema", {}))
     return result
+
+
+def _mark_binary(spec: dict[str, Any], schema: dict[str, Any]) -> None:
+    """OpenAPI 3.1 writes uploads as contentMediaType; importers look for format: binary to offer a file input."""
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    for prop in schema.get("properties", {}).values():
+        if prop.get("type") == "string" and "contentMediaType" in prop:
+            prop["format"] = "binary"
+
+
+# Path parameters of the existing routes carry no description; importers show the description only.
+PARAMETER_HINTS = {
+    "video_id": "Video id (vid_...) returned by generate_video or create_video",
+    "batch_id": "Batch id (bat_...) returned by generate_batch or create_batch",
+    "wait": "Seconds to wait for the job to end before answering (long-poll); use 50 from Dify, whose tools "
+            "time out after 60 s",
+}
+
+
+def _describe(parameter: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Give a parameter a description (importers ignore title) that lists its allowed values (they ignore enum)."""
+    description = PARAMETER_HINTS.get(parameter["name"]) or parameter.get("description") or schema.get("title", "")
+    values = schema.get("enum") or [v for option in schema.get("anyOf", []) for v in option.get("enum", [])]
+    if values and not all(str(v) in description for v in values):
+        description = f"{description}: one of {', '.join(str(v) for v in values)}"
+    parameter["description"] = description
