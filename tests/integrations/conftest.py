@@ -25,6 +25,7 @@ class Live:
         self.service, self.client, self.template_id, self.speech = service, client, template_id, speech
         self.url = service.url
         self.data_dir: Path = service.data_dir
+        self.api_key = API_KEY
 
     def wait(self, path: str, timeout_s: float = 240) -> dict:
         import time
