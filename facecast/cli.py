@@ -200,7 +200,7 @@ def _register_optional_commands() -> None:
     """Commands from layers above the engine register themselves when their package is importable."""
     import importlib
 
-    for module in ("facecast.voice.cli", "facecast.service.cli"):
+    for module in ("facecast.voice.cli", "facecast.service.cli", "facecast.integrations.cli"):
         try:
             imported = importlib.import_module(module)
         except ModuleNotFoundError as error:
