@@ -101,7 +101,8 @@ class JobService:
             self._audio_or_raise(session, owner, request.audio_id)
             voice = self._voice_or_raise(request)
             batch = Batch(id=new_id("bat"), owner=owner, audio_id=request.audio_id, audio_url=request.audio_url,
-                          text=request.text, voice=voice, metadata_=request.metadata, callback_url=request.callback_url, created_at=utcnow())
+                          text=request.text, voice=voice, metadata_=request.metadata,
+                          callback_url=request.callback_url, created_at=utcnow())
             session.add(batch)
             session.flush()
             jobs = []

@@ -19,7 +19,7 @@ from .library import Library
 from .problems import UnsupportedMediaError
 from .queue import this_host
 from .schemas import video_public
-from .speech import RETRYABLE_CODES, subtitle_keys, synthesize_cached
+from .speech import RETRYABLE_CODES, speech_key, subtitle_keys, synthesize_cached
 from .storage import Storage
 from .webhooks import deliver_in_background
 
@@ -174,8 +174,6 @@ class JobRunner:
 
     def _speech(self, job: Job, lease: Lease) -> Any:
         """The job's text spoken as an AudioClip with phoneme and word timings; one synthesis per batch."""
-        from .speech import speech_key
-
         voice = job.voice or self.settings.voice.default_voice
         cache_key = f"speech:{speech_key(job.text or '', voice, job.options)}"
         if cache_key in self._audio_cache:
