@@ -61,7 +61,7 @@ def say(
     volume: Annotated[float, typer.Option(help="Volume gain, 0-2.")] = _SYNTHESIS.volume,
     srt: Annotated[Optional[Path], typer.Option(help="SRT file to write (default: beside the MP4).")] = None,
     vtt: Annotated[Optional[Path], typer.Option(help="WebVTT file to write (default: beside the MP4).")] = None,
-    subtitles: Annotated[str, typer.Option(help="Subtitles in the picture: none or burn.")] = "none",
+    subtitles: Annotated[str, typer.Option(help="Subtitles in the video: none, soft (a track players can switch on) or burn (drawn in).")] = "none",
     subtitle_font: Annotated[Optional[Path], typer.Option(help="Font for burned subtitles (default: an installed CJK font).")] = None,
     subtitle_size: Annotated[Optional[int], typer.Option(help="Burned subtitle size in pixels (default: height / 20).")] = None,
     subtitle_position: Annotated[str, typer.Option(help="bottom or top.")] = "bottom",
@@ -80,8 +80,8 @@ def say(
 
     if (text is None) == (text_file is None):
         raise fail("give exactly one of --text or --text-file")
-    if subtitles not in ("none", "burn"):
-        raise fail(f"--subtitles must be none or burn, got {subtitles!r}")
+    if subtitles not in ("none", "soft", "burn"):
+        raise fail(f"--subtitles must be none, soft or burn, got {subtitles!r}")
     if text_file is not None:
         try:
             text = text_file.read_text(encoding="utf-8")
@@ -95,6 +95,7 @@ def say(
         srt_path=srt or output.with_suffix(".srt"), vtt_path=vtt or output.with_suffix(".vtt"),
         burn=SubtitleStyle(subtitle_font, subtitle_size, subtitle_position, None, subtitle_outline)  # type: ignore[arg-type]
         if subtitles == "burn" else None,
+        soft=subtitles == "soft",
     ))
     with progress_bar(not quiet and sys.stderr.isatty()) as report:
         result = run_or_exit(lambda: say_to_video(request, progress=report))
