@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 JobStatus = Literal["queued", "processing", "succeeded", "failed", "canceled"]
 TemplateStatus = Literal["preparing", "ready", "failed"]
 RenderMode = Literal["auto", "mouthbank", "parametric"]
-# "soft" (a subtitle stream in the MP4) waits for the engine's encoder to write one; see docs/api.md.
-SubtitlesMode = Literal["none", "burn"]
+SubtitlesMode = Literal["none", "burn", "soft"]
 MAX_TEXT_CHARS = 20_000  # the voice layer's limit (facecast.voice.text.MAX_TEXT_CHARS), refused as text_too_long
 SPEECH_FIELDS = ("voice", "rate", "pitch", "volume", "subtitles")
 
@@ -46,7 +45,8 @@ class AudioSource(BaseModel):
     pitch: float | None = Field(None, ge=-12.0, le=12.0, description="Pitch shift for text in semitones, -12 to 12")
     volume: float | None = Field(None, ge=0.0, le=2.0, description="Gain for text, 0-2, 1 is unchanged")
     subtitles: SubtitlesMode | None = Field(None, description=(
-        "For text: none (default; SRT and WebVTT files are still made) or burn (also drawn into the picture)"))
+        "For text: none (default; SRT and WebVTT files are still made), burn (also drawn into the picture) or "
+        "soft (also a subtitle track players can switch on)"))
 
     @model_validator(mode="after")
     def _one_audio_source(self) -> "AudioSource":

@@ -151,16 +151,16 @@ class JobRunner:
         clip = self._speech(job, lease) if job.text is not None else self._audio(job, lease)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         staged = self.work_dir / f"{job.id}.{job.attempts}.mp4"
-        burn = job.text is not None and job.options.get("subtitles") == "burn"
-        plain = self.work_dir / f"{job.id}.{job.attempts}.plain.mp4" if burn else staged
-        options = _generate_options(job.options, self.settings.max_audio_s)
+        cues = _cues(clip) if job.text is not None else []
+        mode = job.options.get("subtitles", "none") if cues else "none"
         lease.stage = "rendering"
         started = time.monotonic()
-        outcome = generate(self.storage.local_path(template.source_key or ""), clip, plain, options,
-                           cache_dir=self.cache_dir, progress=lease.report, cancel=lease.cancel)
-        result: dict[str, Any] = {}
-        if job.text is not None:
-            result = self._subtitles(job, clip, plain if burn else None, staged, options.encode, lease)
+        outcome = generate(self.storage.local_path(template.source_key or ""), clip, staged,
+                           _generate_options(job.options, self.settings.max_audio_s),
+                           cache_dir=self.cache_dir, progress=lease.report, cancel=lease.cancel,
+                           subtitles=_soft_track(cues) if mode == "soft" else (),
+                           frame_hook=_burn_hook(cues, (template.facts or {}).get("fps")) if mode == "burn" else None)
+        subtitles = self._subtitle_files(job, cues) if job.text is not None else {}
         thumb_staged = self.work_dir / f"{job.id}.{job.attempts}.jpg"
         has_thumb = _first_frame_jpeg(staged, thumb_staged)
         size = self.storage.put(f"outputs/{job.id}.mp4", staged)  # atomic: the key holds all of it or nothing
@@ -170,7 +170,7 @@ class JobRunner:
         return {"video_key": f"outputs/{job.id}.mp4", "thumbnail_key": f"outputs/{job.id}.jpg" if has_thumb else None,
                 "duration_s": outcome.duration_s, "size_bytes": size, "width": outcome.width,
                 "height": outcome.height, "fps": outcome.fps, "frame_count": outcome.frame_count,
-                "renderer": outcome.renderer, "render_s": round(time.monotonic() - started, 3), **result}
+                "renderer": outcome.renderer, "render_s": round(time.monotonic() - started, 3), **subtitles}
 
     def _speech(self, job: Job, lease: Lease) -> Any:
         """The job's text spoken as an AudioClip with phoneme and word timings; one synthesis per batch."""
@@ -186,20 +186,10 @@ class JobRunner:
             self._audio_cache.popitem(last=False)
         return clip
 
-    def _subtitles(self, job: Job, clip: Any, plain: Path | None, output: Path, encode: Any,
-                   lease: Lease) -> dict[str, Any]:
-        """SRT and WebVTT from the speech's word timings; with `plain` given, the cues are burned into `output`."""
-        from facecast.voice.burn import SubtitleStyle
-        from facecast.voice.say import burn_into_video
-        from facecast.voice.subtitles import build_cues, write_srt, write_vtt
+    def _subtitle_files(self, job: Job, cues: list[Any]) -> dict[str, Any]:
+        """SRT and WebVTT files of the cues, stored beside the video."""
+        from facecast.voice.subtitles import write_srt, write_vtt
 
-        cues = build_cues(clip.words)
-        if plain is not None:
-            lease.stage = "subtitles"
-            try:
-                burn_into_video(plain, clip, cues, SubtitleStyle(), output, encode, lease.report, lease.cancel)
-            finally:
-                plain.unlink(missing_ok=True)
         srt_key, vtt_key = subtitle_keys(job.id)
         self.storage.put(srt_key, write_srt(cues, self.work_dir / f"{job.id}.{job.attempts}.srt"))
         self.storage.put(vtt_key, write_vtt(cues, self.work_dir / f"{job.id}.{job.attempts}.vtt"))
@@ -233,6 +223,34 @@ class JobRunner:
         while len(self._audio_cache) > 4:
             self._audio_cache.popitem(last=False)
         return clip
+
+
+def _cues(clip: Any) -> list[Any]:
+    """Subtitle cues timed from the synthesised words (facecast.voice.subtitles.Cue)."""
+    from facecast.voice.subtitles import build_cues
+
+    return build_cues(clip.words)
+
+
+def _soft_track(cues: list[Any]) -> list[Any]:
+    from facecast.engine import SubtitleCue
+
+    return [SubtitleCue(cue.start_s, cue.end_s, "\n".join(cue.lines)) for cue in cues]
+
+
+def _burn_hook(cues: list[Any], fps: float | None) -> Any:
+    """A frame hook drawing the cues into each frame as it is rendered (sized from the first frame it sees)."""
+    from facecast.voice.burn import SubtitleBurner, SubtitleStyle
+
+    half_frame_s = 0.5 / (fps or 25.0)  # sample the cue at the middle of the frame, as `facecast say` does
+    burner: list[Any] = []
+
+    def hook(frame: Any, time_s: float) -> Any:
+        if not burner:
+            burner.append(SubtitleBurner(cues, frame.shape[1], frame.shape[0], SubtitleStyle()))
+        return burner[0].draw(frame, time_s + half_frame_s)
+
+    return hook
 
 
 def _generate_options(options: dict[str, Any], max_audio_s: float) -> Any:

@@ -34,11 +34,12 @@ def ready_template(service, media: Path, name: str = "talking_man_480.mp4") -> s
     return template["id"]
 
 
-def mp4_facts(data: bytes, path: Path) -> tuple[float, bool]:
-    """Duration in seconds and whether the file has an audio stream."""
+def mp4_facts(data: bytes, path: Path) -> tuple[float, bool, int]:
+    """Duration in seconds, whether the file has an audio stream, and how many subtitle streams."""
     path.write_bytes(data)
     with av.open(str(path)) as container:
-        return float(container.duration) / av.time_base, bool(container.streams.audio)
+        return (float(container.duration) / av.time_base, bool(container.streams.audio),
+                len(container.streams.subtitles))
 
 
 def _seconds(match: tuple[str, ...]) -> float:
@@ -78,15 +79,15 @@ def test_english_text_video_with_subtitles(make_service, media: Path, shared_dir
     service = make_service(workers=1, data_dir=shared_dir).start()
     template_id = ready_template(service, media)
     response = service.client.post("/v1/videos", params={"wait": 60}, json={
-        "template_id": template_id, "text": ENGLISH, "voice": "espeak:en-us"})
+        "template_id": template_id, "text": ENGLISH, "voice": "espeak:en-us", "subtitles": "soft"})
     video = response.json()
     assert response.status_code == 200 and video["status"] == "succeeded", video
     assert video["voice"] == "espeak:en-us" and video["audio_id"] is None
 
     speech_s = synthesize(ENGLISH, "espeak:en-us").duration_s
     content = service.client.get(video["video_url"]).content
-    duration, has_audio = mp4_facts(content, tmp_path / "out.mp4")
-    assert has_audio and abs(duration - speech_s) < 0.1, (duration, speech_s)
+    duration, has_audio, subtitle_tracks = mp4_facts(content, tmp_path / "out.mp4")
+    assert has_audio and subtitle_tracks == 1 and abs(duration - speech_s) < 0.1, (duration, speech_s)
     assert abs(video["duration_s"] - speech_s) < 0.1
 
     srt_cues, _ = download_subtitles(service, video)
@@ -107,7 +108,8 @@ def test_mandarin_text_video_with_burned_subtitles(make_service, media: Path, sh
     assert video["status"] == "succeeded", video
     srt_cues, _ = download_subtitles(service, video)
     assert "".join(c[2] for c in srt_cues).replace(" ", "") == MANDARIN
-    duration, _ = mp4_facts(service.client.get(video["video_url"]).content, tmp_path / "zh.mp4")
+    duration, _, subtitle_tracks = mp4_facts(service.client.get(video["video_url"]).content, tmp_path / "zh.mp4")
+    assert subtitle_tracks == 0  # burned, not a track
     assert abs(duration - synthesize(MANDARIN, "espeak:cmn", _options(rate=1.1)).duration_s) < 0.1
 
     # Burned in: white glyphs in the bottom fifth while the first cue shows (the template has none there).
@@ -164,7 +166,7 @@ BAD_INPUTS = [
     ("voice without text", {"audio_url": "http://127.0.0.1/a.wav", "voice": "espeak:en-us"}, 422,
      "invalid_request", ["only apply to text"]),
     ("rate", {"text": "Hi.", "rate": 3}, 422, "invalid_request", ["rate"]),
-    ("subtitles", {"text": "Hi.", "subtitles": "soft"}, 422, "invalid_request", ["subtitles"]),
+    ("subtitles", {"text": "Hi.", "subtitles": "both"}, 422, "invalid_request", ["subtitles"]),
 ]
 
 
