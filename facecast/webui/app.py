@@ -61,7 +61,8 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                     template = gr.Dropdown(label="Template", choices=[], value=None, allow_custom_value=True,
                                            info="Ready templates from the library")
                     refresh_templates = gr.Button("↻ Refresh templates", size="sm")
-                    preview = gr.Image(label="Preview", type="filepath", interactive=False, height=220)
+                    preview = gr.Image(label="Preview", type="filepath", interactive=False, height=220,
+                                       buttons=["fullscreen"])
                     template_info = gr.Markdown()
                     with gr.Accordion("Add a template (video or photo with one face)", open=False):
                         new_file = gr.File(label="Video or photo", file_types=["video", "image"], type="filepath")
@@ -71,7 +72,8 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                 with gr.Column(scale=1):
                     speech_mode = gr.Radio([SPEECH_AUDIO, SPEECH_TEXT], value=SPEECH_AUDIO, label="Speech",
                                            visible=False)
-                    audio = gr.Audio(label="Speech audio", sources=["upload", "microphone"], type="filepath")
+                    audio = gr.Audio(label="Speech audio", sources=["upload", "microphone"], type="filepath",
+                                     buttons=[])
                     with gr.Group(visible=False) as text_group:
                         text = gr.Textbox(label="Text", lines=4, placeholder="What the person says")
                         voice = gr.Dropdown(label="Voice", choices=[], allow_custom_value=True)
@@ -81,7 +83,7 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                         quality = gr.Dropdown(QUALITIES, value=20, label="Quality")
                     generate = gr.Button("Generate", variant="primary")
                     status = gr.HTML()
-                    result = gr.Video(label="Result", interactive=False)
+                    result = gr.Video(label="Result", interactive=False, buttons=["download"])
                     download = gr.File(label="Download", interactive=False)
 
         with gr.Tab("Batch", id="batch"):
@@ -91,7 +93,8 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                                                   allow_custom_value=True, info="One video per template")
                     batch_mode = gr.Radio([SPEECH_AUDIO, SPEECH_TEXT], value=SPEECH_AUDIO, label="Speech",
                                           visible=False)
-                    batch_audio = gr.Audio(label="Speech audio", sources=["upload", "microphone"], type="filepath")
+                    batch_audio = gr.Audio(label="Speech audio", sources=["upload", "microphone"],
+                                           type="filepath", buttons=[])
                     with gr.Group(visible=False) as batch_text_group:
                         batch_text = gr.Textbox(label="Text", lines=3)
                         batch_voice = gr.Dropdown(label="Voice", choices=[], allow_custom_value=True)
@@ -102,7 +105,8 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                     run_batch = gr.Button("Run batch", variant="primary")
                 with gr.Column():
                     batch_status = gr.HTML()
-                    batch_gallery = gr.Gallery(label="Results", columns=3, height="auto")
+                    batch_gallery = gr.Gallery(label="Results", columns=3, height="auto",
+                                               buttons=["download", "fullscreen"])
                     batch_files = gr.File(label="Videos", file_count="multiple", interactive=False)
 
         with gr.Tab("Jobs", id="jobs"):
@@ -116,7 +120,7 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                 cancel_job = gr.Button("Cancel", scale=0)
                 delete_job = gr.Button("Delete", variant="stop", scale=0)
             job_message = gr.HTML()
-            job_video = gr.Video(label="Video", interactive=False, height=320)
+            job_video = gr.Video(label="Video", interactive=False, height=320, buttons=["download"])
 
         with gr.Tab("Templates", id="templates"):
             refresh_library = gr.Button("↻ Refresh", size="sm")
@@ -131,7 +135,8 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                     library_message = gr.HTML()
                     library_facts = gr.Markdown()
                 with gr.Column(scale=1):
-                    library_thumb = gr.Image(label="Thumbnail", type="filepath", interactive=False, height=220)
+                    library_thumb = gr.Image(label="Thumbnail", type="filepath", interactive=False, height=220,
+                                             buttons=["fullscreen"])
 
         # ---- handlers: each one calls the API and turns an ApiError into a message ----
 
