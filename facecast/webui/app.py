@@ -59,7 +59,7 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=1):
                     template = gr.Dropdown(label="Template", choices=[], value=None, allow_custom_value=True,
-                                           info="Ready templates from the library")
+                                           interactive=True, info="Ready templates from the library")
                     refresh_templates = gr.Button("↻ Refresh templates", size="sm")
                     preview = gr.Image(label="Preview", type="filepath", interactive=False, height=220,
                                        buttons=["fullscreen"])
@@ -76,7 +76,7 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                                      buttons=[])
                     with gr.Group(visible=False) as text_group:
                         text = gr.Textbox(label="Text", lines=4, placeholder="What the person says")
-                        voice = gr.Dropdown(label="Voice", choices=[], allow_custom_value=True)
+                        voice = gr.Dropdown(label="Voice", choices=[], allow_custom_value=True, interactive=True)
                         rate = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Rate")
                     with gr.Row():
                         max_height = gr.Dropdown(MAX_HEIGHTS, value=0, label="Max height")
@@ -89,7 +89,7 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
         with gr.Tab("Batch", id="batch"):
             with gr.Row():
                 with gr.Column():
-                    batch_templates = gr.Dropdown(label="Templates", choices=[], multiselect=True,
+                    batch_templates = gr.Dropdown(label="Templates", choices=[], multiselect=True, interactive=True,
                                                   allow_custom_value=True, info="One video per template")
                     batch_mode = gr.Radio([SPEECH_AUDIO, SPEECH_TEXT], value=SPEECH_AUDIO, label="Speech",
                                           visible=False)
@@ -97,7 +97,7 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                                            type="filepath", buttons=[])
                     with gr.Group(visible=False) as batch_text_group:
                         batch_text = gr.Textbox(label="Text", lines=3)
-                        batch_voice = gr.Dropdown(label="Voice", choices=[], allow_custom_value=True)
+                        batch_voice = gr.Dropdown(label="Voice", choices=[], allow_custom_value=True, interactive=True)
                         batch_rate = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Rate")
                     with gr.Row():
                         batch_height = gr.Dropdown(MAX_HEIGHTS, value=0, label="Max height")
@@ -409,8 +409,9 @@ def _api_path(url: str) -> str:
 
 
 def _voice_label(voice: dict[str, Any]) -> str:
+    name = str(voice.get("name") or voice["id"])
     extras = [x for x in (voice.get("language"), voice.get("gender")) if x]
-    return f"{voice.get('name') or voice['id']} ({', '.join(extras)})" if extras else str(voice.get("name") or voice["id"])
+    return f"{name} ({', '.join(extras)})" if extras else name
 
 
 def _row_value(evt: Any) -> list[Any]:
