@@ -7,6 +7,7 @@ with a local-only theme (no web fonts, no analytics, no share links), so `faceca
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,8 @@ MAX_HEIGHTS = [("Template size", 0), ("1080p", 1080), ("720p", 720), ("480p", 48
 QUALITIES = [("High (larger file)", 16), ("Standard", 20), ("Small file", 28)]
 JOB_STATUSES = ["all", "queued", "processing", "succeeded", "failed", "canceled"]
 SPEECH_AUDIO, SPEECH_TEXT = "Audio file or recording", "Text, spoken by a voice"
+SUBTITLES = [("None", "none"), ("Burned into the picture", "burn"), ("Subtitle track", "soft")]
+DEFAULT_VOICE = "espeak:en-us"
 
 # Local fonts only: the default theme would load Google Fonts from the internet.
 THEME = gr.themes.Default(font=[gr.themes.Font("system-ui"), "sans-serif"],
@@ -77,14 +80,21 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                     with gr.Group(visible=False) as text_group:
                         text = gr.Textbox(label="Text", lines=4, placeholder="What the person says")
                         voice = gr.Dropdown(label="Voice", choices=[], allow_custom_value=True, interactive=True)
+                        voice_preview = gr.Audio(label="Voice sample", type="filepath", interactive=False,
+                                                 buttons=[])
                         rate = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Rate")
+                        with gr.Accordion("Pitch, volume, subtitles", open=False):
+                            pitch = gr.Slider(-12, 12, value=0, step=0.5, label="Pitch (semitones)")
+                            volume = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Volume")
+                            subtitles = gr.Radio(SUBTITLES, value="none", label="Subtitles",
+                                                 info="SRT and WebVTT files are made in every case")
                     with gr.Row():
                         max_height = gr.Dropdown(MAX_HEIGHTS, value=0, label="Max height")
                         quality = gr.Dropdown(QUALITIES, value=20, label="Quality")
                     generate = gr.Button("Generate", variant="primary")
                     status = gr.HTML()
                     result = gr.Video(label="Result", interactive=False, buttons=["download"])
-                    download = gr.File(label="Download", interactive=False)
+                    download = gr.File(label="Download", file_count="multiple", interactive=False)
 
         with gr.Tab("Batch", id="batch"):
             with gr.Row():
@@ -158,13 +168,15 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                         gr.update(), gr.update(), notice, notice)
             choices = template_choices(templates, ready_only=True)
             voice_choices = [(_voice_label(v), v["id"]) for v in voices or []]
+            ids = [value for _, value in voice_choices]
+            default_voice = DEFAULT_VOICE if DEFAULT_VOICE in ids else (ids[0] if ids else None)
             has_voices = bool(voices)
             names = {t["id"]: t["name"] for t in templates}
             return (gr.update(choices=choices, value=choices[0][1] if choices else None),
                     gr.update(choices=choices), voices,
                     gr.update(visible=has_voices), gr.update(visible=has_voices),
-                    gr.update(choices=voice_choices, value=voice_choices[0][1] if voice_choices else None),
-                    gr.update(choices=voice_choices, value=voice_choices[0][1] if voice_choices else None),
+                    gr.update(choices=voice_choices, value=default_voice),
+                    gr.update(choices=voice_choices, value=default_voice),
                     [template_row(t) for t in templates], [video_row(v, names) for v in videos], "", "")
 
         def refresh_template_choices(current: str | None) -> tuple[Any, Any]:
@@ -208,27 +220,34 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                    gr.update(choices=choices))
 
         def speech_fields(mode: str, audio_path: str | None, text_value: str, voice_id: str | None,
-                          rate_value: float) -> dict[str, Any]:
+                          rate_value: float, pitch_value: float = 0.0, volume_value: float = 1.0,
+                          subtitles_mode: str = "none") -> dict[str, Any]:
             """The speech part of a video or batch body; uploads the audio first."""
             if mode == SPEECH_TEXT:
                 if not (text_value or "").strip():
                     raise ApiError(0, "empty_text", "Type the text to speak first.")
                 if api.list_voices() is None:
                     raise ApiError(0, "no_voice_api", "This server does not speak text; upload an audio instead.")
-                return {"text": text_value, **({"voice": voice_id} if voice_id else {}), "rate": rate_value}
+                extras = {"pitch": pitch_value if pitch_value else None,
+                          "volume": volume_value if volume_value != 1.0 else None,
+                          "subtitles": subtitles_mode if subtitles_mode and subtitles_mode != "none" else None}
+                return {"text": text_value, **({"voice": voice_id} if voice_id else {}), "rate": rate_value,
+                        **{k: v for k, v in extras.items() if v is not None}}
             if not audio_path:
                 raise ApiError(0, "no_audio", "Upload or record the speech first.")
             return {"audio_id": api.upload_audio(Path(audio_path))["id"]}
 
         def run_generate(template_id: str | None, mode: str, audio_path: str | None, text_value: str,
-                         voice_id: str | None, rate_value: float, height: int | None,
+                         voice_id: str | None, rate_value: float, pitch_value: float, volume_value: float,
+                         subtitles_mode: str, height: int | None,
                          crf: int | None) -> Iterator[tuple[Any, Any, Any]]:
             if not template_id:
                 yield error_html("Choose a template first (or add one)."), None, None
                 return
             try:
-                body = {"template_id": template_id, **speech_fields(mode, audio_path, text_value, voice_id,
-                                                                    rate_value), **_output_options(height, crf)}
+                speech = speech_fields(mode, audio_path, text_value, voice_id, rate_value, pitch_value,
+                                       volume_value, subtitles_mode)
+                body = {"template_id": template_id, **speech, **_output_options(height, crf)}
                 yield message_html("submitting…"), None, None
                 job = api.create_video(body)
                 while job["status"] not in ENDED:
@@ -240,11 +259,14 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                            None, None)
                     return
                 path = str(api.download(_api_path(job["video_url"]), files / f"{job['id']}.mp4"))
+                downloads = [path] + [str(api.download(_api_path(job[key]), files / f"{job['id']}.{ext}"))
+                                      for key, ext in (("subtitles_srt_url", "srt"), ("subtitles_vtt_url", "vtt"))
+                                      if job.get(key)]
             except ApiError as exc:
                 yield error_html(exc), None, None
                 return
             done = f"{job['id']}, {job.get('duration_s') or 0:.1f} s, {job.get('width')}×{job.get('height')}"
-            yield progress_html(1.0, "succeeded", note=done), path, path
+            yield progress_html(1.0, "succeeded", note=done), path, downloads
 
         def run_batch_job(template_ids: list[str] | None, mode: str, audio_path: str | None, text_value: str,
                           voice_id: str | None, rate_value: float, height: int | None,
@@ -348,6 +370,17 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
             table, problem = list_library()
             return table, problem or message_html(f"{template_id} deleted", "ok"), ""
 
+        def sample_voice(voice_id: str | None, voices: list[dict[str, Any]] | None) -> str | None:
+            """The voice's short preview WAV, when the server offers one."""
+            url = next((v.get("preview_url") for v in voices or [] if v["id"] == voice_id), None)
+            if not url:
+                return None
+            target = files / f"voice-{re.sub(r'[^A-Za-z0-9._-]', '_', str(voice_id))}.wav"
+            try:
+                return str(target if target.exists() else api.download(_api_path(url), target))
+            except ApiError:
+                return None
+
         def toggle_speech(mode: str) -> tuple[Any, Any]:
             return gr.update(visible=mode == SPEECH_AUDIO), gr.update(visible=mode == SPEECH_TEXT)
 
@@ -361,8 +394,9 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
                          api_name="add_template")
         speech_mode.change(toggle_speech, speech_mode, [audio, text_group], api_name=False)
         batch_mode.change(toggle_speech, batch_mode, [batch_audio, batch_text_group], api_name=False)
-        generate.click(run_generate, [template, speech_mode, audio, text, voice, rate, max_height, quality],
-                       [status, result, download], api_name="generate")
+        generate.click(run_generate, [template, speech_mode, audio, text, voice, rate, pitch, volume, subtitles,
+                                      max_height, quality], [status, result, download], api_name="generate")
+        voice.change(sample_voice, [voice, voices_state], voice_preview, api_name=False)
         run_batch.click(run_batch_job, [batch_templates, batch_mode, batch_audio, batch_text, batch_voice,
                                         batch_rate, batch_height, batch_quality],
                         [batch_status, batch_gallery, batch_files], api_name="batch")
