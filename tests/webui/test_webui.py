@@ -16,7 +16,7 @@ from tests.service.conftest import Service, trim_wav
 
 gradio_client = pytest.importorskip("gradio_client")
 
-AUDIO = "Audio file or recording"
+AUDIO, TEXT = "Audio file or recording", "Text, spoken by a voice"
 # What a browser fetches: stylesheets, scripts, images, frames, fonts (url(...) / @import in CSS).
 FETCHED = re.compile(r"""<(?:link|script|img|iframe|source|video|audio)\b[^>]*?\b(?:href|src)\s*=\s*["']([^"']+)""",
                      re.IGNORECASE)
@@ -134,3 +134,24 @@ def test_progress_bar_shows_stage_and_eta() -> None:
     assert "width:42.0%" in html and "rendering" in html and "about 1 min 15 s left" in html
     assert format_eta(None) == "" and format_eta(9.6) == "about 10 s left"
     assert "<script>" not in progress_html(0.1, "processing", "<script>", None)
+
+
+def test_batch_tab_returns_one_video_per_template(ui, demo_template: str, short_speech: Path) -> None:
+    status, gallery, videos = ui.predict([demo_template], AUDIO, gradio_client.handle_file(str(short_speech)), "",
+                                         None, 1.0, 0, 20, api_name="/batch")
+    assert 'data-status="succeeded"' in status and "1 succeeded" in status, status
+    assert len(videos) == 1 and Path(videos[0]).read_bytes()[4:8] == b"ftyp"
+    assert len(gallery) == 1
+
+
+def test_text_is_spoken_when_the_server_has_voices(ui, demo_template: str, service: Service) -> None:
+    if service.client.get("/v1/voices").status_code == 404:
+        pytest.skip("this server has no voice API (GET /v1/voices answers 404)")
+    status, video, download = ui.predict(demo_template, TEXT, None, "Hello there.", "espeak:en-us", 1.2, 0, 1.0,
+                                         "none", 0, 20, api_name="/generate")
+    assert 'data-status="succeeded"' in status, status
+    assert sorted(Path(d).suffix for d in download) == [".mp4", ".srt", ".vtt"]
+    assert "Hello" in next(Path(d) for d in download if d.endswith(".srt")).read_text()
+    status, _, _ = ui.predict(demo_template, TEXT, None, "Hi", "espeak:no-such-voice", 1.0, 0, 1.0, "none", 0, 20,
+                              api_name="/generate")
+    assert "fc-error" in status and "(unknown_voice)" in status, status
