@@ -166,12 +166,14 @@ def evaluate_command(
     template: Annotated[Optional[Path], typer.Option(help="The template it was made from: enables the PSNR check.")] = None,
     start_frame: Annotated[int, typer.Option(help="The start frame used when generating.")] = 0,
     sheet: Annotated[Optional[Path], typer.Option(help="Write a contact sheet PNG here.")] = None,
+    phonemes: Annotated[Optional[Path], typer.Option(help="Phoneme timings JSON from `facecast say --timings`: adds the bilabial check.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Measure lip-sync: opening-vs-speech correlation and lag, closure in pauses, travel, PSNR outside the mouth."""
     from .engine.evaluate import contact_sheet, evaluate
 
-    report, tracks = run_or_exit(lambda: evaluate(video, audio, template, start_frame))
+    timings = _read_phonemes(phonemes) if phonemes is not None else []
+    report, tracks = run_or_exit(lambda: evaluate(video, audio, template, start_frame, phonemes=timings))
     if sheet is not None:
         contact_sheet(video, tracks, template, sheet, start_frame)
     data = report.as_dict()
@@ -184,11 +186,21 @@ def evaluate_command(
             typer.echo(f"{'contact sheet':>22}: {sheet}")
 
 
+def _read_phonemes(path: Path) -> list:
+    from .engine.speech_types import PhonemeTiming
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [PhonemeTiming(**item) for item in data["phonemes"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise fail(f"cannot read phoneme timings from {path}: {error}; write them with `facecast say --timings`") from None
+
+
 def _register_optional_commands() -> None:
     """Commands from layers above the engine register themselves when their package is importable."""
     import importlib
 
-    for module in ("facecast.voice.cli", "facecast.service.cli"):
+    for module in ("facecast.voice.cli", "facecast.service.cli", "facecast.integrations.cli"):
         try:
             imported = importlib.import_module(module)
         except ModuleNotFoundError as error:

@@ -19,13 +19,13 @@ from .errors import (
 from .options import EncodeOptions, GenerateOptions, Limits, MotionOptions, RenderOptions, TrackingOptions
 from .progress import NEVER_CANCELED, CancelToken, Progress, no_progress
 from .results import GenerateResult, PreparedTemplate, TemplateFacts
-from .speech_types import AudioClip, PhonemeTiming, WordTiming
+from .speech_types import AudioClip, PhonemeTiming, SubtitleCue, WordTiming
 
 __all__ = [
     "AudioClip", "AudioTooLongError", "BackendUnavailableError", "CancelToken", "CanceledError",
     "EmptyAudioError", "EncodeOptions", "FaceTooSmallError", "FacecastError", "GenerateOptions",
     "GenerateResult", "InputNotFoundError", "InvalidOptionError", "Limits", "MotionOptions", "NEVER_CANCELED",
-    "NoFaceError", "PhonemeTiming", "PreparedTemplate", "Progress", "RenderOptions", "TemplateFacts",
+    "NoFaceError", "PhonemeTiming", "PreparedTemplate", "Progress", "RenderOptions", "SubtitleCue", "TemplateFacts",
     "TrackingOptions", "UnreadableInputError", "WordTiming", "generate", "load_audio", "no_progress",
     "prepare_template", "probe",
 ]

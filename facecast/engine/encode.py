@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 
@@ -22,7 +24,7 @@ import numpy as np
 from .errors import InvalidOptionError
 from .media import iter_pingpong_frames, probe, rational_fps, resample_audio
 from .options import EncodeOptions
-from .speech_types import AudioClip
+from .speech_types import AudioClip, SubtitleCue
 
 logger = logging.getLogger("facecast.engine.encode")
 
@@ -68,7 +70,7 @@ class VideoWriter:
     """
 
     def __init__(self, path: Path, width: int, height: int, fps: float, audio: AudioClip | None,
-                 options: EncodeOptions) -> None:
+                 options: EncodeOptions, subtitles: Sequence[SubtitleCue] = ()) -> None:
         self.path = Path(path)
         self.input_size = (width, height)
         self.width, self.height = output_size(width, height, options.max_height)
@@ -79,6 +81,10 @@ class VideoWriter:
         try:
             self._video = self._add_video_stream(options)
             self._audio_samples, self._audio = self._add_audio_stream(audio)
+            self._subtitles = list(subtitles)
+            self._subtitle_stream = self._container.add_mux_stream("mov_text") if self._subtitles else None
+            if self._subtitle_stream is not None:
+                self._subtitle_stream.time_base = Fraction(1, 1000)
         except BaseException:
             self._container.close()
             raise
@@ -137,10 +143,28 @@ class VideoWriter:
             if self._audio is not None:
                 self._encode_audio_until(int(round(self.frame_count / self.rate * self._audio.rate)), final=True)
                 self._container.mux(self._audio.encode(None))
+            self._mux_subtitles()
         finally:
             self._container.close()
         logger.debug("wrote %s: %d frames %dx%d at %s fps", self.path.name, self.frame_count,
                      self.width, self.height, self.rate)
+
+    def _mux_subtitles(self) -> None:
+        """A soft subtitle track (mov_text: a 16-bit length, then UTF-8 text per cue), player-selectable."""
+        if self._subtitle_stream is None:
+            return
+        end_ms = int(self.frame_count / self.rate * 1000)
+        for cue in sorted(self._subtitles, key=lambda c: c.start_s):
+            start, stop = int(cue.start_s * 1000), min(int(cue.end_s * 1000), end_ms)
+            if stop <= start:
+                continue
+            data = cue.text.encode("utf-8")[:65535]
+            packet = av.Packet(struct.pack(">H", len(data)) + data)
+            packet.stream = self._subtitle_stream
+            packet.pts = packet.dts = start
+            packet.duration = stop - start
+            packet.time_base = self._subtitle_stream.time_base
+            self._container.mux(packet)
 
     def abort(self) -> None:
         """Close the container without flushing; the file is left incomplete for atomic_output to delete."""
@@ -160,9 +184,9 @@ class VideoWriter:
 
 
 def encode_frames(frames: Iterable[np.ndarray], path: Path, width: int, height: int, fps: float,
-                  audio: AudioClip | None, options: EncodeOptions) -> int:
+                  audio: AudioClip | None, options: EncodeOptions, subtitles: Sequence[SubtitleCue] = ()) -> int:
     """Write all `frames` (RGB, template size) with `audio` to `path`; returns the number of frames."""
-    with VideoWriter(path, width, height, fps, audio, options) as writer:
+    with VideoWriter(path, width, height, fps, audio, options, subtitles) as writer:
         for frame in frames:
             writer.write(frame)
         return writer.frame_count

@@ -9,11 +9,15 @@ Metrics (all mouth sizes are inner-lip gap / face height):
   travel                90th minus 10th percentile of the opening.
   psnr_outside_db       PSNR against the template outside a lower-face mask, beside plain_psnr_outside_db, the
                         same for a plain decode + re-encode with the same encoder settings.
+  bilabial_closed       with phoneme timings (text-to-video): share of /p b m/ with a closed mouth within
+                        +-40 ms. Audio-only metrics cannot see this: a bilabial is short and quiet.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +29,7 @@ from .encode import encode_frames
 from .landmarks import CHIN, FOREHEAD, face_height
 from .media import iter_frames, iter_pingpong_frames, load_audio, probe, resample_audio
 from .options import EncodeOptions, TrackingOptions
+from .speech_types import PhonemeTiming
 from .speech import ANALYSIS_RATE, HOP_RATE, hop_features, loudness_from_level, pause_mask
 from .tracking import Tracks, track_frames
 
@@ -44,6 +49,7 @@ class LipSyncReport:
     travel: float
     psnr_outside_db: float | None = None
     plain_psnr_outside_db: float | None = None
+    bilabial_closed: float | None = None
 
     def as_dict(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -112,7 +118,8 @@ def silence_closure(openings: np.ndarray, fps: float, audio_16k: np.ndarray) -> 
 
 
 def evaluate(video: Path, audio: Path | None = None, template: Path | None = None, start_frame: int = 0,
-             encode: EncodeOptions = EncodeOptions()) -> tuple[LipSyncReport, Tracks]:
+             encode: EncodeOptions = EncodeOptions(),
+             phonemes: Sequence[PhonemeTiming] = ()) -> tuple[LipSyncReport, Tracks]:
     """All metrics for a generated video. `audio` defaults to the video's own track; `template` enables PSNR."""
     tracks, openings, fps = measure_openings(video)
     clip = load_audio(audio or video)
@@ -126,8 +133,49 @@ def evaluate(video: Path, audio: Path | None = None, template: Path | None = Non
         psnr, plain = psnr_outside_lower_face(video, template, tracks, start_frame, encode)
     report = LipSyncReport(frames=len(openings), face_coverage=tracks.coverage, sync_r=r, sync_lag_ms=lag,
                            closed_in_silence=closed, silence_frames=silence_frames, travel=travel,
-                           psnr_outside_db=psnr, plain_psnr_outside_db=plain)
+                           psnr_outside_db=psnr, plain_psnr_outside_db=plain,
+                           bilabial_closed=bilabial_closure_rate(phonemes, openings, fps) if phonemes else None)
     return report, tracks
+
+
+def closed_threshold_for(openings: np.ndarray) -> float:
+    """The opening below which a mouth counts as closed in this video."""
+    valid = openings[~np.isnan(openings)]
+    return float(np.percentile(valid, 5)) + CLOSED_MARGIN if valid.size else float("nan")
+
+
+def bilabial_closure_rate(
+    phonemes: Sequence[PhonemeTiming],
+    opening_per_frame: np.ndarray,
+    fps: float,
+    window_ms: float = 40.0,
+    closed_threshold: float | None = None,
+) -> float:
+    """Share of PP phonemes with a closed mouth in some frame within +-window_ms of the phoneme.
+
+    Args:
+        phonemes: timings from synthesis (only viseme "PP" is scored).
+        opening_per_frame: inner-lip gap / face height per video frame; NaN where no face was found.
+        fps: the video's frame rate.
+        window_ms: tolerance around the phoneme's span.
+        closed_threshold: opening counted as closed; default closed_threshold_for(opening_per_frame).
+    Returns:
+        The rate in [0, 1], or NaN when there is no scorable bilabial.
+    """
+    openings = np.asarray(opening_per_frame, dtype=np.float64)
+    threshold = closed_threshold_for(openings) if closed_threshold is None else closed_threshold
+    times = (np.arange(len(openings)) + 0.5) / fps
+    window = window_ms / 1000.0
+    scored = closed = 0
+    for phoneme in phonemes:
+        if phoneme.viseme != "PP":
+            continue
+        near = (times >= phoneme.start_s - window) & (times <= phoneme.end_s + window) & ~np.isnan(openings)
+        if not near.any():
+            continue
+        scored += 1
+        closed += bool(np.min(openings[near]) <= threshold)
+    return closed / scored if scored else math.nan
 
 
 def psnr_outside_lower_face(video: Path, template: Path, tracks: Tracks, start_frame: int,

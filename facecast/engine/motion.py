@@ -61,24 +61,26 @@ def plan_from_phonemes(
     hops = int(np.ceil(count / fps * 100)) + 1
     opening = np.zeros(hops, np.float32)
     width = np.zeros(hops, np.float32)
-    press = np.zeros(hops, np.float32)
     for phoneme in phonemes:
         shape = VISEME_SHAPES.get(phoneme.viseme, VISEME_SHAPES["nn"])
         first = max(0, int(round((phoneme.start_s - ARTICULATION_LEAD_S) * 100)))
         last = max(first + 1, int(round((phoneme.end_s - ARTICULATION_LEAD_S) * 100)))
         opening[first:last] = shape[0]
         width[first:last] = shape[1]
-        press[first:last] = np.maximum(press[first:last], shape[2])
     opening, width = to_video_frames(opening, fps, count), to_video_frames(width, fps, count)
-    press = np.clip(to_video_frames(press, fps, count) * 1.2 - 0.2, 0, 1)
-    for phoneme in phonemes:  # a bilabial shuts the lips at least on the frame holding its middle
-        if VISEME_SHAPES.get(phoneme.viseme, (0, 0, 0))[2] >= 1.0:
-            middle = int(((phoneme.start_s + phoneme.end_s) / 2 - ARTICULATION_LEAD_S) * fps)
-            if middle < count:
-                press[middle] = 1.0
+    # A bilabial shuts the lips on one frame: the quietest one within 40 ms of it (where its silence or hum
+    # is), so the closure lands on the sound and the rest of the syllable stays open.
+    press = np.zeros(count, np.float32)
+    centres = (np.arange(count) + 0.5) / fps
+    for phoneme in phonemes:
+        if VISEME_SHAPES.get(phoneme.viseme, (0, 0, 0))[2] < 1.0:
+            continue
+        near = np.where((centres >= phoneme.start_s - 0.035) & (centres <= phoneme.end_s + 0.035))[0]
+        if len(near):
+            press[near[np.argmin(features.loudness[near])]] = 1.0
     # The viseme sets the shape; the loudness sets how far it goes (stress, emphasis, trailing off).
     shape = gaussian_filter1d(opening, max(0.5, 0.02 * fps), mode="nearest")
-    opening = MAX_OPENING * options.intensity * np.power(features.loudness, 0.85) * (0.55 + 0.45 * shape)
+    opening = MAX_OPENING * options.intensity * np.power(features.loudness, 0.85) * (0.7 + 0.3 * shape)
     silence = features.silence
     return _finish(opening, width, press, silence, fps, options)
 
@@ -96,9 +98,7 @@ def _finish(opening: np.ndarray, width: np.ndarray, press: np.ndarray, silence: 
     lead_frames = options.lead_ms / 1000.0 * fps
     if lead_frames > 0:  # the mouth leads: frame i shows the shape of the sound at i + lead (sub-frame)
         opening, width = _advance(opening, lead_frames), _advance(width, lead_frames)
-        # Closures stay crisp: shifted by whole frames, never blurred across two.
-        whole = int(round(lead_frames))
-        press = np.concatenate([press[whole:], np.zeros(whole, np.float32)]) if whole else press
+    # Closures stay where the sound closes (a /p/'s silence, an /m/'s hum) and crisp: never shifted or blurred.
     opening = opening * (1.0 - np.clip(press, 0, 1))
     return MouthPlan(opening=np.clip(opening, 0, None), width=np.clip(width, -1, 1), press=press)
 

@@ -6,13 +6,14 @@ the encoder one at a time, so memory does not grow with the length of the audio.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -27,13 +28,14 @@ from .progress import NEVER_CANCELED, CancelToken, Progress, no_progress
 from .render.base import MouthRenderer, choose_renderer
 from .results import GenerateResult, PreparedTemplate, TemplateFacts
 from .speech import ANALYSIS_RATE, analyse_speech
-from .speech_types import AudioClip
+from .speech_types import AudioClip, SubtitleCue
 from .still import animate_still
 from .tracking import TRACKS_VERSION, Tracks, template_summary, track_frames, write_json
 
 logger = logging.getLogger(__name__)
 
 STILL_FPS = 25.0
+FrameHook = Callable[[np.ndarray, float], np.ndarray]
 
 
 def default_cache_dir() -> Path:
@@ -127,6 +129,8 @@ def generate(
     cache_dir: Path | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELED,
+    subtitles: Sequence[SubtitleCue] = (),
+    frame_hook: FrameHook | None = None,
 ) -> GenerateResult:
     """Lip-sync `audio` onto `template` and write an MP4; the output file appears only when complete.
 
@@ -138,6 +142,9 @@ def generate(
         options: tracking, motion, render, encode options and input limits.
         progress: called as progress(stage, done, total).
         cancel: a CancelToken; cancel() from any thread stops within a frame and leaves no output.
+        subtitles: cues written as a soft (player-selectable) subtitle track.
+        frame_hook: called as frame_hook(frame, time_s) on every finished frame before encoding, e.g. to
+            burn subtitles in; returns the frame to encode.
     Returns:
         GenerateResult with the output's duration, size, fps and the renderer used.
     Raises:
@@ -161,17 +168,26 @@ def generate(
     width, height = output_size(facts.width, facts.height, options.encode.max_height)
     logger.info("generating %s: %d frames at %.3f fps, %dx%d, renderer %s", output.name, frame_count, fps, width,
                 height, renderer.name)
-    with atomic_output(output) as temporary:
-        with VideoWriter(temporary, width, height, fps, clip, options.encode) as writer:
+    with single_threaded_blas(), atomic_output(output) as temporary:
+        with VideoWriter(temporary, width, height, fps, clip, options.encode, subtitles) as writer:
             for index, (frame, points) in enumerate(_template_frames(prepared, tracks, frame_count, options)):
                 cancel.raise_if_canceled()
                 if points is not None:
                     frame = renderer.render(frame, points, index)
+                if frame_hook is not None:
+                    frame = frame_hook(frame, index / fps)
                 writer.write(frame)
                 if index % 5 == 0 or index == frame_count - 1:
                     progress("rendering", index + 1, frame_count)
     return GenerateResult(output=output, duration_s=frame_count / fps, frame_count=frame_count, width=width,
                           height=height, fps=fps, renderer=renderer.name)
+
+
+def single_threaded_blas() -> contextlib.AbstractContextManager:
+    """BLAS threads spin against the encoder's threads for 100x100 matrices: 30x slower per solve here."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def plan_mouth(clip: AudioClip, fps: float, frame_count: int, options: GenerateOptions) -> MouthPlan:

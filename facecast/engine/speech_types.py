@@ -41,3 +41,12 @@ class AudioClip:
     @property
     def duration_s(self) -> float:
         return len(self.samples) / float(self.sample_rate)
+
+
+@dataclass(frozen=True, slots=True)
+class SubtitleCue:
+    """One subtitle: shown from start_s to end_s; `text` may hold a line break."""
+
+    start_s: float
+    end_s: float
+    text: str

@@ -61,7 +61,8 @@ def say(
     volume: Annotated[float, typer.Option(help="Volume gain, 0-2.")] = _SYNTHESIS.volume,
     srt: Annotated[Optional[Path], typer.Option(help="SRT file to write (default: beside the MP4).")] = None,
     vtt: Annotated[Optional[Path], typer.Option(help="WebVTT file to write (default: beside the MP4).")] = None,
-    subtitles: Annotated[str, typer.Option(help="Subtitles in the picture: none or burn.")] = "none",
+    timings: Annotated[Optional[Path], typer.Option(help="Write the phoneme and word timings as JSON (for `facecast eval --phonemes`).")] = None,
+    subtitles: Annotated[str, typer.Option(help="Subtitles in the video: none, soft (a track players can switch on) or burn (drawn in).")] = "none",
     subtitle_font: Annotated[Optional[Path], typer.Option(help="Font for burned subtitles (default: an installed CJK font).")] = None,
     subtitle_size: Annotated[Optional[int], typer.Option(help="Burned subtitle size in pixels (default: height / 20).")] = None,
     subtitle_position: Annotated[str, typer.Option(help="bottom or top.")] = "bottom",
@@ -80,8 +81,8 @@ def say(
 
     if (text is None) == (text_file is None):
         raise fail("give exactly one of --text or --text-file")
-    if subtitles not in ("none", "burn"):
-        raise fail(f"--subtitles must be none or burn, got {subtitles!r}")
+    if subtitles not in ("none", "soft", "burn"):
+        raise fail(f"--subtitles must be none, soft or burn, got {subtitles!r}")
     if text_file is not None:
         try:
             text = text_file.read_text(encoding="utf-8")
@@ -95,11 +96,25 @@ def say(
         srt_path=srt or output.with_suffix(".srt"), vtt_path=vtt or output.with_suffix(".vtt"),
         burn=SubtitleStyle(subtitle_font, subtitle_size, subtitle_position, None, subtitle_outline)  # type: ignore[arg-type]
         if subtitles == "burn" else None,
+        soft=subtitles == "soft",
     ))
     with progress_bar(not quiet and sys.stderr.isatty()) as report:
         result = run_or_exit(lambda: say_to_video(request, progress=report))
+    if timings is not None:
+        write_timings(timings, result.phonemes, result.words)
     typer.echo(f"wrote {result.video} ({result.duration_s:.2f} s, {len(result.phonemes)} phonemes), "
                f"{result.srt_path}, {result.vtt_path}")
+
+
+def write_timings(path: Path, phonemes: list, words: list) -> None:
+    """Phoneme and word timings as JSON, written atomically."""
+    import dataclasses
+    import json
+
+    data = {"phonemes": [dataclasses.asdict(p) for p in phonemes], "words": [dataclasses.asdict(w) for w in words]}
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    temporary.replace(path)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,9 +11,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facecast.engine.options import EncodeOptions, GenerateOptions
+from facecast.engine.options import GenerateOptions
 from facecast.engine.progress import NEVER_CANCELED, CancelToken, Progress, no_progress
-from facecast.engine.speech_types import AudioClip, PhonemeTiming, WordTiming
+from facecast.engine.speech_types import PhonemeTiming, SubtitleCue, WordTiming
 
 from .base import DEFAULT_VOICE, SynthesisOptions, VoiceConfig, synthesize_stream, write_speech
 from .burn import SubtitleBurner, SubtitleStyle
@@ -36,6 +36,7 @@ class SayRequest:
     srt_path: Path | None = None     # None: no SRT file
     vtt_path: Path | None = None     # None: no WebVTT file
     burn: SubtitleStyle | None = None  # draw subtitles into the picture with this style
+    soft: bool = False               # add a player-selectable subtitle track to the MP4
     cues: CueOptions = CueOptions()
 
 
@@ -63,6 +64,7 @@ def say_to_video(
         EmptyTextError, TextTooLongError, UnknownVoiceError, UnsupportedLanguageError before any work;
         TTSUnreachableError when a speech server is down (retryable); engine errors from generate().
     """
+    from facecast.engine.media import probe
     from facecast.engine.pipeline import generate
 
     stream = synthesize_stream(request.text, request.voice, request.synthesis, request.voice_config)
@@ -72,10 +74,18 @@ def say_to_video(
         speech = write_speech(_counted(stream, progress, cancel), Path(workdir) / "speech.wav")
         clip = speech.load_clip()
         cues = build_cues(speech.words, request.cues)
-        plain = output if request.burn is None else Path(workdir) / "plain.mp4"
-        generate(request.template, clip, plain, request.generate, cache_dir=cache_dir, progress=progress, cancel=cancel)
-        if request.burn is not None:
-            burn_into_video(plain, clip, cues, request.burn, output, request.generate.encode, progress, cancel)
+        burn_hook = None
+        if request.burn is not None:  # drawn into each frame as it is rendered: no second encode
+            info = probe(Path(request.template))
+            burner = SubtitleBurner(cues, info.width, info.height, request.burn)
+            fps = 25.0 if info.kind == "image" else info.fps
+
+            def burn_hook(frame, time_s):  # type: ignore[no-untyped-def]
+                return burner.draw(frame, time_s + 0.5 / fps)
+
+        soft_cues = [SubtitleCue(c.start_s, c.end_s, "\n".join(c.lines)) for c in cues] if request.soft else []
+        generate(request.template, clip, output, request.generate, cache_dir=cache_dir, progress=progress,
+                 cancel=cancel, subtitles=soft_cues, frame_hook=burn_hook)
     srt = write_srt(cues, request.srt_path) if request.srt_path else None
     vtt = write_vtt(cues, request.vtt_path) if request.vtt_path else None
     return SayResult(output, speech.duration_s, srt, vtt, cues, speech.phonemes, speech.words)
@@ -86,29 +96,3 @@ def _counted(stream, progress: Progress, cancel: CancelToken):
         cancel.raise_if_canceled()
         progress("speaking", index, index + 1)
         yield clip
-
-
-def burn_into_video(
-    video: Path,
-    audio: AudioClip,
-    cues: list[Cue],
-    style: SubtitleStyle,
-    output: Path,
-    encode: EncodeOptions = EncodeOptions(),
-    progress: Progress = no_progress,
-    cancel: CancelToken = NEVER_CANCELED,
-) -> Path:
-    """Re-encode `video` with the cues drawn in. A second encode: the encoder has no frame hook yet."""
-    from facecast.engine.encode import VideoWriter, atomic_output
-    from facecast.engine.media import iter_frames, probe
-
-    info = probe(video)
-    burner = SubtitleBurner(cues, info.width, info.height, style)
-    with atomic_output(output) as temporary:
-        with VideoWriter(temporary, info.width, info.height, info.fps, audio, encode) as writer:
-            for index, frame in enumerate(iter_frames(video, info)):
-                cancel.raise_if_canceled()
-                writer.write(burner.draw(frame, (index + 0.5) / info.fps))
-                if index % 10 == 0:
-                    progress("subtitles", index + 1, info.frame_count)
-    return output

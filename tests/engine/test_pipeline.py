@@ -69,3 +69,28 @@ def test_silent_audio_gives_closed_mouth(tmp_path: Path, cache_dir: Path) -> Non
 
     _, openings, _ = measure_openings(output)
     assert np.nanmax(openings) < 0.03  # lips together the whole time (the template itself shows teeth at 0.05)
+
+
+def test_soft_subtitles_and_frame_hook(tmp_path: Path, cache_dir: Path, speech_8s: Path) -> None:
+    import av
+
+    from facecast.engine import SubtitleCue, generate
+
+    seen: list[float] = []
+
+    def mark(frame: np.ndarray, time_s: float) -> np.ndarray:
+        seen.append(time_s)
+        frame = frame.copy()
+        frame[:8, :8] = (255, 0, 0)  # a red corner: proves the hook's frame is what gets encoded
+        return frame
+
+    cues = [SubtitleCue(0.0, 1.5, "Hello there"), SubtitleCue(1.6, 3.0, "你好，世界")]
+    result = generate(MEDIA / "sun.mp4", speech_8s, tmp_path / "subs.mp4", cache_dir=cache_dir,
+                      subtitles=cues, frame_hook=mark)
+    assert len(seen) == result.frame_count and seen[1] == pytest.approx(1 / 25)
+    with av.open(str(result.output)) as container:
+        texts = [bytes(p)[2:].decode() for p in container.demux(container.streams.subtitles[0]) if p.size > 2]
+    assert texts == ["Hello there", "你好，世界"]
+    with av.open(str(result.output)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert first[2:6, 2:6, 0].mean() > 200 and first[2:6, 2:6, 1].mean() < 60

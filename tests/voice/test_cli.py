@@ -53,3 +53,15 @@ def test_say_writes_video_and_subtitles(tmp_path):
     srt = (tmp_path / "hello.srt").read_text(encoding="utf-8")
     assert "Peter bought my map." in srt and "你好，我们吃饭吧。" in srt
     assert (tmp_path / "hello.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
+
+
+def test_say_soft_subtitles_are_a_track_in_the_mp4(tmp_path):
+    output = tmp_path / "soft.mp4"
+    result = _facecast("say", "-t", str(MEDIA / "talking_man_480.mp4"), "--text", "Good morning. Welcome back.",
+                       "-o", str(output), "--subtitles", "soft", "-q")
+    assert result.returncode == 0, result.stderr
+    import av
+
+    with av.open(str(output)) as container:
+        texts = [bytes(p)[2:].decode() for p in container.demux(container.streams.subtitles[0]) if p.size > 2]
+    assert " ".join(texts).split() == ["Good", "morning.", "Welcome", "back."]

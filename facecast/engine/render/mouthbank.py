@@ -23,7 +23,7 @@ from ..motion import MouthPlan
 from ..results import PreparedTemplate
 from ..tracking import Tracks
 from .parametric import CHIN_LINE, CHIN_SIDES, CLOSED_GAP, draw_mouth
-from .warp import Region
+from .warp import Region, warp_points
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ CANON_FACE = 200.0        # canonical face height (forehead to chin) in pixels
 MAX_BANK = 1500           # crops kept in the bank (evenly sampled from longer templates)
 CANDIDATES = 12
 SWITCH_COST = 0.012       # cost (in face heights of opening error) of jumping to a non-consecutive template frame
-BANK_VERSION = 1
+BANK_VERSION = 2
+_BOUNDARY = [98, 327, 2, 205, 425, 50, 280, 187, 411, 123, 352, 132, 361, 58, 288, 93, 323]
 _MOUTH_AND_CHIN = sorted(set(OUTER_LIPS + INNER_LIPS + [i for i, _ in CHIN_LINE + CHIN_SIDES]))
 
 
@@ -42,6 +43,7 @@ class MouthBank:
     openings: np.ndarray      # [n] inner-lip gap / face height
     widths: np.ndarray        # [n] mouth width / face height
     poses: np.ndarray         # [n, 2] nose offset from the face axis, in face heights (yaw, pitch proxy)
+    sharpness: np.ndarray     # [n] detail around the mouth, 1 = the template's median (motion blur is lower)
     reference: np.ndarray     # [478, 2] canonical layout that every frame is aligned to (crop coordinates)
 
 
@@ -99,13 +101,35 @@ def build_bank(prepared: PreparedTemplate, tracks: Tracks) -> MouthBank:
         slot += 1
     crops, canon_points = crops[:slot], canon_points[:slot]
     chosen = present[:slot]
+    sharpness = np.array([_mouth_detail(crop, pts) for crop, pts in zip(crops, canon_points)], np.float32)
+    sharpness /= max(float(np.median(sharpness)), 1e-6)
     return MouthBank(
         crops=crops, points=canon_points,
         openings=np.array([mouth_opening(tracks.points[i]) for i in chosen], np.float32),
         widths=np.array([mouth_width(tracks.points[i]) for i in chosen], np.float32),
         poses=np.stack([head_pose(tracks.points[i]) for i in chosen]),
+        sharpness=sharpness,
         reference=reference,
     )
+
+
+def _mouth_detail(crop: np.ndarray, points: np.ndarray) -> float:
+    """Variance of the Laplacian around the mouth: low in motion-blurred frames."""
+    lo = np.maximum(points[OUTER_LIPS].min(0) - 6, 0).astype(int)
+    hi = points[OUTER_LIPS].max(0).astype(int) + 6
+    patch = cv2.cvtColor(crop[lo[1]:hi[1], lo[0]:hi[0]], cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(patch, cv2.CV_32F).var()) if patch.size else 0.0
+
+
+def mouth_asymmetry(points: np.ndarray) -> float:
+    """How twisted the mouth is: corner height difference and centre offset from the nose, in face heights."""
+    fh = max(face_height(points), 1.0)
+    down = (points[CHIN] - points[FOREHEAD]) / fh
+    across = np.array([down[1], -down[0]])
+    tilt = abs(float(np.dot(points[61] - points[291], down)))
+    centre = (points[61] + points[291]) / 2
+    shift = abs(float(np.dot(centre - points[NOSE_TIP], across)))
+    return (tilt + shift) / fh
 
 
 def load_or_build_bank(prepared: PreparedTemplate, tracks: Tracks) -> MouthBank:
@@ -132,6 +156,13 @@ def choose_frames(bank: MouthBank, plan: MouthPlan, current_poses: np.ndarray) -
     """Bank index per output frame: close to the planned state and pose, smooth over time (Viterbi)."""
     target_open = target_openings(bank, plan)
     target_width = np.median(bank.widths) * (1.0 + 0.08 * plan.width)
+    # Grimaces (lips stretched thin over bared teeth) are not speech: steer away from them.
+    thickness = np.array([lip_thickness(p) for p in bank.points], np.float32)
+    twist = np.array([mouth_asymmetry(p) for p in bank.points], np.float32)
+    expression = (1.5 * np.abs(thickness - np.median(thickness))
+                  + 0.8 * np.maximum(bank.widths - np.percentile(bank.widths, 75), 0)
+                  + 1.0 * np.maximum(twist - np.percentile(twist, 50), 0)
+                  + 0.04 * np.clip(1.0 - bank.sharpness, 0, 1))
     count = plan.frame_count
     candidates = np.zeros((count, CANDIDATES), np.int64)
     costs = np.zeros((count, CANDIDATES), np.float32)
@@ -140,7 +171,8 @@ def choose_frames(bank: MouthBank, plan: MouthPlan, current_poses: np.ndarray) -
         last = min(count, first + 2048)
         cost = (np.abs(bank.openings[None, :] - target_open[first:last, None])
                 + 0.5 * np.abs(bank.widths[None, :] - target_width[first:last, None])
-                + 0.6 * np.linalg.norm(bank.poses[None, :, :] - current_poses[first:last, None, :], axis=2))
+                + 1.5 * np.linalg.norm(bank.poses[None, :, :] - current_poses[first:last, None, :], axis=2)
+                + expression[None, :])
         best = np.argpartition(cost, k - 1, axis=1)[:, :k]
         candidates[first:last, :k] = best
         costs[first:last, :k] = np.take_along_axis(cost, best, axis=1)
@@ -163,6 +195,23 @@ def choose_frames(bank: MouthBank, plan: MouthPlan, current_poses: np.ndarray) -
     for i in range(count - 1, 0, -1):
         path[i - 1] = back[i, path[i]]
     return candidates[np.arange(count), path]
+
+
+def _fit_boundary(pasted: np.ndarray, crop_points: np.ndarray, points: np.ndarray, region: Region,
+                  fh: float) -> np.ndarray:
+    """Bend the pasted crop so its cheeks and nose base sit exactly on the current frame's (no seam), while
+    the mouth and chin it brings stay as they are."""
+    offset = np.array([region.x0, region.y0], np.float32)
+    local = Region(0, 0, pasted.shape[1], pasted.shape[0])
+    return warp_points(pasted, crop_points[_BOUNDARY] - offset, points[_BOUNDARY] - offset,
+                       crop_points[_MOUTH_AND_CHIN] - offset, local, sigma=0.09 * fh)
+
+
+def lip_thickness(points: np.ndarray) -> float:
+    """Upper plus lower lip height / face height: thin when lips are stretched over bared teeth."""
+    upper = np.linalg.norm(points[0] - points[13])
+    lower = np.linalg.norm(points[14] - points[17])
+    return float(upper + lower) / max(face_height(points), 1.0)
 
 
 class MouthBankRenderer:
@@ -204,6 +253,7 @@ class MouthBankRenderer:
         shifted[:, 2] -= (region.x0, region.y0)
         size = (region.x1 - region.x0, region.y1 - region.y0)
         pasted = cv2.warpAffine(bank.crops[entry], shifted, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        pasted = _fit_boundary(pasted, crop_points, points, region, fh)
         inside = cv2.warpAffine(np.full(bank.crops.shape[1:3], 255, np.uint8), shifted, size, flags=cv2.INTER_NEAREST)
         inside = cv2.erode(inside, np.ones((5, 5), np.uint8)).astype(np.float32) / 255.0
         mask = feathered_mask(polygon, region, feather_px=0.06 * fh) * inside

@@ -51,14 +51,19 @@ def displacement_field(targets: np.ndarray, moves: np.ndarray, region: Region, s
     cells = np.stack([gx.ravel(), gy.ravel()], axis=1)
     control = targets.astype(np.float32)
     # Exact Gaussian RBF interpolation (lightly regularised): control points land where they are told to.
-    between = ((control[:, None, :] - control[None, :, :]) ** 2).sum(-1)
+    between = _squared_distances(control, control)
     kernel = np.exp(-between / (2.0 * sigma * sigma)) + 0.01 * np.eye(len(control), dtype=np.float32)
     coefficients = np.linalg.solve(kernel, moves.astype(np.float32))
-    d2 = ((cells[:, None, :] - control[None, :, :]) ** 2).sum(-1)
-    field = np.exp(-d2 / (2.0 * sigma * sigma)) @ coefficients
+    field = np.exp(_squared_distances(cells, control) * (-0.5 / (sigma * sigma))) @ coefficients
     field = field.reshape(len(grid_y), len(grid_x), 2)
     full = cv2.resize(field, (len(grid_x) * _GRID_STEP, len(grid_y) * _GRID_STEP), interpolation=cv2.INTER_LINEAR)
     return full[:height, :width]
+
+
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    dx = a[:, 0, None] - b[None, :, 0]
+    dy = a[:, 1, None] - b[None, :, 1]
+    return dx * dx + dy * dy
 
 
 def apply_field(image: np.ndarray, field: np.ndarray, region: Region) -> np.ndarray:

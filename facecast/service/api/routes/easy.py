@@ -1,0 +1,163 @@
+"""HeyGem / Duix-Avatar compatibility: POST /easy/submit and GET /easy/query?code=, answered in HeyGem's shape.
+
+Workflows and scripts written for HeyGem switch by changing the host. The caller's `code` names the task; it is
+stored as the video's Idempotency-Key (`heygem:<code>`), so a task survives restarts and can be queried any
+number of times. `video_url` and `audio_url` are http(s) URLs (fetched behind the SSRF guard) or file names
+inside the data directory's heygem/ folder (HeyGem's container path /code/data/ maps onto that folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from facecast.engine.errors import FacecastError
+
+from ...db.models import IdempotencyKey
+from ...fetch import fetch_to_file
+from ...jobs import JobService
+from ...library import Library
+from ...problems import NotFoundError, UrlRefusedError
+from ...schemas import VideoCreate, video_public
+from ...settings import Settings
+from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
+from .tools import TERMINAL
+
+router = APIRouter(prefix="/easy", tags=["heygem"])
+
+FOLDER = "heygem"                  # under data_dir: where file-name inputs are looked up
+CONTAINER_PREFIX = "/code/data/"   # HeyGem's data path inside its container; maps onto FOLDER
+KEY_PREFIX = "heygem:"
+# HeyGem's envelope codes. 10000 and 10004 are HeyGem's; 10002 is what facecast answers for a refused input.
+OK, BAD_INPUT, NOT_FOUND = 10000, 10002, 10004
+# HeyGem's task states in /easy/query data.status
+RUNNING, DONE, FAILED = 1, 2, 3
+
+
+class EasySubmit(BaseModel):
+    """HeyGem's submit body. chaofen, watermark_switch and pn are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    audio_url: str = Field(min_length=1, description="http(s) URL, or a file name in the data directory's heygem/")
+    video_url: str = Field(min_length=1, description="Template video: http(s) URL or a file name in heygem/")
+    code: str = Field(min_length=1, max_length=200, description="Your task id; query it with GET /easy/query")
+
+
+def _envelope(code: int = OK, data: Any = None, msg: str = "") -> dict[str, Any]:
+    return {"code": code, "data": data if data is not None else {}, "msg": msg, "success": code == OK}
+
+
+def _is_url(value: str) -> bool:
+    return value.lower().startswith(("http://", "https://"))
+
+
+def local_input(settings: Settings, name: str) -> Path:
+    """The file `name` names inside data_dir/heygem, refusing anything that resolves outside it."""
+    folder = (settings.data_dir / FOLDER).resolve()
+    relative = name[len(CONTAINER_PREFIX):] if name.startswith(CONTAINER_PREFIX) else name
+    candidate = Path(relative)
+    path = (candidate if candidate.is_absolute() else folder / candidate).resolve()
+    if folder not in path.parents:
+        raise UrlRefusedError(f"{name!r} is not a file inside {folder}; put the file there and send its name, "
+                              "or send an http(s) URL")
+    if not path.is_file():
+        raise NotFoundError(f"{name!r} does not exist in {folder}")
+    return path
+
+
+def _video_id_for_code(jobs: JobService, owner: str, code: str) -> str | None:
+    with jobs.db.session() as session:
+        row = session.get(IdempotencyKey, (owner, KEY_PREFIX + code))
+        return row.resource_id if row is not None else None
+
+
+def _template_named(library: Library, owner: str, name: str) -> str | None:
+    cursor: str | None = None
+    while True:
+        rows, cursor = library.list_templates(owner, status=None, cursor=cursor, limit=100)
+        for template in rows:
+            if template.name == name and template.status != "failed":
+                return template.id
+        if cursor is None:
+            return None
+
+
+def _template_for(settings: Settings, library: Library, owner: str, video_url: str) -> str:
+    """A template for HeyGem's video_url, reused while the same URL (or the same file content) comes again."""
+    work = settings.data_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    if _is_url(video_url):
+        name = KEY_PREFIX + video_url[:180]
+        existing = _template_named(library, owner, name)
+        if existing:
+            return existing
+        with tempfile.TemporaryDirectory(dir=work) as scratch:
+            download = Path(scratch) / "template"
+            fetch_to_file(video_url, download, settings.fetch)
+            return library.add_template_file(owner, download, name).id
+    path = local_input(settings, video_url)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    name = f"{KEY_PREFIX}{path.name[:150]}#{digest}"
+    existing = _template_named(library, owner, name)
+    if existing:
+        return existing
+    with tempfile.TemporaryDirectory(dir=work) as scratch:
+        copy = Path(scratch) / path.name
+        shutil.copyfile(path, copy)
+        return library.add_template_file(owner, copy, name).id
+
+
+def _submit(settings: Settings, jobs: JobService, library: Library, owner: str, body: EasySubmit) -> None:
+    if _video_id_for_code(jobs, owner, body.code) is not None:
+        return  # the same task again: HeyGem callers retry submits; the first one stands
+    template_id = _template_for(settings, library, owner, body.video_url)
+    audio: dict[str, str] = {}
+    if _is_url(body.audio_url):
+        audio["audio_url"] = body.audio_url
+    else:
+        path = local_input(settings, body.audio_url)
+        with tempfile.TemporaryDirectory(dir=settings.data_dir / "work") as scratch:
+            copy = Path(scratch) / path.name
+            shutil.copyfile(path, copy)
+            audio["audio_id"] = library.add_audio_file(owner, copy, path.name).id
+    request = VideoCreate(template_id=template_id, metadata={"heygem_code": body.code}, **audio)
+    jobs.create_video(owner, request, KEY_PREFIX + body.code)
+
+
+@router.post("/submit", operation_id="heygem_submit")
+async def submit(body: EasySubmit, caller: CallerDep, settings: SettingsDep, jobs: JobsDep,
+                 library: LibraryDep) -> dict[str, Any]:
+    """HeyGem-compatible submit: lip-sync audio_url onto video_url as task `code`; poll GET /easy/query."""
+    try:
+        await run_in_threadpool(_submit, settings, jobs, library, caller.tenant_id, body)
+    except FacecastError as error:
+        return _envelope(BAD_INPUT, msg=f"{error} [{error.code}]")
+    return _envelope(msg="submitted")
+
+
+@router.get("/query", operation_id="heygem_query")
+def query(caller: CallerDep, settings: SettingsDep, jobs: JobsDep,
+          code: str = Query(description="The code given to /easy/submit")) -> dict[str, Any]:
+    """HeyGem-compatible status: data.status 1 running, 2 done (result is the video URL), 3 failed;
+    code 10004 when no task has this code."""
+    video_id = _video_id_for_code(jobs, caller.tenant_id, code)
+    if video_id is None:
+        return _envelope(NOT_FOUND, msg=f"no task with code {code!r}")
+    try:
+        view = video_public(jobs.get(caller.tenant_id, video_id), settings.base_url)
+    except NotFoundError:  # the video was deleted
+        return _envelope(NOT_FOUND, msg=f"task {code!r} was deleted")
+    status = DONE if view.status == "succeeded" else FAILED if view.status in TERMINAL else RUNNING
+    data = {"code": code, "status": status, "progress": 100 if status == DONE else int(view.progress * 100),
+            "result": view.video_url or "", "msg": view.error_message or view.stage or view.status,
+            "video_duration": view.duration_s, "width": view.width, "height": view.height,
+            "video_id": view.id, "video_url": view.video_url}
+    return _envelope(data=data)
