@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from facecast import __version__
 
-from .api.routes import audio, batches, easy, health, templates, tools, videos
+from .api.routes import audio, batches, easy, health, templates, tools, videos, voices
 from .db.session import Database
 from .jobs import JobService
 from .library import Library
@@ -46,7 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = Metrics(jobs)
     app.state.metrics.install(app)
     install_problem_handlers(app)
-    for module in (templates, audio, videos, batches, health, tools, easy):
+    for module in (templates, audio, videos, batches, voices, health, tools, easy):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     if settings.webui:

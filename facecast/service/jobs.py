@@ -25,9 +25,13 @@ from .problems import IdempotencyConflictError, InvalidStateError, NotFoundError
 from .queue import SHARED_QUEUE, Queues, host_queue_name
 from .schemas import BatchCreate, VideoCreate
 from .settings import Settings
+from .speech import check_speech_or_raise
 
 events = logging.getLogger("facecast.jobs")
 TERMINAL = ("succeeded", "failed", "canceled")
+# A job waiting out a retryable failure is parked on this queue, which no worker reads; the sweep moves it back
+# to the shared queue after worker.lease_s, which spaces the attempts out.
+RETRY_QUEUE = "facecast.retry"
 
 
 def new_id(prefix: str) -> str:
@@ -75,7 +79,8 @@ class JobService:
                 return self._job_or_raise(session, owner, existing, "video")
             template = self._usable_template_or_raise(session, owner, request.template_id)
             self._audio_or_raise(session, owner, request.audio_id)
-            job = self._new_video(owner, request, template, batch_id=None, metadata=request.metadata,
+            voice = self._voice_or_raise(request)
+            job = self._new_video(owner, request, template, voice, batch_id=None, metadata=request.metadata,
                                   callback_url=request.callback_url)
             session.add(job)
             self._remember(session, owner, idempotency_key, "create_video", body, job.id)
@@ -94,13 +99,15 @@ class JobService:
                 raise InvalidStateError(f"a batch takes at most {self.settings.max_batch_templates} templates")
             templates = [self._usable_template_or_raise(session, owner, t) for t in request.template_ids]
             self._audio_or_raise(session, owner, request.audio_id)
+            voice = self._voice_or_raise(request)
             batch = Batch(id=new_id("bat"), owner=owner, audio_id=request.audio_id, audio_url=request.audio_url,
-                          metadata_=request.metadata, callback_url=request.callback_url, created_at=utcnow())
+                          text=request.text, voice=voice, metadata_=request.metadata,
+                          callback_url=request.callback_url, created_at=utcnow())
             session.add(batch)
             session.flush()
             jobs = []
             for index, template in enumerate(templates):
-                job = self._new_video(owner, request, template, batch_id=batch.id, metadata=None,
+                job = self._new_video(owner, request, template, voice, batch_id=batch.id, metadata=None,
                                       callback_url=request.callback_url)
                 # Children of one batch share created_at order by index, so listing keeps the caller's order.
                 job.created_at = batch.created_at + dt.timedelta(microseconds=index)
@@ -122,12 +129,13 @@ class JobService:
     def enqueue_after_commit(self, job: Job) -> None:
         self._enqueue(job)
 
-    def _new_video(self, owner: str, request: VideoCreate | BatchCreate, template: Template, *,
+    def _new_video(self, owner: str, request: VideoCreate | BatchCreate, template: Template, voice: str | None, *,
                    batch_id: str | None, metadata: dict[str, Any] | None, callback_url: str | None) -> Job:
         now = utcnow()
         return Job(id=new_id("vid"), kind="video", owner=owner, status="queued", template_id=template.id,
-                   audio_id=request.audio_id, audio_url=request.audio_url, batch_id=batch_id,
-                   options=request.output_options(), metadata_=metadata, callback_url=callback_url,
+                   audio_id=request.audio_id, audio_url=request.audio_url, text=request.text, voice=voice,
+                   batch_id=batch_id, options={**request.output_options(), **request.speech_options()},
+                   metadata_=metadata, callback_url=callback_url,
                    max_attempts=self.settings.worker.max_attempts, created_at=now, enqueued_at=now,
                    queue=self._route(template))
 
@@ -186,6 +194,12 @@ class JobService:
         audio = session.get(Audio, audio_id)
         if audio is None or audio.owner != owner:
             raise NotFoundError(f"audio {audio_id} does not exist; upload it with POST /v1/audio")
+
+    def _voice_or_raise(self, request: VideoCreate | BatchCreate) -> str | None:
+        """For text: check text, voice and language now (no synthesis) and return the voice id used."""
+        if request.text is None:
+            return None
+        return check_speech_or_raise(request.text, request.voice, request.speech_options(), self.settings)
 
     # --- reading --------------------------------------------------------------------------------------------
 
@@ -294,6 +308,17 @@ class JobService:
             won = self._set(session, job_id, {"status": "processing", "lease_owner": worker_id}, **values)
         if won:
             _log_event(job_id, status, worker=worker_id, code=error_code)
+        return won
+
+    def retry_later(self, job_id: str, worker_id: str, error_code: str, error_message: str) -> bool:
+        """Give a claimed job that hit a passing failure (a speech server down) back to the queue for another
+        attempt after about worker.lease_s; the caller checks attempts are left. False when the lease was lost."""
+        with self.db.session() as session:
+            won = self._set(session, job_id, {"status": "processing", "lease_owner": worker_id}, status="queued",
+                            lease_owner=None, lease_expires_at=None, stage="retrying", enqueued_at=utcnow(),
+                            queue=RETRY_QUEUE, error_code=error_code, error_message=error_message)
+        if won:
+            _log_event(job_id, "queued", reason="retry", code=error_code)
         return won
 
     def load(self, job_id: str) -> Job:

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 JobStatus = Literal["queued", "processing", "succeeded", "failed", "canceled"]
 TemplateStatus = Literal["preparing", "ready", "failed"]
 RenderMode = Literal["auto", "mouthbank", "parametric"]
+SubtitlesMode = Literal["none", "burn", "soft"]
+MAX_TEXT_CHARS = 20_000  # the voice layer's limit (facecast.voice.text.MAX_TEXT_CHARS), refused as text_too_long
+SPEECH_FIELDS = ("voice", "rate", "pitch", "volume", "subtitles")
 
 
 class OutputOptions(BaseModel):
@@ -27,18 +30,44 @@ class OutputOptions(BaseModel):
 
 
 class AudioSource(BaseModel):
+    """Where the speech comes from: an uploaded audio, an audio URL, or a text spoken by a voice."""
+
     audio_id: str | None = Field(None, description="Id of audio uploaded with POST /v1/audio")
     audio_url: str | None = Field(None, description="http(s) URL of an audio file, fetched by the worker")
+    text: str | None = Field(None, description=(
+        f"Text to speak instead of audio, up to {MAX_TEXT_CHARS:,} characters; synthesised by the worker "
+        "sentence by sentence, the mouth following the voice's phonemes"),
+        json_schema_extra={"maxLength": MAX_TEXT_CHARS})
+    voice: str | None = Field(None, max_length=200, description=(
+        "Voice id for text, from GET /v1/voices (e.g. espeak:en-us, espeak:cmn); default is the server's "
+        "default voice"))
+    rate: float | None = Field(None, ge=0.5, le=2.0, description="Speaking speed for text, 0.5-2.0, 1 is normal")
+    pitch: float | None = Field(None, ge=-12.0, le=12.0, description="Pitch shift for text in semitones, -12 to 12")
+    volume: float | None = Field(None, ge=0.0, le=2.0, description="Gain for text, 0-2, 1 is unchanged")
+    subtitles: SubtitlesMode | None = Field(None, description=(
+        "For text: none (default; SRT and WebVTT files are still made), burn (also drawn into the picture) or "
+        "soft (also a subtitle track players can switch on)"))
 
     @model_validator(mode="after")
     def _one_audio_source(self) -> "AudioSource":
-        if (self.audio_id is None) == (self.audio_url is None):
-            raise ValueError("give exactly one of audio_id or audio_url")
+        given = [name for name in ("audio_id", "audio_url", "text") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one audio source: audio_id or audio_url (an audio file), or text "
+                             f"(spoken by a voice); got {', '.join(given) or 'none'}")
+        speech_only = [name for name in SPEECH_FIELDS if getattr(self, name) is not None]
+        if self.text is None and speech_only:
+            raise ValueError(f"{', '.join(speech_only)} only apply to text; remove them or give text instead of "
+                             "audio")
         return self
+
+    def speech_options(self) -> dict[str, Any]:
+        """The synthesis and subtitle options given, for text jobs (stored with the job's options)."""
+        return {name: getattr(self, name) for name in ("rate", "pitch", "volume", "subtitles")
+                if getattr(self, name) is not None}
 
 
 class VideoCreate(OutputOptions, AudioSource):
-    """A lip-sync job: one template, one audio."""
+    """A lip-sync job: one template and one speech source (audio_id, audio_url, or text with a voice)."""
 
     template_id: str = Field(description="Id of a template from POST /v1/templates")
     callback_url: str | None = Field(None, description="URL that receives a signed POST when the job ends")
@@ -46,7 +75,7 @@ class VideoCreate(OutputOptions, AudioSource):
 
 
 class BatchCreate(OutputOptions, AudioSource):
-    """One audio onto 1-100 templates; the audio is decoded once and shared by every video."""
+    """One speech onto 1-100 templates; the audio is decoded (or the text synthesised) once and shared."""
 
     template_ids: list[str] = Field(min_length=1, description="Templates to render, 1-100, each becomes a video")
     callback_url: str | None = Field(None, description="URL that receives a signed POST when each video ends")
@@ -65,6 +94,7 @@ class VideoPublic(BaseModel):
     template_id: str | None = Field(None, description="The template")
     audio_id: str | None = Field(None, description="The uploaded audio, if one was used")
     audio_url: str | None = Field(None, description="The audio URL, if one was used")
+    voice: str | None = Field(None, description="The voice that spoke the text, for text jobs")
     batch_id: str | None = Field(None, description="The batch this video belongs to")
     metadata: dict[str, Any] | None = Field(None, description="As given at creation")
     attempts: int = Field(description="Runs started; more than 1 after a worker was lost")
@@ -73,6 +103,8 @@ class VideoPublic(BaseModel):
     finished_at: dt.datetime | None = Field(None, description="When the job ended")
     video_url: str | None = Field(None, description="Download URL once succeeded (supports Range)")
     thumbnail_url: str | None = Field(None, description="JPEG of the template's first frame once succeeded")
+    subtitles_srt_url: str | None = Field(None, description="SRT subtitles timed from the speech (text jobs)")
+    subtitles_vtt_url: str | None = Field(None, description="WebVTT subtitles timed from the speech (text jobs)")
     duration_s: float | None = Field(None, description="Output duration in seconds")
     size_bytes: int | None = Field(None, description="Output size in bytes")
     width: int | None = Field(None, description="Output width in pixels")
@@ -148,9 +180,26 @@ class BatchPublic(BaseModel):
     counts: dict[str, int] = Field(description="Videos per status")
     audio_id: str | None = Field(None, description="The shared audio")
     audio_url: str | None = Field(None, description="The shared audio URL")
+    voice: str | None = Field(None, description="The voice speaking the shared text, for text batches")
     metadata: dict[str, Any] | None = Field(None, description="As given at creation")
     created_at: dt.datetime = Field(description="When the batch was accepted")
     videos: list[VideoPublic] = Field(description="One per template, in the order given")
+
+
+class VoicePublic(BaseModel):
+    """A voice that text jobs can use."""
+
+    id: str = Field(description="Voice id to pass as voice, e.g. espeak:en-us, piper:amy, openai:local/alloy")
+    object: Literal["voice"] = Field("voice", description="Always voice")
+    engine: str = Field(description="espeak, piper or openai")
+    language: str | None = Field(None, description="Language code such as en-us or cmn; null when unknown")
+    gender: str | None = Field(None, description="male, female or null when unknown")
+    name: str = Field(description="Human-readable name")
+    preview_url: str = Field(description="A short WAV of the voice reading a sample sentence")
+
+
+class VoiceList(BaseModel):
+    data: list[VoicePublic] = Field(description="Voices sorted by id")
 
 
 class Problem(BaseModel):
@@ -184,11 +233,14 @@ def video_public(job: Any, base_url: str) -> VideoPublic:
     return VideoPublic(
         id=job.id, status=job.status, progress=round(job.progress or 0.0, 4), stage=job.stage,
         eta_s=eta_seconds(job.progress or 0.0, job.started_at) if job.status == "processing" else None,
-        template_id=job.template_id, audio_id=job.audio_id, audio_url=job.audio_url, batch_id=job.batch_id,
+        template_id=job.template_id, audio_id=job.audio_id, audio_url=job.audio_url, voice=job.voice,
+        batch_id=job.batch_id,
         metadata=job.metadata_, attempts=job.attempts, created_at=job.created_at, started_at=job.started_at,
         finished_at=job.finished_at,
         video_url=f"{base_url}/v1/videos/{job.id}/content" if done else None,
         thumbnail_url=f"{base_url}/v1/videos/{job.id}/thumbnail" if done and result.get("thumbnail_key") else None,
+        subtitles_srt_url=f"{base_url}/v1/videos/{job.id}/subtitles.srt" if done and result.get("srt_key") else None,
+        subtitles_vtt_url=f"{base_url}/v1/videos/{job.id}/subtitles.vtt" if done and result.get("vtt_key") else None,
         duration_s=result.get("duration_s"), size_bytes=result.get("size_bytes"), width=result.get("width"),
         height=result.get("height"), error_code=job.error_code, error_message=job.error_message)
 
@@ -201,6 +253,14 @@ def template_public(template: Any, base_url: str) -> TemplatePublic:
         thumbnail_url=f"{base_url}/v1/templates/{template.id}/thumbnail" if template.thumbnail_key else None,
         facts=TemplateFactsPublic(**{k: facts[k] for k in TemplateFactsPublic.model_fields}) if facts else None,
         error_code=template.error_code, error_message=template.error_message, created_at=template.created_at)
+
+
+def voice_public(info: Any, base_url: str) -> VoicePublic:
+    """The public view of a facecast.voice.VoiceInfo."""
+    from urllib.parse import quote
+
+    return VoicePublic(id=info.id, engine=info.engine, language=info.language, gender=info.gender, name=info.name,
+                       preview_url=f"{base_url}/v1/voices/{quote(info.id, safe='')}/preview")
 
 
 def audio_public(audio: Any) -> AudioPublic:
@@ -223,5 +283,6 @@ def batch_public(batch: Any, jobs: list[Any], base_url: str) -> BatchPublic:
     progress = sum(1.0 if j.status in ("succeeded", "failed", "canceled") else (j.progress or 0.0)
                    for j in jobs) / max(len(jobs), 1)
     return BatchPublic(id=batch.id, status=status, progress=round(progress, 4), counts=counts,
-                       audio_id=batch.audio_id, audio_url=batch.audio_url, metadata=batch.metadata_,
+                       audio_id=batch.audio_id, audio_url=batch.audio_url, voice=batch.voice,
+                       metadata=batch.metadata_,
                        created_at=batch.created_at, videos=[video_public(j, base_url) for j in jobs])

@@ -44,6 +44,47 @@ class S3Settings(BaseModel):
     secret_access_key: SecretStr | None = Field(None, description="Secret access key")
 
 
+class PiperVoiceSettings(BaseModel):
+    """One Piper voice file; its id is piper:<name>."""
+
+    name: str = Field(description="Voice name; the voice id is piper:<name>")
+    model_path: Path = Field(description="The voice's .onnx file")
+    config_path: Path | None = Field(None, description="Its .onnx.json; default model_path + .json")
+    speaker: int | None = Field(None, description="Speaker id for multi-speaker models")
+
+
+class OpenAIServerSettings(BaseModel):
+    """A speech server speaking OpenAI's POST /v1/audio/speech (CosyVoice, fish-speech, ...)."""
+
+    name: str = Field(description="Server name; its voices are openai:<name>/<voice>")
+    base_url: str = Field(description="API base URL, e.g. http://127.0.0.1:9880/v1")
+    model: str = Field("tts-1", description="Model name sent with each request")
+    voices: list[str] = Field(default_factory=lambda: ["alloy"], description="Voices listed by GET /v1/voices")
+    api_key: SecretStr | None = Field(None, description="Bearer key, if the server wants one")
+    language: str | None = Field(None, description="What its voices speak (e.g. en, cmn); enables the language check")
+    timeout_s: float = Field(60.0, gt=0, description="Time limit of one sentence's request, in seconds")
+
+
+class VoiceSettings(BaseModel):
+    """Voices for text jobs beyond the embedded espeak-ng ones, and the default voice."""
+
+    default_voice: str = Field("espeak:en-us", description="Voice of text jobs that name none")
+    piper: list[PiperVoiceSettings] = Field(default_factory=list, description="Piper voice files")
+    piper_dirs: list[Path] = Field(default_factory=list, description=(
+        "Directories whose *.onnx files (with a .onnx.json beside them) are Piper voices"))
+    openai: list[OpenAIServerSettings] = Field(default_factory=list, description="OpenAI-compatible speech servers")
+
+    def voice_config(self) -> Any:
+        """The voice layer's VoiceConfig (facecast.voice.VoiceConfig) for these settings."""
+        from facecast.voice import OpenAIServerConfig, PiperVoiceConfig, VoiceConfig
+
+        piper = tuple(PiperVoiceConfig(v.name, v.model_path, v.config_path, v.speaker) for v in self.piper)
+        openai = tuple(OpenAIServerConfig(s.name, s.base_url, s.model, tuple(s.voices),
+                                          s.api_key.get_secret_value() if s.api_key else None, s.language,
+                                          s.timeout_s) for s in self.openai)
+        return VoiceConfig(piper=piper, openai=openai, piper_dirs=tuple(self.piper_dirs))
+
+
 class Settings(BaseSettings):
     """Effective configuration: environment (FACECAST_..., nested with __) over the TOML file over defaults."""
 
@@ -71,6 +112,7 @@ class Settings(BaseSettings):
     webui: bool = Field(True, description="Serve the web UI at /ui (needs the webui extra, gradio)")
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
 
     @field_validator("data_dir")
     @classmethod
@@ -104,6 +146,8 @@ class Settings(BaseSettings):
         data = self.model_dump(mode="json")  # SecretStr dumps as "**********"
         for key in ("database_url", "queue_url"):
             data[key] = _mask_url_password(getattr(self, f"effective_{key}"))
+        for server in data["voice"]["openai"]:
+            server["base_url"] = _mask_url_password(server["base_url"])
         return data
 
 

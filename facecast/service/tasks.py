@@ -19,6 +19,7 @@ from .library import Library
 from .problems import UnsupportedMediaError
 from .queue import this_host
 from .schemas import video_public
+from .speech import RETRYABLE_CODES, speech_key, subtitle_keys, synthesize_cached
 from .storage import Storage
 from .webhooks import deliver_in_background
 
@@ -85,17 +86,23 @@ class JobRunner:
         if job is None:
             return  # already done, taken by another worker, or canceled
         status, result, code, message = "succeeded", None, None, None
+        retry = False
         with Lease(self.jobs, job.id, self.worker_id, self.settings.worker.lease_s) as lease:
             try:
                 result = self._prepare(job, lease) if job.kind == "prepare" else self._video(job, lease)
             except FacecastError as exc:
                 status = "canceled" if exc.code == "canceled" else "failed"
                 code, message = (exc.code, str(exc)) if status == "failed" else (None, None)
+                retry = exc.code in RETRYABLE_CODES and job.attempts < job.max_attempts
             except Exception as exc:
                 log.exception("job %s crashed", job.id)
                 status, code, message = "failed", "internal_error", f"unexpected error: {exc}"[:500]
         if lease.lost:
             log.warning("job %s: lease lost while running; another attempt owns it now", job.id)
+            return
+        if retry:
+            log.info("job %s: %s on attempt %d of %d; retrying later", job.id, code, job.attempts, job.max_attempts)
+            self.jobs.retry_later(job.id, self.worker_id, code or "", message or "")
             return
         if not self.jobs.finish(job.id, self.worker_id, status, result=result, error_code=code,
                                 error_message=message):
@@ -141,14 +148,19 @@ class JobRunner:
         from facecast.engine import generate
 
         template = self.library.get_template(job.owner, job.template_id or "")
-        clip = self._audio(job, lease)
+        clip = self._speech(job, lease) if job.text is not None else self._audio(job, lease)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         staged = self.work_dir / f"{job.id}.{job.attempts}.mp4"
+        cues = _cues(clip) if job.text is not None else []
+        mode = job.options.get("subtitles", "none") if cues else "none"
         lease.stage = "rendering"
         started = time.monotonic()
         outcome = generate(self.storage.local_path(template.source_key or ""), clip, staged,
                            _generate_options(job.options, self.settings.max_audio_s),
-                           cache_dir=self.cache_dir, progress=lease.report, cancel=lease.cancel)
+                           cache_dir=self.cache_dir, progress=lease.report, cancel=lease.cancel,
+                           subtitles=_soft_track(cues) if mode == "soft" else (),
+                           frame_hook=_burn_hook(cues, (template.facts or {}).get("fps")) if mode == "burn" else None)
+        subtitles = self._subtitle_files(job, cues) if job.text is not None else {}
         thumb_staged = self.work_dir / f"{job.id}.{job.attempts}.jpg"
         has_thumb = _first_frame_jpeg(staged, thumb_staged)
         size = self.storage.put(f"outputs/{job.id}.mp4", staged)  # atomic: the key holds all of it or nothing
@@ -158,7 +170,30 @@ class JobRunner:
         return {"video_key": f"outputs/{job.id}.mp4", "thumbnail_key": f"outputs/{job.id}.jpg" if has_thumb else None,
                 "duration_s": outcome.duration_s, "size_bytes": size, "width": outcome.width,
                 "height": outcome.height, "fps": outcome.fps, "frame_count": outcome.frame_count,
-                "renderer": outcome.renderer, "render_s": round(time.monotonic() - started, 3)}
+                "renderer": outcome.renderer, "render_s": round(time.monotonic() - started, 3), **subtitles}
+
+    def _speech(self, job: Job, lease: Lease) -> Any:
+        """The job's text spoken as an AudioClip with phoneme and word timings; one synthesis per batch."""
+        voice = job.voice or self.settings.voice.default_voice
+        cache_key = f"speech:{speech_key(job.text or '', voice, job.options)}"
+        if cache_key in self._audio_cache:
+            self._audio_cache.move_to_end(cache_key)
+            return self._audio_cache[cache_key]
+        lease.stage = "speaking"
+        clip = synthesize_cached(self.settings, job.text or "", voice, job.options, lease.cancel).load_clip()
+        self._audio_cache[cache_key] = clip
+        while len(self._audio_cache) > 4:
+            self._audio_cache.popitem(last=False)
+        return clip
+
+    def _subtitle_files(self, job: Job, cues: list[Any]) -> dict[str, Any]:
+        """SRT and WebVTT files of the cues, stored beside the video."""
+        from facecast.voice.subtitles import write_srt, write_vtt
+
+        srt_key, vtt_key = subtitle_keys(job.id)
+        self.storage.put(srt_key, write_srt(cues, self.work_dir / f"{job.id}.{job.attempts}.srt"))
+        self.storage.put(vtt_key, write_vtt(cues, self.work_dir / f"{job.id}.{job.attempts}.vtt"))
+        return {"srt_key": srt_key, "vtt_key": vtt_key, "subtitle_cues": len(cues)}
 
     def _audio(self, job: Job, lease: Lease) -> Any:
         """Decoded audio, shared across the videos of one batch (and across jobs using the same upload)."""
@@ -188,6 +223,34 @@ class JobRunner:
         while len(self._audio_cache) > 4:
             self._audio_cache.popitem(last=False)
         return clip
+
+
+def _cues(clip: Any) -> list[Any]:
+    """Subtitle cues timed from the synthesised words (facecast.voice.subtitles.Cue)."""
+    from facecast.voice.subtitles import build_cues
+
+    return build_cues(clip.words)
+
+
+def _soft_track(cues: list[Any]) -> list[Any]:
+    from facecast.engine import SubtitleCue
+
+    return [SubtitleCue(cue.start_s, cue.end_s, "\n".join(cue.lines)) for cue in cues]
+
+
+def _burn_hook(cues: list[Any], fps: float | None) -> Any:
+    """A frame hook drawing the cues into each frame as it is rendered (sized from the first frame it sees)."""
+    from facecast.voice.burn import SubtitleBurner, SubtitleStyle
+
+    half_frame_s = 0.5 / (fps or 25.0)  # sample the cue at the middle of the frame, as `facecast say` does
+    burner: list[Any] = []
+
+    def hook(frame: Any, time_s: float) -> Any:
+        if not burner:
+            burner.append(SubtitleBurner(cues, frame.shape[1], frame.shape[0], SubtitleStyle()))
+        return burner[0].draw(frame, time_s + half_frame_s)
+
+    return hook
 
 
 def _generate_options(options: dict[str, Any], max_audio_s: float) -> Any:

@@ -116,6 +116,7 @@ def get_voice(voice_id: str, config: VoiceConfig = VoiceConfig()) -> Voice:
     from . import espeak, openai_compat, piper
 
     engine, _, name = voice_id.partition(":")
+    engine = engine.strip().lower()
     factories = {"espeak": espeak.get_voice, "piper": piper.get_voice, "openai": openai_compat.get_voice}
     voice = factories[engine](name, config) if engine in factories and name else None
     if voice is None:
@@ -256,6 +257,7 @@ def write_speech(clips: Iterator[AudioClip], path: Path) -> SynthesizedSpeech:
 
     The file appears at `path` only when complete.
     """
+    import itertools
     import os
     import tempfile
     import wave
@@ -267,15 +269,19 @@ def write_speech(clips: Iterator[AudioClip], path: Path) -> SynthesizedSpeech:
     phonemes: list[PhonemeTiming] = []
     words: list[WordTiming] = []
     total = 0
-    sample_rate = 0
     try:
+        # The first sentence is synthesised before the WAV is opened: a failing engine then raises its own
+        # error (say tts_unreachable) rather than the WAV writer complaining about an empty header.
+        stream = iter(clips)
+        first = next(stream, None)
+        if first is None:
+            raise ValueError("no audio was synthesised")
+        sample_rate = first.sample_rate
         with wave.open(tmp_name, "wb") as writer:
-            for clip in clips:
-                if not sample_rate:
-                    sample_rate = clip.sample_rate
-                    writer.setnchannels(1)
-                    writer.setsampwidth(2)
-                    writer.setframerate(sample_rate)
+            writer.setnchannels(1)
+            writer.setsampwidth(2)
+            writer.setframerate(sample_rate)
+            for clip in itertools.chain([first], stream):
                 if clip.sample_rate != sample_rate:
                     raise ValueError(f"clip at {clip.sample_rate} Hz in a {sample_rate} Hz stream")
                 clip_phonemes, clip_words = offset_timings(clip, total / sample_rate)
@@ -284,8 +290,6 @@ def write_speech(clips: Iterator[AudioClip], path: Path) -> SynthesizedSpeech:
                 pcm = np.clip(np.round(clip.samples * 32767.0), -32768, 32767).astype("<i2")
                 writer.writeframes(pcm.tobytes())
                 total += len(pcm)
-        if not sample_rate:
-            raise ValueError("no audio was synthesised")
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

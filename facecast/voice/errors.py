@@ -14,14 +14,14 @@ class EmptyTextError(FacecastError):
 
 class TextTooLongError(FacecastError):
     code = "text_too_long"
-    http_status = 413
+    http_status = 422  # a field of the request, not the request body's size
 
 
 class UnknownVoiceError(FacecastError):
     """The voice id names no installed or configured voice; the message lists those that exist."""
 
     code = "unknown_voice"
-    http_status = 404
+    http_status = 422  # a field of the request that names nothing, not a missing resource
 
 
 class UnsupportedLanguageError(FacecastError):

@@ -68,7 +68,7 @@ class OpenAIVoice:
             response = httpx.post(url, json=body, headers=headers, timeout=self.server.timeout_s)
         except (httpx.TransportError, httpx.TimeoutException) as exc:
             raise TTSUnreachableError(
-                f"speech server {self.server.name} at {url} is unreachable ({type(exc).__name__}); "
+                f"speech server {self.server.name} at {_without_credentials(url)} is unreachable ({type(exc).__name__}); "
                 "check that it is running and its base_url, then retry"
             ) from exc
         if response.status_code >= 500:
@@ -101,3 +101,13 @@ def _decode(data: bytes, voice_id: str) -> tuple[np.ndarray, int]:
     if samples.size == 0:
         raise TTSFailedError(f"{voice_id} returned no audio")
     return samples, sample_rate
+
+
+def _without_credentials(url: str) -> str:
+    """The URL as it may appear in an error message: any user:password@ removed."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -37,3 +37,21 @@ def test_written_speech_has_global_timings(tmp_path):
     clip = speech.load_clip()
     assert clip.duration_s == pytest.approx(speech.duration_s) and clip.words == speech.words
     assert [p.name for p in tmp_path.iterdir()] == ["speech.wav"]  # no temp file left behind
+
+def test_write_speech_passes_on_the_engine_error_and_leaves_nothing(tmp_path):
+    from facecast.voice.base import write_speech
+    from facecast.voice.errors import TTSUnreachableError
+
+    def failing():
+        raise TTSUnreachableError("speech server local is unreachable")
+        yield  # pragma: no cover - makes this a generator
+
+    with pytest.raises(TTSUnreachableError):
+        write_speech(failing(), tmp_path / "speech.wav")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreachable_server_message_hides_credentials():
+    from facecast.voice.openai_compat import _without_credentials
+
+    assert _without_credentials("http://user:secret@127.0.0.1:9/v1/audio/speech") == "http://127.0.0.1:9/v1/audio/speech"

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 CANON_FACE = 200.0        # canonical face height (forehead to chin) in pixels
 MAX_BANK = 1500           # crops kept in the bank (evenly sampled from longer templates)
 CANDIDATES = 12
-SWITCH_COST = 0.012       # cost (in face heights of opening error) of jumping to a non-consecutive template frame
+SWITCH_COST = 0.024       # cost (in face heights of opening error) of jumping to a non-consecutive template frame
 BANK_VERSION = 2
 _BOUNDARY = [98, 327, 2, 205, 425, 50, 280, 187, 411, 123, 352, 132, 361, 58, 288, 93, 323]
 _MOUTH_AND_CHIN = sorted(set(OUTER_LIPS + INNER_LIPS + [i for i, _ in CHIN_LINE + CHIN_SIDES]))
@@ -169,9 +169,9 @@ def choose_frames(bank: MouthBank, plan: MouthPlan, current_poses: np.ndarray) -
     k = min(CANDIDATES, len(bank.openings))
     for first in range(0, count, 2048):
         last = min(count, first + 2048)
-        cost = (np.abs(bank.openings[None, :] - target_open[first:last, None])
+        cost = (2.0 * np.abs(bank.openings[None, :] - target_open[first:last, None])
                 + 0.5 * np.abs(bank.widths[None, :] - target_width[first:last, None])
-                + 1.5 * np.linalg.norm(bank.poses[None, :, :] - current_poses[first:last, None, :], axis=2)
+                + 1.0 * np.linalg.norm(bank.poses[None, :, :] - current_poses[first:last, None, :], axis=2)
                 + expression[None, :])
         best = np.argpartition(cost, k - 1, axis=1)[:, :k]
         candidates[first:last, :k] = best

@@ -74,6 +74,8 @@ class Batch(Base):
     owner: Mapped[str] = mapped_column(String(64), index=True)
     audio_id: Mapped[str | None] = mapped_column(String(40))
     audio_url: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)  # spoken by `voice` instead of audio
+    voice: Mapped[str | None] = mapped_column(String(200))
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
     callback_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -94,6 +96,8 @@ class Job(Base):
     template_id: Mapped[str | None] = mapped_column(String(40), index=True)
     audio_id: Mapped[str | None] = mapped_column(String(40))
     audio_url: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)  # spoken by `voice` instead of audio; options hold rate etc.
+    voice: Mapped[str | None] = mapped_column(String(200))
     batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id"), index=True)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)

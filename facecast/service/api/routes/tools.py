@@ -54,7 +54,7 @@ class _SpeechFields(BaseModel):
     text: str | SkipJsonSchema[None] = Field(None, description=(
         "Text to speak (with voice). Give text, or audio_url, or audio_id"))
     voice: str | SkipJsonSchema[None] = Field(None, description=(
-        "Voice that speaks text, e.g. en-US-female; list them with list_voices. Default: the server's default"))
+        "Voice that speaks text, e.g. espeak:en-us+f3; list them with list_voices. Default: the server's default"))
     audio_url: str | SkipJsonSchema[None] = Field(None, description=(
         "http(s) URL of the speech audio (wav, mp3, m4a, ogg, flac), used instead of text"))
     audio_id: str | SkipJsonSchema[None] = Field(None, description=(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from ...problems import InvalidStateError
+from ...problems import InvalidStateError, NotFoundError
 from ...schemas import JobStatus, VideoCreate, VideoList, VideoPublic, video_public
 from ..deps import CallerDep, IdempotencyKeyDep, JobsDep, SettingsDep, StorageDep
 
@@ -91,7 +91,8 @@ def cancel_video(video_id: str, caller: CallerDep, jobs: JobsDep, settings: Sett
 def delete_video(video_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> Response:
     """Delete an ended video and its files."""
     job = jobs.delete(caller.tenant_id, video_id)
-    for key in ((job.result or {}).get("video_key"), (job.result or {}).get("thumbnail_key")):
+    result = job.result or {}
+    for key in (result.get("video_key"), result.get("thumbnail_key"), result.get("srt_key"), result.get("vtt_key")):
         if key:
             storage.delete(key)
     return Response(status_code=204)
@@ -118,3 +119,26 @@ def download_video(video_id: str, caller: CallerDep, jobs: JobsDep, storage: Sto
 def get_video_thumbnail(video_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> FileResponse:
     """The first frame of the finished video as JPEG."""
     return FileResponse(_result_file(jobs, storage, caller, video_id, "thumbnail_key"), media_type="image/jpeg")
+
+
+def _subtitle_file(jobs: JobsDep, storage: StorageDep, caller: CallerDep, video_id: str, field: str) -> str:
+    job = jobs.get(caller.tenant_id, video_id)
+    if job.text is None:
+        raise NotFoundError(f"video {video_id} was made from audio; subtitles exist only for videos made from text")
+    return _result_file(jobs, storage, caller, video_id, field)
+
+
+@router.get("/{video_id}/subtitles.srt", operation_id="get_video_srt", response_class=FileResponse,
+            responses={200: {"content": {"application/x-subrip": {}}}})
+def get_video_srt(video_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> FileResponse:
+    """SRT subtitles of a succeeded text video, timed from the synthesised speech."""
+    path = _subtitle_file(jobs, storage, caller, video_id, "srt_key")
+    return FileResponse(path, media_type="application/x-subrip; charset=utf-8", filename=f"{video_id}.srt")
+
+
+@router.get("/{video_id}/subtitles.vtt", operation_id="get_video_vtt", response_class=FileResponse,
+            responses={200: {"content": {"text/vtt": {}}}})
+def get_video_vtt(video_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> FileResponse:
+    """WebVTT subtitles of a succeeded text video, timed from the synthesised speech."""
+    path = _subtitle_file(jobs, storage, caller, video_id, "vtt_key")
+    return FileResponse(path, media_type="text/vtt; charset=utf-8", filename=f"{video_id}.vtt")
