@@ -55,6 +55,8 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Bind address (FACECA
     supervisor.start()
     typer.echo(f"facecast is serving on {settings.base_url}  (API docs {settings.base_url}/docs, "
                f"data in {settings.data_dir}; Ctrl+C stops)")
+    if settings.webui and any(getattr(route, "path", "") == "/ui" for route in app.routes):
+        typer.echo(f"web UI {settings.base_url}/ui")
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                     access_log=False)

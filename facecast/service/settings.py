@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     max_audio_s: float = Field(1800.0, gt=0, description="Longest audio accepted, in seconds")
     max_batch_templates: int = Field(100, ge=1, le=1000, description="Most templates in one batch")
     min_free_disk_mb: int = Field(500, description="/readyz fails when the data directory has less free space")
+    webui: bool = Field(True, description="Serve the web UI at /ui (needs the webui extra, gradio)")
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
