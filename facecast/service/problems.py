@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facecast.engine.errors import FacecastError
+from facecast.voice.errors import UnknownVoiceError
 
 log = logging.getLogger("facecast.service")
 PROBLEM_TYPE = "https://facecast.dev/problems/"  # + code; documented in docs/api.md
@@ -18,6 +19,12 @@ PROBLEM_JSON = "application/problem+json"
 
 class NotFoundError(FacecastError):
     code = "not_found"
+    http_status = 404
+
+
+class VoiceNotFoundError(UnknownVoiceError):
+    """An unknown voice named in the URL path: the resource is missing (same stable code)."""
+
     http_status = 404
 
 

@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
+from ....voice.errors import UnknownVoiceError
 from ... import speech
+from ...problems import VoiceNotFoundError
 from ...schemas import VoiceList, voice_public
 from ..deps import CallerDep, SettingsDep
 
@@ -29,4 +31,8 @@ def list_voices(caller: CallerDep, settings: SettingsDep,
             responses={200: {"content": {"audio/wav": {}}}})
 def preview_voice(voice_id: str, caller: CallerDep, settings: SettingsDep) -> FileResponse:
     """A few seconds of the voice reading a sample sentence (WAV), synthesised once and then cached."""
-    return FileResponse(speech.preview_wav(settings, voice_id), media_type="audio/wav")
+    try:
+        preview = speech.preview_wav(settings, voice_id)
+    except UnknownVoiceError as error:
+        raise VoiceNotFoundError(str(error)) from None
+    return FileResponse(preview, media_type="audio/wav")
