@@ -110,6 +110,16 @@ def _refuse_open_bind_without_keys(settings: Settings) -> None:
                                  "jobs; set FACECAST_API_KEYS='[\"...\"]' or allow_unauthenticated=true")
 
 
+def _end_with_parent() -> None:
+    """In a worker started by `serve`: get SIGTERM when `serve` dies, however it dies. uvicorn re-raises
+    SIGTERM after its graceful shutdown, which skips `finally` blocks, so stop() alone cannot be relied on."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class WorkerSupervisor:
     """Starts the configured worker processes and restarts any that exit until stopped."""
 
@@ -123,7 +133,8 @@ class WorkerSupervisor:
 
     def _spawn(self, index: int) -> None:
         env = {**os.environ, **self.slots[index]}
-        self.processes[index] = subprocess.Popen([sys.executable, "-m", "facecast.service", "worker"], env=env)
+        self.processes[index] = subprocess.Popen([sys.executable, "-m", "facecast.service", "worker"], env=env,
+                                                 preexec_fn=_end_with_parent if sys.platform == "linux" else None)
 
     def start(self) -> None:
         for index in range(len(self.slots)):
