@@ -7,7 +7,7 @@ DATA_DIR ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test bench clean demo
+.PHONY: venv run test bench clean demo fonts
 
 venv: $(STAMP)
 
@@ -25,6 +25,13 @@ test: venv
 
 bench: venv
 	$(PY) bench/run.py
+	$(PY) bench/voice_bench.py
+
+# A CJK font for burned-in subtitles (Debian/Ubuntu; needs root). Skipped when one is installed.
+fonts:
+	@test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || test -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc \
+		|| apt-get install -y -q fonts-wqy-microhei \
+		|| echo "could not install fonts-wqy-microhei; burned subtitles need a CJK font (--subtitle-font)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,7 +1,8 @@
 """Measure lip-sync: re-track a generated video and compare its mouth with the speech and the template.
 
 Metrics (all mouth sizes are inner-lip gap / face height):
-  sync_r / sync_lag_ms  Pearson r between mouth opening and the speech energy envelope (dB) at the best lag in
+  sync_r / sync_lag_ms  Pearson r between mouth opening and the speech energy envelope (dB above the noise
+                        floor + 6 dB) at the best lag in
                         -40..+120 ms (positive: the audio comes after the picture), and that lag.
   closed_in_silence     share of frames inside pauses of 300 ms or more where the mouth is closed (opening below
                         the video's 5th percentile + 0.02).
@@ -56,9 +57,13 @@ def measure_openings(video: Path) -> tuple[Tracks, np.ndarray, float]:
 
 
 def envelope_db(audio_16k: np.ndarray) -> np.ndarray:
-    """Speech energy envelope per 10 ms hop, in dB, smoothed over 30 ms."""
-    level = hop_features(audio_16k).level_db
-    return np.convolve(level, np.ones(3) / 3, mode="same")
+    """Speech energy envelope per 10 ms hop, in dB, smoothed over 30 ms.
+
+    Floored 6 dB above the recording's noise floor (its 5th percentile): no mouth should follow the
+    fluctuations of background noise in the pauses.
+    """
+    level = np.convolve(hop_features(audio_16k).level_db, np.ones(3) / 3, mode="same")
+    return np.maximum(level, np.percentile(level, 5) + 6.0)
 
 
 def sync_correlation(openings: np.ndarray, fps: float, envelope: np.ndarray) -> tuple[float, float]:

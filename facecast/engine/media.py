@@ -9,6 +9,7 @@ Everything is a generator over an open container so a long template never sits i
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ _AUDIO_HINT = "use a wav/mp3/m4a/aac/ogg/opus/flac file or a video with an audio
 # Backward ping-pong segments are decoded in chunks that fit in this many bytes of RGB frames.
 _CHUNK_BYTES = 128 * 1024 * 1024
 _MIN_CHUNK_FRAMES, _MAX_CHUNK_FRAMES = 16, 128
+AAC_PADDING_SAMPLES = 1024  # an AAC frame; the last one is padded to this length
+_TIMESTAMP_TOLERANCE = 0.1  # of a frame: webm stores milliseconds, so 29.97 fps timestamps are off by <0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +214,8 @@ def _to_rgb(frame: av.VideoFrame, rotation: int) -> np.ndarray:
 class _CfrReader:
     """Decodes one video at a constant rate: frame i is the source frame shown at time i/fps.
 
-    The source frame shown at i/fps is the last one whose timestamp rounds to slot <= i; this is FFmpeg's fps
-    filter with round=near, so a constant-rate source maps frame k to slot k even with timestamp jitter.
+    The source frame shown at i/fps is the last one with a timestamp <= i/fps, allowing a tenth of a frame
+    for millisecond-rounded timestamps (webm), so a constant-rate source maps frame k to slot k exactly.
     """
 
     def __init__(self, path: Path, info: MediaInfo, container: av.container.InputContainer) -> None:
@@ -247,7 +250,7 @@ class _CfrReader:
         shown: av.VideoFrame | None = None  # the source frame on screen at slot next_index
         for frame in self.container.decode(self.stream):
             time_s = frame.time if frame.time is not None else self.start_s + (next_index + 0.5) / fps
-            slot = int(np.floor((time_s - self.start_s) * fps + 0.5))
+            slot = math.ceil((time_s - self.start_s) * fps - _TIMESTAMP_TOLERANCE)  # first slot showing it
             if shown is None and exact and slot > first:
                 return None
             while next_index < slot and next_index < stop:
@@ -371,7 +374,10 @@ def load_audio(path: Path, limits: Limits = Limits(), sample_rate: int | None = 
         header_s = _duration_s(container, stream)
         if header_s is not None and header_s > limits.max_audio_s + 0.5:
             raise _too_long(path, header_s, limits)
-        rate = sample_rate or stream.codec_context.sample_rate
+        source_rate = stream.codec_context.sample_rate
+        rate = sample_rate or source_rate
+        # mp4/m4a durations come from the edit list, exact to the sample; other headers may be estimates
+        exact_header = header_s is not None and "mp4" in container.format.name
         if not rate:
             raise unreadable(path, "its audio track has no sample rate", _AUDIO_HINT)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
@@ -388,11 +394,22 @@ def load_audio(path: Path, limits: Limits = Limits(), sample_rate: int | None = 
         for out in resampler.resample(None):
             chunks.append(out.to_ndarray().reshape(-1))
     samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+    if exact_header:
+        samples = _trim_codec_padding(samples, rate, header_s, source_rate)
     if samples.size == 0:
         raise EmptyAudioError(f"{path.name} has no audio samples (it is empty); use a recording with speech")
     np.clip(samples, -1.0, 1.0, out=samples)
     logger.debug("loaded %s: %.2f s at %d Hz", path.name, samples.size / rate, rate)
     return AudioClip(samples=samples, sample_rate=rate)
+
+
+def _trim_codec_padding(samples: np.ndarray, rate: int, exact_duration_s: float, source_rate: int) -> np.ndarray:
+    """Drop the AAC encoder's end padding, which FFmpeg's mp4 demuxer still decodes: at most one frame
+    past the duration in the header is trimmed, so real audio is never cut."""
+    expected = int(round(exact_duration_s * rate))
+    if 0 < samples.size - expected <= math.ceil(AAC_PADDING_SAMPLES * rate / source_rate) + 1:
+        return samples[:expected]
+    return samples
 
 
 def _too_long(path: Path, duration_s: float, limits: Limits, decoded: bool = False) -> AudioTooLongError:

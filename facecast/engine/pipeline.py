@@ -157,7 +157,7 @@ def generate(
     frame_count = max(1, int(round(clip.duration_s * fps)))
 
     plan = plan_mouth(clip, fps, frame_count, options)
-    renderer = choose_renderer(prepared, tracks, plan, options.render)
+    renderer = choose_renderer(prepared, tracks, plan, options.render, options.encode.start_frame)
     width, height = output_size(facts.width, facts.height, options.encode.max_height)
     logger.info("generating %s: %d frames at %.3f fps, %dx%d, renderer %s", output.name, frame_count, fps, width,
                 height, renderer.name)

@@ -111,9 +111,9 @@ def closure_events(level_db: np.ndarray, loudness: np.ndarray) -> np.ndarray:
         left = smooth[max(0, centre - 15):centre].max()
         right = smooth[centre + 1:centre + 16].max()
         depth = min(left, right) - smooth[centre]
-        if depth >= 9.0 and loudness[max(0, centre - 15):centre + 16].max() > 0.35:
+        if depth >= 12.0 and loudness[max(0, centre - 15):centre + 16].max() > 0.35:
             closure[max(0, centre - 2):centre + 3] = np.maximum(closure[max(0, centre - 2):centre + 3],
-                                                                 min(1.0, (depth - 6.0) / 9.0))
+                                                                 min(1.0, (depth - 9.0) / 6.0))
     return closure
 
 

@@ -22,7 +22,7 @@ class MouthRenderer(Protocol):
 
 
 def choose_renderer(prepared: PreparedTemplate, tracks: Tracks, plan: MouthPlan,
-                    options: RenderOptions) -> MouthRenderer:
+                    options: RenderOptions, start_frame: int = 0) -> MouthRenderer:
     """The person's own mouths when the template talks, else the parametric mouth (unless options say)."""
     if options.backend != "classical":
         raise BackendUnavailableError(
@@ -35,7 +35,7 @@ def choose_renderer(prepared: PreparedTemplate, tracks: Tracks, plan: MouthPlan,
 
         if prepared.facts.is_still:
             raise BackendUnavailableError("a photo has only one mouth; use mode 'parametric' or 'auto' for photos")
-        return MouthBankRenderer.build(prepared, tracks, plan)
+        return MouthBankRenderer.build(prepared, tracks, plan, start_frame)
     from .parametric import ParametricRenderer
 
     return ParametricRenderer(plan)

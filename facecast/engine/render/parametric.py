@@ -78,8 +78,13 @@ def target_lip_points(points: np.ndarray, opening: float, width: float, press: f
     return indices, np.array([moved[i] for i in indices], np.float32), jaw_drop
 
 
-def draw_mouth(frame: np.ndarray, points: np.ndarray, opening: float, width: float, press: float) -> np.ndarray:
-    """The frame with its mouth warped to `opening` (face heights over rest), `width` and `press`."""
+def draw_mouth(frame: np.ndarray, points: np.ndarray, opening: float, width: float, press: float,
+               paint_below_gap: float = float("inf")) -> np.ndarray:
+    """The frame with its mouth warped to `opening` (face heights over rest), `width` and `press`.
+
+    The interior is painted only where the frame's own mouth gap is below `paint_below_gap` face heights
+    (default: always); a real open mouth is stretched instead, which keeps its own teeth and tongue.
+    """
     fh = face_height(points)
     height, frame_width = frame.shape[:2]
     indices, targets, jaw_drop = target_lip_points(points, opening, width, press)
@@ -92,11 +97,16 @@ def draw_mouth(frame: np.ndarray, points: np.ndarray, opening: float, width: flo
     warped = warp_points(frame, sources, targets, points[PINS], region, sigma=0.055 * fh)
     moved = points.copy()
     moved[indices] = targets
-    paint_interior(warped, moved, region, fh)
+    if mouth_gap(points) < paint_below_gap:
+        paint_interior(warped, moved, region, fh)
     mask = feathered_mask(lower_face_polygon(points, chin_drop=jaw_drop), region, feather_px=0.05 * fh)
     out = frame.copy()
     blend_region(out, warped, mask, region)
     return out
+
+
+def mouth_gap(points: np.ndarray) -> float:
+    return float(np.linalg.norm(points[LOWER_INNER_LIP] - points[UPPER_INNER_LIP])) / max(face_height(points), 1.0)
 
 
 def paint_interior(roi: np.ndarray, points: np.ndarray, region: Region, fh: float) -> None:

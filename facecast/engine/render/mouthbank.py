@@ -1,0 +1,221 @@
+"""The person's own mouths: a bank of lower-face crops from a talking template, picked per output frame.
+
+Every template frame with a face gives one crop, aligned to a canonical face by a similarity transform on
+landmarks that do not move with the mouth, and indexed by its mouth state (opening, width) and head pose.
+Per output frame a short list of candidates close to the planned state is scored, and dynamic programming
+picks a path through them that prefers running on consecutive template frames (natural motion, no flicker).
+The chosen crop is warped into the current frame's face geometry, colour matched and feather-blended.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..blend import blend_region, feathered_mask, lower_face_polygon, match_colour
+from ..landmarks import CHIN, FOREHEAD, INNER_LIPS, NOSE_TIP, OUTER_LIPS, STABLE, face_height, mouth_opening, mouth_width
+from ..media import iter_frames, pingpong_indices, probe
+from ..motion import MouthPlan
+from ..results import PreparedTemplate
+from ..tracking import Tracks
+from .parametric import CHIN_LINE, CHIN_SIDES, CLOSED_GAP, draw_mouth
+from .warp import Region
+
+logger = logging.getLogger(__name__)
+
+CANON_FACE = 200.0        # canonical face height (forehead to chin) in pixels
+MAX_BANK = 1500           # crops kept in the bank (evenly sampled from longer templates)
+CANDIDATES = 12
+SWITCH_COST = 0.012       # cost (in face heights of opening error) of jumping to a non-consecutive template frame
+BANK_VERSION = 1
+_MOUTH_AND_CHIN = sorted(set(OUTER_LIPS + INNER_LIPS + [i for i, _ in CHIN_LINE + CHIN_SIDES]))
+
+
+@dataclass(slots=True)
+class MouthBank:
+    crops: np.ndarray         # uint8 [n, h, w, 3] in canonical space
+    points: np.ndarray        # float32 [n, 478, 2] landmarks in canonical crop coordinates
+    openings: np.ndarray      # [n] inner-lip gap / face height
+    widths: np.ndarray        # [n] mouth width / face height
+    poses: np.ndarray         # [n, 2] nose offset from the face axis, in face heights (yaw, pitch proxy)
+    reference: np.ndarray     # [478, 2] canonical layout that every frame is aligned to (crop coordinates)
+
+
+def canonical_reference(points: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """The template's face moved upright to the canonical scale; returns it in crop coordinates and crop size."""
+    fh = face_height(points)
+    axis = (points[CHIN] - points[FOREHEAD]) / fh
+    angle = np.arctan2(axis[0], axis[1])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    scaled = (points - points[NOSE_TIP]) @ rotation.T * (CANON_FACE / fh)
+    lower = scaled[scaled[:, 1] > -0.1 * CANON_FACE]
+    x0, x1 = lower[:, 0].min() - 0.12 * CANON_FACE, lower[:, 0].max() + 0.12 * CANON_FACE
+    y0, y1 = -0.12 * CANON_FACE, scaled[CHIN, 1] + 0.3 * CANON_FACE
+    reference = scaled - [x0, y0]
+    return reference.astype(np.float32), (int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0)))
+
+
+def to_canonical(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """2x3 similarity transform taking a frame's stable landmarks onto the reference's."""
+    matrix, _ = cv2.estimateAffinePartial2D(points[STABLE], reference[STABLE], method=cv2.LMEDS)
+    if matrix is None:
+        matrix, _ = cv2.estimateAffinePartial2D(points[STABLE], reference[STABLE])
+    return matrix.astype(np.float32)
+
+
+def head_pose(points: np.ndarray) -> np.ndarray:
+    """Where the nose tip sits relative to the eye-chin frame: a cheap yaw/pitch proxy in face heights."""
+    fh = face_height(points)
+    eyes = (points[33] + points[263]) / 2
+    across = points[263] - points[33]
+    across /= max(float(np.linalg.norm(across)), 1e-6)
+    down = np.array([-across[1], across[0]])
+    offset = points[NOSE_TIP] - eyes
+    return np.array([np.dot(offset, across), np.dot(offset, down)], np.float32) / fh
+
+
+def build_bank(prepared: PreparedTemplate, tracks: Tracks) -> MouthBank:
+    """Decode the template once and cut an aligned lower-face crop from every frame with a face."""
+    present = np.where(tracks.present)[0]
+    if len(present) > MAX_BANK:
+        present = present[np.linspace(0, len(present) - 1, MAX_BANK).astype(int)]
+    keep = set(int(i) for i in present)
+    middle = int(present[len(present) // 2])
+    reference, (width, height) = canonical_reference(tracks.points[middle])
+    crops = np.zeros((len(present), height, width, 3), np.uint8)
+    canon_points = np.zeros((len(present), 478, 2), np.float32)
+    slot = 0
+    for index, frame in enumerate(iter_frames(prepared.source, probe(prepared.source))):
+        if index not in keep:
+            continue
+        matrix = to_canonical(tracks.points[index], reference)
+        crops[slot] = cv2.warpAffine(frame, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REPLICATE)
+        canon_points[slot] = tracks.points[index] @ matrix[:, :2].T + matrix[:, 2]
+        slot += 1
+    crops, canon_points = crops[:slot], canon_points[:slot]
+    chosen = present[:slot]
+    return MouthBank(
+        crops=crops, points=canon_points,
+        openings=np.array([mouth_opening(tracks.points[i]) for i in chosen], np.float32),
+        widths=np.array([mouth_width(tracks.points[i]) for i in chosen], np.float32),
+        poses=np.stack([head_pose(tracks.points[i]) for i in chosen]),
+        reference=reference,
+    )
+
+
+def load_or_build_bank(prepared: PreparedTemplate, tracks: Tracks) -> MouthBank:
+    """The bank from the template cache, built and saved there on first use."""
+    path = prepared.cache_path / f"mouthbank-v{BANK_VERSION}.npz"
+    if path.exists():
+        with np.load(path) as data:
+            return MouthBank(**{name: data[name] for name in MouthBank.__slots__})
+    bank = build_bank(prepared, tracks)
+    temporary = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(temporary, **{name: getattr(bank, name) for name in MouthBank.__slots__})
+    temporary.replace(path)
+    return bank
+
+
+def target_openings(bank: MouthBank, plan: MouthPlan) -> np.ndarray:
+    """The planned opening per frame within the range this person's mouth actually shows."""
+    low, high = np.percentile(bank.openings, [2, 98])
+    target = np.clip(low + plan.opening * (1.0 - plan.press), low, high)
+    return np.where(plan.press > 0.5, low, target)
+
+
+def choose_frames(bank: MouthBank, plan: MouthPlan, current_poses: np.ndarray) -> np.ndarray:
+    """Bank index per output frame: close to the planned state and pose, smooth over time (Viterbi)."""
+    target_open = target_openings(bank, plan)
+    target_width = np.median(bank.widths) * (1.0 + 0.08 * plan.width)
+    count = plan.frame_count
+    candidates = np.zeros((count, CANDIDATES), np.int64)
+    costs = np.zeros((count, CANDIDATES), np.float32)
+    k = min(CANDIDATES, len(bank.openings))
+    for first in range(0, count, 2048):
+        last = min(count, first + 2048)
+        cost = (np.abs(bank.openings[None, :] - target_open[first:last, None])
+                + 0.5 * np.abs(bank.widths[None, :] - target_width[first:last, None])
+                + 0.6 * np.linalg.norm(bank.poses[None, :, :] - current_poses[first:last, None, :], axis=2))
+        best = np.argpartition(cost, k - 1, axis=1)[:, :k]
+        candidates[first:last, :k] = best
+        costs[first:last, :k] = np.take_along_axis(cost, best, axis=1)
+    if k < CANDIDATES:
+        candidates[:, k:] = candidates[:, :1]
+        costs[:, k:] = costs[:, :1]
+    # Viterbi: staying on consecutive (or the same) bank entries is free, jumping costs SWITCH_COST.
+    total = costs[0].copy()
+    back = np.zeros((count, CANDIDATES), np.int64)
+    for i in range(1, count):
+        previous = candidates[i - 1][:, None]
+        step = candidates[i][None, :] - previous
+        transition = np.where((step == 1) | (step == 0), 0.0, SWITCH_COST).astype(np.float32)
+        transition += 0.3 * np.abs(bank.openings[candidates[i]][None, :] - bank.openings[candidates[i - 1]][:, None])
+        scores = total[:, None] + transition
+        back[i] = np.argmin(scores, axis=0)
+        total = scores[back[i], np.arange(CANDIDATES)] + costs[i]
+    path = np.zeros(count, np.int64)
+    path[-1] = int(np.argmin(total))
+    for i in range(count - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return candidates[np.arange(count), path]
+
+
+class MouthBankRenderer:
+    """Pastes the chosen own-mouth crop into each frame."""
+
+    name = "mouthbank"
+
+    def __init__(self, bank: MouthBank, chosen: np.ndarray, plan: MouthPlan) -> None:
+        self.bank = bank
+        self.chosen = chosen
+        self.plan = plan
+        self.targets = target_openings(bank, plan)
+
+    @classmethod
+    def build(cls, prepared: PreparedTemplate, tracks: Tracks, plan: MouthPlan, start_frame: int = 0) -> MouthBankRenderer:
+        bank = load_or_build_bank(prepared, tracks)
+        order = np.fromiter(pingpong_indices(tracks.frame_count, plan.frame_count, start_frame), np.int64,
+                            count=plan.frame_count)
+        neutral = np.median(bank.poses, axis=0)
+        poses = np.array([head_pose(tracks.points[i]) if tracks.present[i] else neutral for i in order])
+        chosen = choose_frames(bank, plan, poses)
+        logger.info("mouth bank: %d crops, %d distinct used for %d frames", len(bank.openings),
+                    len(np.unique(chosen)), plan.frame_count)
+        return cls(bank, chosen, plan)
+
+    def render(self, frame: np.ndarray, points: np.ndarray, index: int) -> np.ndarray:
+        entry = int(self.chosen[index])
+        bank = self.bank
+        to_canon = to_canonical(points, bank.reference)
+        to_frame = cv2.invertAffineTransform(to_canon)
+        crop_points = bank.points[entry] @ to_frame[:, :2].T + to_frame[:, 2]
+        fh = face_height(points)
+        height, width = frame.shape[:2]
+        polygon = np.concatenate([lower_face_polygon(points), lower_face_polygon(crop_points)])
+        region = Region.around(polygon, 0.08 * fh, width, height)
+        if region.empty:
+            return frame
+        shifted = to_frame.copy()
+        shifted[:, 2] -= (region.x0, region.y0)
+        size = (region.x1 - region.x0, region.y1 - region.y0)
+        pasted = cv2.warpAffine(bank.crops[entry], shifted, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        inside = cv2.warpAffine(np.full(bank.crops.shape[1:3], 255, np.uint8), shifted, size, flags=cv2.INTER_NEAREST)
+        inside = cv2.erode(inside, np.ones((5, 5), np.uint8)).astype(np.float32) / 255.0
+        mask = feathered_mask(polygon, region, feather_px=0.06 * fh) * inside
+        current = region.slice(frame)
+        # Colour statistics from skin only: the lower face without the lips, whose content differs on purpose.
+        lips = np.concatenate([points[OUTER_LIPS], crop_points[OUTER_LIPS]])
+        skin = np.clip(feathered_mask(polygon, region, 0) - feathered_mask(lips, region, 0.1 * fh), 0, 1) * inside
+        pasted = match_colour(pasted, current, skin)
+        out = frame.copy()
+        blend_region(out, pasted, mask, region)
+        # Fine-tune the pasted mouth to the planned opening: a small warp of the person's real mouth.
+        pasted_points = points.copy()
+        pasted_points[_MOUTH_AND_CHIN] = crop_points[_MOUTH_AND_CHIN]
+        return draw_mouth(out, pasted_points, float(self.targets[index]) - CLOSED_GAP, float(self.plan.width[index]) * 0.3,
+                          0.0, paint_below_gap=0.012)

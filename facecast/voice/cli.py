@@ -1,0 +1,108 @@
+"""`facecast voices` and `facecast say`: registered onto the main CLI by register(app)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .base import DEFAULT_VOICE, OpenAIServerConfig, PiperVoiceConfig, SynthesisOptions, VoiceConfig
+
+_SYNTHESIS = SynthesisOptions()
+
+PiperOption = Annotated[Optional[Path], typer.Option("--piper", help="A Piper voice .onnx (its .onnx.json beside it); use --voice piper:<file stem>.")]
+TtsUrlOption = Annotated[Optional[str], typer.Option("--tts-url", help="Base URL of an OpenAI-compatible speech server, e.g. http://127.0.0.1:9880/v1; use --voice openai:server/<voice>.")]
+TtsModelOption = Annotated[str, typer.Option("--tts-model", help="Model name sent to the speech server.")]
+TtsKeyOption = Annotated[Optional[str], typer.Option("--tts-key", envvar="FACECAST_TTS_KEY", help="Bearer key for the speech server.")]
+
+
+def voice_config(piper: Path | None, tts_url: str | None, tts_model: str, tts_key: str | None,
+                 tts_voice: str | None = None) -> VoiceConfig:
+    """A VoiceConfig from the command-line flags."""
+    piper_voices = (PiperVoiceConfig(piper.name.removesuffix(".onnx"), piper),) if piper else ()
+    servers = ()
+    if tts_url:
+        servers = (OpenAIServerConfig("server", tts_url, tts_model, (tts_voice or "alloy",), tts_key),)
+    return VoiceConfig(piper=piper_voices, openai=servers)
+
+
+def voices(
+    engine: Annotated[Optional[str], typer.Option(help="Only this engine: espeak, piper or openai.")] = None,
+    language: Annotated[Optional[str], typer.Option(help="Only languages starting with this, e.g. en or cmn.")] = None,
+    piper: PiperOption = None,
+    tts_url: TtsUrlOption = None,
+    tts_model: TtsModelOption = "tts-1",
+    tts_key: TtsKeyOption = None,
+) -> None:
+    """List the voices `say` can use: id, engine, language, gender."""
+    from facecast.cli import run_or_exit
+
+    from .base import list_voices
+
+    found = run_or_exit(lambda: list_voices(voice_config(piper, tts_url, tts_model, tts_key)))
+    rows = [v for v in found if (not engine or v.engine == engine)
+            and (not language or (v.language or "").startswith(language.lower()))]
+    width = max([len(v.id) for v in rows] + [2])
+    typer.echo(f"{'id':<{width}}  {'engine':<7} {'language':<16} gender")
+    for v in rows:
+        typer.echo(f"{v.id:<{width}}  {v.engine:<7} {v.language or '?':<16} {v.gender or '-'}")
+
+
+def say(
+    template: Annotated[Path, typer.Option("--template", "-t", help="Template video or photo.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="MP4 to write.")],
+    text: Annotated[Optional[str], typer.Option("--text", help="What to say (up to 20,000 characters).")] = None,
+    text_file: Annotated[Optional[Path], typer.Option("--text-file", help="UTF-8 file with what to say.")] = None,
+    voice: Annotated[str, typer.Option("--voice", "-v", help="Voice id from `facecast voices`.")] = DEFAULT_VOICE,
+    rate: Annotated[float, typer.Option(help="Speaking speed, 0.5-2.0.")] = _SYNTHESIS.rate,
+    pitch: Annotated[float, typer.Option(help="Pitch shift in semitones, -12 to 12.")] = _SYNTHESIS.pitch,
+    volume: Annotated[float, typer.Option(help="Volume gain, 0-2.")] = _SYNTHESIS.volume,
+    srt: Annotated[Optional[Path], typer.Option(help="SRT file to write (default: beside the MP4).")] = None,
+    vtt: Annotated[Optional[Path], typer.Option(help="WebVTT file to write (default: beside the MP4).")] = None,
+    subtitles: Annotated[str, typer.Option(help="Subtitles in the picture: none or burn.")] = "none",
+    subtitle_font: Annotated[Optional[Path], typer.Option(help="Font for burned subtitles (default: an installed CJK font).")] = None,
+    subtitle_size: Annotated[Optional[int], typer.Option(help="Burned subtitle size in pixels (default: height / 20).")] = None,
+    subtitle_position: Annotated[str, typer.Option(help="bottom or top.")] = "bottom",
+    subtitle_outline: Annotated[int, typer.Option(help="Outline width in pixels.")] = 2,
+    piper: PiperOption = None,
+    tts_url: TtsUrlOption = None,
+    tts_model: TtsModelOption = "tts-1",
+    tts_key: TtsKeyOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Speak a text with a voice and lip-sync it onto a template; writes the MP4 and its subtitles."""
+    from facecast.cli import fail, progress_bar, run_or_exit
+
+    from .burn import SubtitleStyle
+    from .say import SayRequest, say_to_video
+
+    if (text is None) == (text_file is None):
+        raise fail("give exactly one of --text or --text-file")
+    if subtitles not in ("none", "burn"):
+        raise fail(f"--subtitles must be none or burn, got {subtitles!r}")
+    if text_file is not None:
+        try:
+            text = text_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise fail(f"cannot read {text_file}: {error}") from None
+    tts_voice = voice.partition("/")[2] if voice.startswith("openai:") else None
+    request = run_or_exit(lambda: SayRequest(
+        template=template, text=text or "", voice=voice, output=output,
+        synthesis=SynthesisOptions(rate=rate, pitch=pitch, volume=volume),
+        voice_config=voice_config(piper, tts_url, tts_model, tts_key, tts_voice),
+        srt_path=srt or output.with_suffix(".srt"), vtt_path=vtt or output.with_suffix(".vtt"),
+        burn=SubtitleStyle(subtitle_font, subtitle_size, subtitle_position, None, subtitle_outline)  # type: ignore[arg-type]
+        if subtitles == "burn" else None,
+    ))
+    with progress_bar(not quiet and sys.stderr.isatty()) as report:
+        result = run_or_exit(lambda: say_to_video(request, progress=report))
+    typer.echo(f"wrote {result.video} ({result.duration_s:.2f} s, {len(result.phonemes)} phonemes), "
+               f"{result.srt_path}, {result.vtt_path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `voices` and `say` to the facecast CLI."""
+    app.command("voices")(voices)
+    app.command("say")(say)

@@ -1,0 +1,150 @@
+"""VideoWriter output (codecs, faststart, duration, size), atomic_output and transcode_plain, on real media."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from facecast.engine.encode import VideoWriter, atomic_output, encode_frames, output_size, transcode_plain
+from facecast.engine.errors import CanceledError, InvalidOptionError
+from facecast.engine.media import iter_frames, load_audio, probe
+from facecast.engine.options import EncodeOptions
+from facecast.engine.speech_types import AudioClip
+from tests.conftest import psnr
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """The MP4's top-level box types in file order."""
+    boxes, data, offset = [], path.read_bytes(), 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset:offset + 4], "big")
+        boxes.append(data[offset + 4:offset + 8].decode("latin-1"))
+        if size == 1:
+            size = int.from_bytes(data[offset + 8:offset + 16], "big")
+        if size < 8:
+            break
+        offset += size
+    return boxes
+
+
+@pytest.fixture(scope="module")
+def speech(eng_wav) -> AudioClip:
+    clip = load_audio(eng_wav)
+    return AudioClip(samples=clip.samples[3 * 16000: 5 * 16000 + 1234], sample_rate=16000)
+
+
+def frames_for(clip: AudioClip, fps: float) -> int:
+    return math.ceil(clip.duration_s * fps)
+
+
+@pytest.mark.parametrize(("size", "max_height", "expected"), [
+    ((576, 768), None, (576, 768)),
+    ((575, 767), None, (574, 766)),
+    ((720, 1280), 640, (360, 640)),
+    ((721, 1281), 640, (360, 640)),
+    ((480, 480), 720, (480, 480)),  # never upscales
+    ((1080, 1920), 1000, (562, 1000)),
+])
+def test_output_size(size, max_height, expected):
+    assert output_size(*size, max_height) == expected
+
+
+def test_output_size_refuses_degenerate():
+    with pytest.raises(InvalidOptionError):
+        output_size(1, 100, None)
+
+
+def test_video_writer_output(tmp_path, sun_mp4, speech):
+    info = probe(sun_mp4)
+    count = frames_for(speech, info.fps)
+    out = tmp_path / "out.mp4"
+    with atomic_output(out) as tmp:
+        written = encode_frames(itertools.islice(iter_frames(sun_mp4, info), count), tmp, info.width,
+                                info.height, info.fps, speech, EncodeOptions())
+    assert written == count
+    result = probe(out)
+    assert (result.width, result.height, result.frame_count, result.fps) == (576, 768, count, 25.0)
+    assert (result.video_codec, result.audio_codec, result.audio_channels) == ("h264", "aac", 1)
+    with av.open(str(out)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert video.codec_context.pix_fmt == "yuv420p"
+        audio_s = float(audio.duration * audio.time_base)
+    assert abs(audio_s - count / 25) <= 1 / 25 and abs(result.duration_s - speech.duration_s) <= 1 / 25
+    assert abs(load_audio(out).duration_s - count / 25) <= 1 / 25
+    boxes = top_level_boxes(out)
+    assert boxes.index("moov") < boxes.index("mdat"), boxes  # faststart
+    first = next(iter_frames(out, result))
+    assert psnr(first, next(iter_frames(sun_mp4, info))) > 30
+
+
+def test_odd_size_max_height_and_ntsc_rate(tmp_path, talking_man_mp4, speech):
+    info = probe(talking_man_mp4)
+    frames = [f[:479, :477] for f in itertools.islice(iter_frames(talking_man_mp4, info), 30)]
+    out = tmp_path / "small.mp4"
+    with VideoWriter(out, 477, 479, 30000 / 1001, speech, EncodeOptions(max_height=240, crf=28)) as writer:
+        for frame in frames:
+            writer.write(frame)
+    result = probe(out)
+    assert (result.width, result.height, result.frame_count) == (238, 240, 30)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].average_rate == Fraction(30000, 1001)
+    assert abs(load_audio(out).duration_s - 30 * 1001 / 30000) <= 1001 / 30000  # speech cut to the video
+
+
+def test_audio_shorter_than_video_is_padded(tmp_path, sun_mp4, speech):
+    short = AudioClip(samples=speech.samples[:8000], sample_rate=16000)  # 0.5 s under 1 s of video
+    out = tmp_path / "padded.mp4"
+    info = probe(sun_mp4)
+    encode_frames(itertools.islice(iter_frames(sun_mp4, info), 25), out, info.width, info.height, 25, short,
+                  EncodeOptions(max_height=128))
+    clip = load_audio(out)
+    assert clip.duration_s == pytest.approx(1.0, abs=0.04)
+    assert not clip.samples[int(0.6 * 16000):].any()
+
+
+def test_uncommon_audio_rate_is_resampled(tmp_path, sun_mp4):
+    clip = AudioClip(samples=np.zeros(10000, np.float32), sample_rate=10000)
+    out = tmp_path / "rate.mp4"
+    info = probe(sun_mp4)
+    encode_frames(itertools.islice(iter_frames(sun_mp4, info), 25), out, info.width, info.height, 25, clip,
+                  EncodeOptions(max_height=128))
+    assert probe(out).audio_sample_rate == 48000
+
+
+def test_atomic_output_publishes_only_on_success(tmp_path):
+    out = tmp_path / "nested" / "result.mp4"
+    with atomic_output(out) as tmp:
+        assert tmp.parent == out.parent and tmp.suffix == ".mp4" and tmp.name.startswith(".")
+        tmp.write_bytes(b"complete")
+    assert out.read_bytes() == b"complete"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["result.mp4"]
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), CanceledError("canceled"), KeyboardInterrupt()])
+def test_atomic_output_leaves_nothing_on_error(tmp_path, sun_mp4, speech, error):
+    out = tmp_path / "result.mp4"
+    out.write_bytes(b"previous result")
+    info = probe(sun_mp4)
+    with pytest.raises(type(error)):
+        with atomic_output(out) as tmp:
+            with VideoWriter(tmp, info.width, info.height, info.fps, speech, EncodeOptions(max_height=128)) as w:
+                for index, frame in enumerate(iter_frames(sun_mp4, info)):
+                    w.write(frame)
+                    if index == 5:
+                        raise error
+    assert out.read_bytes() == b"previous result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.mp4"]
+
+
+def test_transcode_plain(tmp_path, talking_man_mp4):
+    out = tmp_path / "plain.mp4"
+    info = probe(talking_man_mp4)
+    transcode_plain(talking_man_mp4, out, EncodeOptions(max_height=240), info.frame_count + 20)
+    result = probe(out)
+    assert (result.width, result.height, result.frame_count, result.has_audio) == (240, 240, 236, False)

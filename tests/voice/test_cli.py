@@ -1,0 +1,55 @@
+"""`facecast voices` and `facecast say` as a user runs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MEDIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "media"
+
+
+def _facecast(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "facecast.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_voices_lists_english_and_mandarin():
+    result = _facecast("voices", "--engine", "espeak")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["id", "engine", "language", "gender"]
+    assert any(line.split()[:3] == ["espeak:en-us", "espeak", "en-us"] for line in lines)
+    assert any(line.split()[:3] == ["espeak:cmn", "espeak", "cmn"] for line in lines)
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (["--text", "  ...  "], "empty_text"),
+    (["--text", "hello", "--voice", "espeak:nope"], "unknown_voice"),
+    (["--text", "你好", "--voice", "espeak:en-us"], "unsupported_language"),
+    (["--text", "hello", "--rate", "9"], "invalid_option"),
+])
+def test_say_refuses_bad_input_and_writes_nothing(tmp_path, args, code):
+    output = tmp_path / "out.mp4"
+    result = _facecast("say", "-t", str(MEDIA / "portrait.jpg"), "-o", str(output), *args)
+    assert result.returncode == 2
+    assert f"[{code}]" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_say_writes_video_and_subtitles(tmp_path):
+    output = tmp_path / "hello.mp4"
+    result = _facecast("say", "-t", str(MEDIA / "portrait.jpg"), "--text", "Peter bought my map. 你好，我们吃饭吧。",
+                       "-v", "espeak:cmn", "-o", str(output), "--subtitles", "burn", "-q")
+    assert result.returncode == 0, result.stderr
+    import av
+
+    with av.open(str(output)) as container:
+        duration = container.duration / 1e6
+        assert container.streams.video and container.streams.audio
+    assert 2.5 < duration < 6.0
+    srt = (tmp_path / "hello.srt").read_text(encoding="utf-8")
+    assert "Peter bought my map." in srt and "你好，我们吃饭吧。" in srt
+    assert (tmp_path / "hello.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
