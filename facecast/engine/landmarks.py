@@ -7,7 +7,10 @@ so small faces (full-body shots, seated portraits) get the same number of pixels
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -79,13 +82,21 @@ class Landmarker:
     """Runs mediapipe's full-range face detector and the 478-point face mesh on crops. Not thread-safe."""
 
     def __init__(self) -> None:
-        import mediapipe as mp  # heavy: imported only when tracking actually runs
+        with native_stderr_silenced():
+            import mediapipe as mp  # heavy: imported only when tracking actually runs
 
-        self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.4
-        )
+            self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1,
+                                                                       min_detection_confidence=0.5)
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.4
+            )
+            # The graphs load their models on worker threads and log as they do: run each once, so that
+            # all of it happens while stderr is muted.
+            blank = np.zeros((MESH_INPUT, MESH_INPUT, 3), np.uint8)
+            self._detector.process(blank)
+            self._mesh.process(blank)
         self.lock = threading.Lock()
+        self._quiet_calls = 4  # the first real inferences may log once more
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
         """Faces in an RGB frame, largest first. Small frames and small faces are retried on an upscaled copy."""
@@ -98,7 +109,7 @@ class Landmarker:
 
     def _detect_once(self, image: np.ndarray, scale: float) -> list[FaceBox]:
         height, width = image.shape[:2]
-        result = self._detector.process(np.ascontiguousarray(image))
+        result = self._process(self._detector, np.ascontiguousarray(image))
         boxes = []
         for detection in result.detections or []:
             rel = detection.location_data.relative_bounding_box
@@ -126,7 +137,7 @@ class Landmarker:
         to_crop = np.float32([[scale, 0, MESH_INPUT / 2 - box.cx * scale], [0, scale, MESH_INPUT / 2 - box.cy * scale]])
         crop = cv2.warpAffine(image, to_crop, (MESH_INPUT, MESH_INPUT), flags=cv2.INTER_AREA if scale < 1 else
                               cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        result = self._mesh.process(crop)
+        result = self._process(self._mesh, crop)
         if not result.multi_face_landmarks:
             return None
         points = np.array([(p.x, p.y) for p in result.multi_face_landmarks[0].landmark], dtype=np.float32)
@@ -134,6 +145,42 @@ class Landmarker:
         points[:, 0] = (points[:, 0] - to_crop[0, 2]) / scale
         points[:, 1] = (points[:, 1] - to_crop[1, 2]) / scale
         return points
+
+
+    def _process(self, graph: object, image: np.ndarray) -> object:
+        if self._quiet_calls <= 0:
+            return graph.process(image)  # type: ignore[attr-defined]
+        self._quiet_calls -= 1
+        with native_stderr_silenced():
+            return graph.process(image)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Mute file descriptor 2 while mediapipe's C++ side sets up: TFLite and glog print set-up notes there
+    that no environment variable turns off, and a CLI error must stay one line."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        _flush_c_stdio()  # what the C++ side buffered must go to /dev/null, not to the restored stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _flush_c_stdio() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
 
 
 def _merge_boxes(boxes: list[FaceBox]) -> list[FaceBox]:
