@@ -420,22 +420,33 @@ def _too_long(path: Path, duration_s: float, limits: Limits, decoded: bool = Fal
     )
 
 
-def resample_audio(clip: AudioClip, sample_rate: int) -> np.ndarray:
-    """clip.samples at `sample_rate` (mono float32), exactly round(len * new/old) samples long."""
+def iter_resampled(clip: AudioClip, sample_rate: int, chunk_s: float = 10.0) -> Iterator[np.ndarray]:
+    """clip.samples at `sample_rate` in chunks of about `chunk_s` seconds: long audio (or a memory-mapped
+    clip) is never converted whole."""
+    step = max(1, int(clip.sample_rate * chunk_s))
     if sample_rate == clip.sample_rate:
-        return clip.samples.astype(np.float32, copy=False)
-    expected = int(round(clip.samples.size * sample_rate / clip.sample_rate))
+        for begin in range(0, clip.samples.size, step):
+            yield np.asarray(clip.samples[begin:begin + step], dtype=np.float32)
+        return
     resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-    parts: list[np.ndarray] = []
-    step = clip.sample_rate * 10  # 10 s per frame keeps each FFmpeg buffer small
     for begin in range(0, clip.samples.size, step):
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(clip.samples[begin:begin + step], dtype=np.float32)[None, :],
             format="flt", layout="mono",
         )
         frame.sample_rate = clip.sample_rate
-        parts.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
-    parts.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+        for out in resampler.resample(frame):
+            yield out.to_ndarray().reshape(-1)
+    for out in resampler.resample(None):
+        yield out.to_ndarray().reshape(-1)
+
+
+def resample_audio(clip: AudioClip, sample_rate: int) -> np.ndarray:
+    """clip.samples at `sample_rate` (mono float32), exactly round(len * new/old) samples long."""
+    if sample_rate == clip.sample_rate:
+        return clip.samples.astype(np.float32, copy=False)
+    expected = int(round(clip.samples.size * sample_rate / clip.sample_rate))
+    parts = list(iter_resampled(clip, sample_rate))
     out = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     if out.size >= expected:
         return out[:expected]

@@ -21,13 +21,13 @@ import numpy as np
 
 from .encode import VideoWriter, atomic_output, output_size
 from .errors import AudioTooLongError, EmptyAudioError, InvalidOptionError, UnreadableInputError
-from .media import MediaInfo, iter_frames, iter_pingpong_frames, load_audio, probe, resample_audio
+from .media import MediaInfo, iter_frames, iter_pingpong_frames, iter_resampled, load_audio, probe
 from .motion import MouthPlan, plan_from_features, plan_from_phonemes
 from .options import GenerateOptions, TrackingOptions
 from .progress import NEVER_CANCELED, CancelToken, Progress, no_progress
 from .render.base import MouthRenderer, choose_renderer
 from .results import GenerateResult, PreparedTemplate, TemplateFacts
-from .speech import ANALYSIS_RATE, analyse_speech
+from .speech import ANALYSIS_RATE, analyse_hops, hop_features_stream
 from .speech_types import AudioClip, SubtitleCue
 from .still import animate_still
 from .tracking import TRACKS_VERSION, Tracks, template_summary, track_frames, write_json
@@ -192,8 +192,8 @@ def single_threaded_blas() -> contextlib.AbstractContextManager:
 
 def plan_mouth(clip: AudioClip, fps: float, frame_count: int, options: GenerateOptions) -> MouthPlan:
     """Speech features per frame, then the mouth plan (from phonemes when the clip has them)."""
-    samples = clip.samples if clip.sample_rate == ANALYSIS_RATE else resample_audio(clip, ANALYSIS_RATE)
-    features = analyse_speech(samples, fps, frame_count)
+    # Streamed in 10 s chunks: a long (or memory-mapped) clip is never copied whole at 16 kHz.
+    features = analyse_hops(hop_features_stream(iter_resampled(clip, ANALYSIS_RATE)), fps, frame_count)
     if clip.phonemes and options.motion.use_phonemes:
         return plan_from_phonemes(clip.phonemes, features, options.motion)
     return plan_from_features(features, options.motion)

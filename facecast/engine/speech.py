@@ -6,6 +6,7 @@ a large spectrogram in memory. Features are then averaged over each video frame'
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,23 +49,45 @@ class SpeechFeatures:
 
 def hop_features(samples: np.ndarray) -> HopFeatures:
     """Level and spectral tilt per hop of 16 kHz mono float32 samples."""
-    hop_count = max(1, int(np.ceil(len(samples) / HOP)))
-    padded = np.concatenate([np.zeros(WINDOW // 2, np.float32), samples.astype(np.float32, copy=False),
-                             np.zeros(WINDOW + HOP * 2, np.float32)])
+    step = ANALYSIS_RATE * 10
+    return hop_features_stream(samples[begin:begin + step] for begin in range(0, len(samples), step))
+
+
+def hop_features_stream(chunks: Iterable[np.ndarray]) -> HopFeatures:
+    """hop_features for 16 kHz audio arriving in chunks: only one chunk and its features are held at a time."""
+    levels: list[np.ndarray] = []
+    tilts: list[np.ndarray] = []
+    pending = np.zeros(WINDOW // 2, np.float32)  # the first window is centred on sample 0
+    total = done = 0
+    for chunk in chunks:
+        total += len(chunk)
+        pending = np.concatenate([pending, np.asarray(chunk, dtype=np.float32)])
+        ready = (len(pending) - WINDOW) // HOP + 1 if len(pending) >= WINDOW else 0
+        if ready > 0:
+            _analyse_windows(pending, ready, levels, tilts)
+            pending = pending[ready * HOP:]
+            done += ready
+    remaining = max(1, int(np.ceil(total / HOP))) - done
+    if remaining > 0:
+        _analyse_windows(np.concatenate([pending, np.zeros(WINDOW + HOP * remaining, np.float32)]), remaining,
+                         levels, tilts)
+    return HopFeatures(level_db=np.concatenate(levels)[: done + max(remaining, 0)],
+                       tilt_db=np.concatenate(tilts)[: done + max(remaining, 0)])
+
+
+def _analyse_windows(samples: np.ndarray, count: int, levels: list[np.ndarray], tilts: list[np.ndarray]) -> None:
+    """Append level and tilt of the `count` windows that start every HOP samples in `samples`."""
     window = np.hanning(WINDOW).astype(np.float32)
     freqs = np.fft.rfftfreq(512, 1.0 / ANALYSIS_RATE)
     low = (freqs >= _LOW_BAND[0]) & (freqs < _LOW_BAND[1])
     high = (freqs >= _HIGH_BAND[0]) & (freqs < _HIGH_BAND[1])
-    level = np.empty(hop_count, np.float32)
-    tilt = np.empty(hop_count, np.float32)
-    for first in range(0, hop_count, _CHUNK_HOPS):
-        count = min(_CHUNK_HOPS, hop_count - first)
-        starts = (first + np.arange(count)) * HOP
-        frames = padded[starts[:, None] + np.arange(WINDOW)[None, :]] * window
+    for first in range(0, count, _CHUNK_HOPS):
+        size = min(_CHUNK_HOPS, count - first)
+        starts = (first + np.arange(size)) * HOP
+        frames = samples[starts[:, None] + np.arange(WINDOW)[None, :]] * window
         power = np.abs(np.fft.rfft(frames, n=512, axis=1).astype(np.complex64)) ** 2
-        level[first:first + count] = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
-        tilt[first:first + count] = 10 * np.log10((power[:, high].sum(1) + 1e-9) / (power[:, low].sum(1) + 1e-9))
-    return HopFeatures(level_db=level, tilt_db=tilt)
+        levels.append((10 * np.log10(np.mean(frames**2, axis=1) + 1e-10)).astype(np.float32))
+        tilts.append((10 * np.log10((power[:, high].sum(1) + 1e-9) / (power[:, low].sum(1) + 1e-9))).astype(np.float32))
 
 
 def loudness_from_level(level_db: np.ndarray) -> np.ndarray:
@@ -135,7 +158,11 @@ def pause_mask(loudness: np.ndarray, min_hops: int = 15) -> np.ndarray:
 
 def analyse_speech(samples_16k: np.ndarray, fps: float, frame_count: int) -> SpeechFeatures:
     """Per-frame loudness, vowel spread, bilabial closures and pauses for 16 kHz mono audio."""
-    hops = hop_features(samples_16k)
+    return analyse_hops(hop_features(samples_16k), fps, frame_count)
+
+
+def analyse_hops(hops: HopFeatures, fps: float, frame_count: int) -> SpeechFeatures:
+    """analyse_speech from hop features already computed (for audio streamed in chunks)."""
     loudness = loudness_from_level(hops.level_db)
     voiced = loudness > 0.1
     tilt = hops.tilt_db

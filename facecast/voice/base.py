@@ -243,12 +243,23 @@ class SynthesizedSpeech:
     words: list[WordTiming]
 
     def load_clip(self) -> AudioClip:
-        """The whole file as an AudioClip with the timings (for inputs that fit in memory)."""
+        """An AudioClip of the speech, its samples memory-mapped from a float32 copy beside the WAV.
+
+        The copy is written ten seconds at a time, so even a 20,000-character script is never held in
+        memory as audio: the engine reads the samples from the page cache as it renders.
+        """
+        import os
         import wave
 
-        with wave.open(str(self.audio_path), "rb") as reader:
-            frames = reader.readframes(reader.getnframes())
-        samples = np.frombuffer(frames, np.int16).astype(np.float32) / 32768.0
+        mapped = self.audio_path.with_name(self.audio_path.name + ".f32")
+        if not mapped.exists() or mapped.stat().st_mtime < self.audio_path.stat().st_mtime:
+            temporary = mapped.with_name(f".{mapped.name}.{os.getpid()}.tmp")
+            with wave.open(str(self.audio_path), "rb") as reader, open(temporary, "wb") as out:
+                step = reader.getframerate() * 10
+                while frames := reader.readframes(step):
+                    (np.frombuffer(frames, "<i2").astype(np.float32) / 32768.0).tofile(out)
+            temporary.replace(mapped)
+        samples = np.memmap(mapped, dtype=np.float32, mode="r") if mapped.stat().st_size else np.zeros(0, np.float32)
         return AudioClip(samples, self.sample_rate, list(self.phonemes), list(self.words))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import wave
 
+import numpy as np
 import pytest
 
 from facecast.voice.base import synthesize, synthesize_stream, write_speech
@@ -36,7 +37,34 @@ def test_written_speech_has_global_timings(tmp_path):
     assert speech.duration_s == pytest.approx(whole.duration_s, abs=0.05)  # espeak jitters by a few samples
     clip = speech.load_clip()
     assert clip.duration_s == pytest.approx(speech.duration_s) and clip.words == speech.words
-    assert [p.name for p in tmp_path.iterdir()] == ["speech.wav"]  # no temp file left behind
+    # the samples are mapped from a float32 copy beside the WAV; no temp file is left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["speech.wav", "speech.wav.f32"]
+    with wave.open(str(speech.audio_path)) as reader:
+        pcm = np.frombuffer(reader.readframes(reader.getnframes()), "<i2")
+    assert np.array_equal(np.asarray(clip.samples), pcm.astype(np.float32) / 32768.0)
+
+
+def test_long_script_is_never_whole_in_memory(tmp_path):
+    """20,000 characters: synthesis streams to disk and the mouth plan reads the speech in chunks."""
+    import tracemalloc
+
+    from facecast.engine.options import GenerateOptions
+    from facecast.engine.pipeline import plan_mouth
+
+    sentence = "Peter bought my map at the market, and then he walked home slowly. "
+    text = (sentence * (MAX_TEXT_CHARS // len(sentence)))[:MAX_TEXT_CHARS]
+    tracemalloc.start()
+    speech = write_speech(synthesize_stream(text, "espeak:en-us"), tmp_path / "long.wav")
+    _, synthesis_peak = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    clip = speech.load_clip()
+    frames = int(clip.duration_s * 25)
+    plan = plan_mouth(clip, 25.0, frames, GenerateOptions())
+    _, planning_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    whole_audio = speech.duration_s * speech.sample_rate * 4  # float32 bytes of the whole speech
+    assert speech.duration_s > 900 and plan.frame_count == frames
+    assert synthesis_peak < whole_audio / 10 and planning_peak < whole_audio / 4
 
 def test_write_speech_passes_on_the_engine_error_and_leaves_nothing(tmp_path):
     from facecast.voice.base import write_speech
