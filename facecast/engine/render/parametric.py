@@ -117,6 +117,17 @@ def paint_interior(roi: np.ndarray, points: np.ndarray, region: Region, fh: floa
     gap = float(np.linalg.norm(points[LOWER_INNER_LIP] - points[UPPER_INNER_LIP]))
     if gap < 1.5:
         return
+    lip_colour = _lip_colour(roi, points, offset)
+    skin = roi[: max(2, roi.shape[0] // 6)].reshape(-1, 3).astype(np.float32)
+    light = float(np.clip(np.percentile(skin.mean(1), 75) / 190.0, 0.55, 1.1))
+    # Everything below happens inside the mouth's own box, a small part of the region.
+    inner = np.concatenate([upper, lower])
+    x0, y0 = np.maximum(np.floor(inner.min(0)) - 4, 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(inner.max(0)) + 5, [roi.shape[1], roi.shape[0]]).astype(int)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    roi = roi[y0:y1, x0:x1]
+    upper, lower = upper - [x0, y0], lower - [x0, y0]
     height, width = roi.shape[:2]
     shift = 4
     polygon = np.round(np.concatenate([upper, lower[::-1]]) * (1 << shift)).astype(np.int32)
@@ -124,10 +135,6 @@ def paint_interior(roi: np.ndarray, points: np.ndarray, region: Region, fh: floa
     cv2.fillPoly(cavity_mask, [polygon], 255, lineType=cv2.LINE_AA, shift=shift)
     if cavity_mask.max() == 0:
         return
-
-    lip_colour = _lip_colour(roi, points, offset)
-    skin = roi[: max(2, height // 6)].reshape(-1, 3).astype(np.float32)
-    light = float(np.clip(np.percentile(skin.mean(1), 75) / 190.0, 0.55, 1.1))
     interior = np.empty((height, width, 3), np.float32)
     # Cavity: dark, warm, darker towards the back (centre) of the mouth.
     cavity = lip_colour * 0.22 + np.array([10, 4, 4], np.float32)

@@ -53,7 +53,8 @@ def displacement_field(targets: np.ndarray, moves: np.ndarray, region: Region, s
     # Exact Gaussian RBF interpolation (lightly regularised): control points land where they are told to.
     between = _squared_distances(control, control)
     kernel = np.exp(-between / (2.0 * sigma * sigma)) + 0.01 * np.eye(len(control), dtype=np.float32)
-    coefficients = np.linalg.solve(kernel, moves.astype(np.float32))
+    # OpenCV's solver: no BLAS thread pool to wake for a 100x100 system.
+    _, coefficients = cv2.solve(kernel.astype(np.float32), moves.astype(np.float32), flags=cv2.DECOMP_CHOLESKY)
     field = np.exp(_squared_distances(cells, control) * (-0.5 / (sigma * sigma))) @ coefficients
     field = field.reshape(len(grid_y), len(grid_x), 2)
     full = cv2.resize(field, (len(grid_x) * _GRID_STEP, len(grid_y) * _GRID_STEP), interpolation=cv2.INTER_LINEAR)
