@@ -20,6 +20,7 @@ import wave
 from pathlib import Path
 
 import httpx
+from run import cpu_model  # bench/ is on sys.path when a bench script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
@@ -149,16 +150,6 @@ def batch_ratio(work: Path, templates: int = 10) -> dict[str, float]:
     return {"separate_s": separate_s, "batch_s": batch_s, "ratio": batch_s / separate_s}
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="facecast-bench-") as tmp:
         work = Path(tmp)
@@ -167,7 +158,7 @@ def main() -> None:
     lines = [
         "## Service",
         "",
-        f"Machine: {os.cpu_count()} CPUs, {_cpu_model()}, Python {platform.python_version()}, SQLite database "
+        f"Machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}, SQLite database "
         "and queue (defaults). Command: `make bench` (`.venv/bin/python bench/service_bench.py`).",
         "",
         "| measure | value | goal |",

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .runs import true_runs
+
 ANALYSIS_RATE = 16000
 HOP = 160            # 10 ms
 WINDOW = 400         # 25 ms
@@ -144,15 +146,9 @@ def pause_mask(loudness: np.ndarray, min_hops: int = 15) -> np.ndarray:
     """Per hop, True inside quiet stretches at least `min_hops` long."""
     quiet = loudness < 0.04
     mask = np.zeros_like(quiet)
-    start = None
-    for index in range(len(quiet) + 1):
-        inside = index < len(quiet) and quiet[index]
-        if inside and start is None:
-            start = index
-        elif not inside and start is not None:
-            if index - start >= min_hops:
-                mask[start:index] = True
-            start = None
+    for start, stop in true_runs(quiet):
+        if stop - start >= min_hops:
+            mask[start:stop] = True
     return mask
 
 

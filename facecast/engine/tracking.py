@@ -17,6 +17,7 @@ from scipy.ndimage import gaussian_filter1d
 from .errors import FaceTooSmallError, NoFaceError
 from .landmarks import FaceBox, Landmarker, box_from_points, face_height, mouth_opening, mouth_width, shared_landmarker
 from .options import TrackingOptions
+from .runs import true_runs
 from .progress import NEVER_CANCELED, CancelToken, Progress, no_progress
 
 logger = logging.getLogger(__name__)
@@ -141,17 +142,9 @@ def smooth_tracks(tracks: Tracks, strength: float) -> None:
     sigma = 2.5 * strength
     if sigma <= 0:
         return
-    present = tracks.present
-    start = None
-    for index in range(len(present) + 1):
-        inside = index < len(present) and present[index]
-        if inside and start is None:
-            start = index
-        elif not inside and start is not None:
-            if index - start > 2:
-                segment = tracks.points[start:index]
-                tracks.points[start:index] = gaussian_filter1d(segment, sigma=sigma, axis=0, mode="nearest")
-            start = None
+    for start, stop in true_runs(tracks.present):
+        if stop - start > 2:
+            tracks.points[start:stop] = gaussian_filter1d(tracks.points[start:stop], sigma=sigma, axis=0, mode="nearest")
 
 
 def template_summary(tracks: Tracks) -> dict[str, float | bool]:

@@ -22,7 +22,7 @@ import pytest
 from facecast.engine.evaluate import measure_openings
 from facecast.engine.landmarks import CHIN, FOREHEAD, NOSE_TIP
 from facecast.engine.media import iter_frames, load_audio, pingpong_indices, probe
-from tests.conftest import write_audio, write_video
+from tests.conftest import read_rgb_frames as decode_rgb, write_audio, write_video
 
 
 def facecast(*args: str) -> subprocess.CompletedProcess:
@@ -34,16 +34,6 @@ def child_cpu_s() -> float:
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def decode_rgb(path: Path, limit: int | None = None) -> list[np.ndarray]:
-    frames = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            frames.append(frame.to_ndarray(format="rgb24"))
-            if limit is not None and len(frames) >= limit:
-                break
-    return frames
 
 
 @pytest.fixture(scope="module")
