@@ -288,6 +288,13 @@ class JobService:
         _log_event(job, "processing", kind=job.kind, attempt=job.attempts, worker=worker_id)
         return job
 
+    def queued_in_batch(self, batch_id: str, limit: int) -> list[str]:
+        """Ids of the oldest queued videos of a batch, for a worker that renders several at once."""
+        query = (select(Job.id).where(Job.batch_id == batch_id, Job.status == "queued", Job.kind == "video")
+                 .order_by(Job.created_at, Job.id).limit(limit))
+        with self.db.session() as session:
+            return list(session.scalars(query))
+
     def renew(self, job_id: str, worker_id: str, stage: str | None, progress: float) -> str:
         """Extend the lease and record progress. Returns "ok", "cancel" (caller asked) or "lost" (lease gone)."""
         with self.db.session() as session:

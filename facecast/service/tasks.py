@@ -80,11 +80,36 @@ class JobRunner:
         self.work_dir = self.settings.data_dir / "work"
         self.cache_dir = self.settings.data_dir / "cache" / "templates"
         self._audio_cache: OrderedDict[str, Any] = OrderedDict()  # batch audio decoded once, shared by its videos
+        self._audio_lock = threading.Lock()
 
     def __call__(self, job_id: str) -> None:
         job = self.jobs.claim(job_id, self.worker_id)
         if job is None:
             return  # already done, taken by another worker, or canceled
+        partners = self._claim_batch_partners(job)
+        threads = [threading.Thread(target=self._run, args=(partner,), name=f"facecast-{partner.id}")
+                   for partner in partners]
+        for thread in threads:
+            thread.start()
+        self._run(job)
+        for thread in threads:
+            thread.join()
+
+    def _claim_batch_partners(self, job: Job) -> list[Job]:
+        """Other queued videos of the same batch, claimed to render alongside this one. Their queue tasks
+        stay queued and are skipped when they come up, because claiming is compare-and-set."""
+        parallel = 1 if self.settings.worker.gpus else self.settings.worker.batch_parallel
+        if job.kind != "video" or not job.batch_id or parallel < 2:
+            return []
+        claimed = []
+        for sibling_id in self.jobs.queued_in_batch(job.batch_id, parallel - 1):
+            sibling = self.jobs.claim(sibling_id, self.worker_id)
+            if sibling is not None:
+                claimed.append(sibling)
+        return claimed
+
+    def _run(self, job: Job) -> None:
+        """Run a claimed job under a renewed lease and record how it ended."""
         status, result, code, message = "succeeded", None, None, None
         retry = False
         with Lease(self.jobs, job.id, self.worker_id, self.settings.worker.lease_s) as lease:
@@ -197,11 +222,15 @@ class JobRunner:
 
     def _audio(self, job: Job, lease: Lease) -> Any:
         """Decoded audio, shared across the videos of one batch (and across jobs using the same upload)."""
-        from facecast.engine import Limits, load_audio
-
         cache_key = f"batch:{job.batch_id}" if job.batch_id and job.audio_url else f"audio:{job.audio_id}"
         if job.audio_id is None and job.batch_id is None:
             cache_key = f"job:{job.id}"
+        with self._audio_lock:  # videos of a batch may run side by side; the first decodes, the rest wait
+            return self._decoded_audio(job, lease, cache_key)
+
+    def _decoded_audio(self, job: Job, lease: Lease, cache_key: str) -> Any:
+        from facecast.engine import Limits, load_audio
+
         if cache_key in self._audio_cache:
             self._audio_cache.move_to_end(cache_key)
             return self._audio_cache[cache_key]

@@ -248,12 +248,12 @@ class SynthesizedSpeech:
         The copy is written ten seconds at a time, so even a 20,000-character script is never held in
         memory as audio: the engine reads the samples from the page cache as it renders.
         """
-        import os
+        import uuid
         import wave
 
         mapped = self.audio_path.with_name(self.audio_path.name + ".f32")
         if not mapped.exists() or mapped.stat().st_mtime < self.audio_path.stat().st_mtime:
-            temporary = mapped.with_name(f".{mapped.name}.{os.getpid()}.tmp")
+            temporary = mapped.with_name(f".{mapped.name}.{uuid.uuid4().hex}.tmp")  # concurrent loads each write their own
             with wave.open(str(self.audio_path), "rb") as reader, open(temporary, "wb") as out:
                 step = reader.getframerate() * 10
                 while frames := reader.readframes(step):

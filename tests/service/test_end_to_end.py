@@ -129,6 +129,11 @@ def test_batch_shares_one_audio_url(make_service, media: Path, short_wav: Path, 
     assert all(v["height"] == 240 for v in batch["videos"])
     fetched = (service.data_dir / "logs" / "facecast.log").read_text()
     assert fetched.count("status=succeeded") >= 4  # two preparations and two videos
+    # One worker renders the two videos of the batch side by side (worker.batch_parallel = 2), each once.
+    runs = [service.client.get(f"/v1/videos/{v['id']}").json() for v in batch["videos"]]
+    assert all(run["attempts"] == 1 for run in runs)
+    (a_start, a_end), (b_start, b_end) = ((run["started_at"], run["finished_at"]) for run in runs)
+    assert a_start < b_end and b_start < a_end, runs
 
 
 def test_bad_template_fails_with_reason(make_service, media: Path) -> None:
