@@ -24,8 +24,9 @@ def host_queue_name(hostname: str) -> str:
     return f"facecast.host.{hostname}"
 
 
-def this_host() -> str:
-    return socket.gethostname()
+def this_host(settings: Settings) -> str:
+    """The machine name workers register under and jobs are routed by."""
+    return settings.worker.hostname or socket.gethostname()
 
 
 def _not_a_worker(job_id: str) -> None:

@@ -32,6 +32,9 @@ class WorkerSettings(BaseModel):
     sweep_interval_s: float = Field(5.0, gt=0, description="How often workers look for expired claims")
     max_attempts: int = Field(3, ge=1, description="Runs of one job before it fails with worker_lost")
     poll_max_delay_s: float = Field(0.5, gt=0, description="Longest pause between polls of an idle queue")
+    hostname: str | None = Field(None, description=(
+        "Name this machine's workers register under, for routing jobs to the machine that holds a template's "
+        "cache; default the OS hostname (set it when containers share one)"))
     batch_parallel: int = Field(2, ge=1, le=8, description=(
         "Videos of one batch a CPU worker renders at once: decoding and encoding run outside Python's lock, "
         "so two renders fill two cores better than one. GPU workers always render one at a time"))

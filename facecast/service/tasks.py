@@ -166,7 +166,7 @@ class JobRunner:
         facts = {name: getattr(prepared.facts, name) for name in prepared.facts.__slots__}
         self.library.template_prepared(template.id, source_key=None, size=size, facts=facts,
                                        content_hash=prepared.content_hash, thumbnail_key=thumbnail_key,
-                                       host=this_host())
+                                       host=this_host(self.settings))
         return {"content_hash": prepared.content_hash}
 
     def _video(self, job: Job, lease: Lease) -> dict[str, Any]:
@@ -191,7 +191,7 @@ class JobRunner:
         size = self.storage.put(f"outputs/{job.id}.mp4", staged)  # atomic: the key holds all of it or nothing
         if has_thumb:
             self.storage.put(f"outputs/{job.id}.jpg", thumb_staged)
-        self.library.mark_cached_on(template.id, this_host())
+        self.library.mark_cached_on(template.id, this_host(self.settings))
         return {"video_key": f"outputs/{job.id}.mp4", "thumbnail_key": f"outputs/{job.id}.jpg" if has_thumb else None,
                 "duration_s": outcome.duration_s, "size_bytes": size, "width": outcome.width,
                 "height": outcome.height, "fps": outcome.fps, "frame_count": outcome.frame_count,

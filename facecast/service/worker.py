@@ -42,7 +42,7 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
 
     db = Database(settings.effective_database_url)
     db.migrate()
-    hostname = this_host()
+    hostname = this_host(settings)
     worker_id = f"{hostname}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     storage = make_storage(settings)
     jobs = JobService(settings, db, Queues(settings))

@@ -71,8 +71,8 @@ class Service:
             time.sleep(0.2)
         raise AssertionError("server did not start within 60 s")
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen([sys.executable, "-m", "facecast.service", "worker"], env=self.env,
+    def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen([sys.executable, "-m", "facecast.service", "worker"], env={**self.env, **env},
                                    stdout=self._log("worker"), stderr=subprocess.STDOUT, start_new_session=True)
         self.extra.append(process)
         return process

@@ -144,3 +144,36 @@ def test_bad_template_fails_with_reason(make_service, media: Path) -> None:
         assert template["error_code"] and template["error_message"]
     else:
         assert template["facts"]["is_still"] is True
+
+
+def test_jobs_go_to_the_machine_that_holds_the_template_cache(make_service, media: Path, short_wav: Path) -> None:
+    """Two worker 'machines' on one host: videos of a template run where it was prepared, or anywhere once that
+    machine is gone."""
+    import re
+    import signal
+    import time
+
+    service = make_service(workers=0).start()
+    host_a = service.start_worker(FACECAST_WORKER__HOSTNAME="host-a")
+    template_id = upload_template(service, media / "talking_man_480.mp4", "man")
+    assert service.wait_for(f"/v1/templates/{template_id}", {"ready", "failed"})["status"] == "ready"
+    service.start_worker(FACECAST_WORKER__HOSTNAME="host-b")
+    deadline = time.monotonic() + 60
+    while len(service.worker_pids()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(service.worker_pids()) == 2
+    audio_id = upload_audio(service, short_wav)
+    body = {"template_id": template_id, "audio_id": audio_id, "render_mode": "parametric", "max_height": 240}
+    log = service.data_dir / "logs" / "facecast.log"
+
+    def run(count: int) -> set[str]:
+        videos = [service.client.post("/v1/videos", json=body).json() for _ in range(count)]
+        for video in videos:
+            assert service.wait_for(f"/v1/videos/{video['id']}", {"succeeded", "failed"})["status"] == "succeeded"
+        text = log.read_text()
+        return {re.search(rf"job={v['id']} status=processing .*worker=(host-\w):", text).group(1) for v in videos}
+
+    assert run(3) == {"host-a"}
+    host_a.send_signal(signal.SIGTERM)  # a clean stop unregisters the worker: its machine is gone
+    host_a.wait(timeout=60)
+    assert run(1) == {"host-b"}
