@@ -27,7 +27,7 @@ def _as_postgres(command: list[str]) -> list[str]:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     if not (PG_BIN / "initdb").exists():
-        pytest.fail("PostgreSQL 15 is missing: run `make test-deps` (apt-get install postgresql)")
+        pytest.fail("PostgreSQL 15 is missing: run `make system-deps` (apt-get install postgresql)")
     root = Path(tempfile.mkdtemp(prefix="facecast-pg-"))
     if os.geteuid() == 0:
         entry = pwd.getpwnam("postgres")
@@ -53,7 +53,7 @@ def postgres_url() -> Iterator[str]:
 def redis_url(tmp_path: Path) -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail("redis-server is missing: run `make test-deps` (apt-get install redis-server)")
+        pytest.fail("redis-server is missing: run `make system-deps` (apt-get install redis-server)")
     port = free_port()
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
