@@ -177,3 +177,32 @@ def test_jobs_go_to_the_machine_that_holds_the_template_cache(make_service, medi
     host_a.send_signal(signal.SIGTERM)  # a clean stop unregisters the worker: its machine is gone
     host_a.wait(timeout=60)
     assert run(1) == {"host-b"}
+
+
+def test_gpu_workers_get_one_gpu_each_and_run_one_job_at_a_time(make_service, media: Path, short_wav: Path) -> None:
+    """worker.gpus = [0, 1]: serve starts one worker per GPU, each seeing only its own device, and a GPU worker
+    never renders two videos at once (no side-by-side batch rendering there)."""
+    import re
+
+    service = make_service(workers=1, FACECAST_WORKER__GPUS="[0, 1]").start()
+    template_id = upload_template(service, media / "talking_man_480.mp4", "man")
+    assert service.wait_for(f"/v1/templates/{template_id}", {"ready", "failed"})["status"] == "ready"
+    pids = service.worker_pids()
+    assert len(pids) == 2
+    devices = sorted(dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0")
+                          if "=" in item).get("CUDA_VISIBLE_DEVICES", "") for pid in pids)
+    assert devices == ["0", "1"]
+    audio_id = upload_audio(service, short_wav)
+    batch = service.client.post("/v1/batches", json={"template_ids": [template_id] * 4, "audio_id": audio_id,
+                                                     "render_mode": "parametric", "max_height": 240}).json()
+    done = service.wait_for(f"/v1/batches/{batch['id']}", {"succeeded", "failed", "canceled"}, 300)
+    assert done["status"] == "succeeded", done
+    log = (service.data_dir / "logs" / "facecast.log").read_text()
+    spans: dict[str, list[tuple[str, str]]] = {}
+    for video in done["videos"]:
+        worker = re.search(rf"job={video['id']} status=processing .*worker=(\S+)", log).group(1)
+        run = service.client.get(f"/v1/videos/{video['id']}").json()
+        spans.setdefault(worker, []).append((run["started_at"], run["finished_at"]))
+    for runs in spans.values():
+        runs.sort()
+        assert all(earlier[1] <= later[0] for earlier, later in zip(runs, runs[1:])), spans
