@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Select, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,20 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         return dt.datetime.fromtimestamp(float(stamp), dt.timezone.utc), row_id
     except ValueError as exc:
         raise InvalidStateError(f"cursor {cursor!r} is not one this API returned; start without a cursor") from exc
+
+
+def newest_first_page(db: Database, query: Select, model: Any, cursor: str | None,
+                      limit: int) -> tuple[list[Any], str | None]:
+    """One page of `query` ordered newest first, and the cursor of the next page (None on the last)."""
+    if cursor:
+        created_at, row_id = decode_cursor(cursor)
+        query = query.where(or_(model.created_at < created_at, and_(model.created_at == created_at, model.id < row_id)))
+    query = query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
+    with db.session() as session:
+        rows = list(session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
 
 
 def _log_event(job: Job | str, status: str, **extra: Any) -> None:
@@ -221,16 +235,7 @@ class JobService:
             query = query.where(Job.status == status)
         if batch_id:
             query = query.where(Job.batch_id == batch_id)
-        if cursor:
-            created_at, row_id = decode_cursor(cursor)
-            query = query.where(or_(Job.created_at < created_at,
-                                    and_(Job.created_at == created_at, Job.id < row_id)))
-        query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
-        with self.db.session() as session:
-            rows = list(session.scalars(query))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+        return newest_first_page(self.db, query, Job, cursor, limit)
 
     def get_batch(self, owner: str, batch_id: str) -> tuple[Batch, list[Job]]:
         with self.db.session() as session:

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import UploadFile
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from .db.models import Audio, Job, Template, utcnow
 from .fetch import AUDIO, IMAGE, VIDEO, check_url, sniff_file
-from .jobs import JobService, decode_cursor, encode_cursor, new_id
+from .jobs import JobService, new_id, newest_first_page
 from .problems import InvalidStateError, NotFoundError, UnsupportedMediaError, UploadTooLargeError
 from .storage import Storage
 
@@ -94,16 +94,7 @@ class Library:
         query = select(Template).where(Template.owner == owner)
         if status:
             query = query.where(Template.status == status)
-        if cursor:
-            created_at, row_id = decode_cursor(cursor)
-            query = query.where(or_(Template.created_at < created_at,
-                                    and_(Template.created_at == created_at, Template.id < row_id)))
-        query = query.order_by(Template.created_at.desc(), Template.id.desc()).limit(limit + 1)
-        with self.db.session() as session:
-            rows = list(session.scalars(query))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+        return newest_first_page(self.db, query, Template, cursor, limit)
 
     def rename_template(self, owner: str, template_id: str, name: str) -> Template:
         with self.db.session() as session:

@@ -28,16 +28,23 @@ def _ready_template(service, media: Path) -> str:
     return template_id
 
 
-def test_worker_killed_mid_job_is_retried_once(make_service, media: Path, tmp_path: Path) -> None:
-    service = make_service(workers=0).start()
+def _kill_worker_mid_job(service, media: Path, tmp_path: Path) -> str:
+    """Start a 12 s video on a lone worker, kill -9 that worker while it renders, start a fresh worker."""
     worker = service.start_worker()
     template_id = _ready_template(service, media)
     audio_id = upload_audio(service, trim_wav(media / "eng.wav", tmp_path / "long.wav", 12.0))
-    video_id = service.client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id, "render_mode": "parametric"}).json()["id"]
+    video_id = service.client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id,
+                                                       "render_mode": "parametric"}).json()["id"]
     _processing(service, video_id)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
     service.start_worker()
+    return video_id
+
+
+def test_worker_killed_mid_job_is_retried_once(make_service, media: Path, tmp_path: Path) -> None:
+    service = make_service(workers=0).start()
+    video_id = _kill_worker_mid_job(service, media, tmp_path)
     video = service.wait_for(f"/v1/videos/{video_id}", {"succeeded", "failed"}, 300)
     assert video["status"] == "succeeded" and video["attempts"] == 2, video
     log = (service.data_dir / "logs" / "facecast.log").read_text()
@@ -49,14 +56,7 @@ def test_worker_killed_mid_job_is_retried_once(make_service, media: Path, tmp_pa
 
 def test_worker_killed_on_last_attempt_fails_with_reason(make_service, media: Path, tmp_path: Path) -> None:
     service = make_service(workers=0, FACECAST_WORKER__MAX_ATTEMPTS="1").start()
-    worker = service.start_worker()
-    template_id = _ready_template(service, media)
-    audio_id = upload_audio(service, trim_wav(media / "eng.wav", tmp_path / "long.wav", 12.0))
-    video_id = service.client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id, "render_mode": "parametric"}).json()["id"]
-    _processing(service, video_id)
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=10)
-    service.start_worker()
+    video_id = _kill_worker_mid_job(service, media, tmp_path)
     video = service.wait_for(f"/v1/videos/{video_id}", {"succeeded", "failed"}, 120)
     assert video["status"] == "failed" and video["error_code"] == "worker_lost", video
     assert "stopped 1 time" in video["error_message"]
