@@ -106,7 +106,7 @@ def silence_closure(openings: np.ndarray, fps: float, audio_16k: np.ndarray) -> 
     valid = ~np.isnan(openings)
     if valid.sum() == 0:
         return float("nan"), 0
-    threshold = float(np.percentile(openings[valid], 5)) + CLOSED_MARGIN
+    threshold = closed_threshold_for(openings)
     centres = ((np.arange(len(openings)) + 0.5) / fps * HOP_RATE).astype(int)
     inside = np.zeros(len(openings), bool)
     ok = centres < len(eroded)

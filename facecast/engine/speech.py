@@ -152,13 +152,8 @@ def pause_mask(loudness: np.ndarray, min_hops: int = 15) -> np.ndarray:
     return mask
 
 
-def analyse_speech(samples_16k: np.ndarray, fps: float, frame_count: int) -> SpeechFeatures:
-    """Per-frame loudness, vowel spread, bilabial closures and pauses for 16 kHz mono audio."""
-    return analyse_hops(hop_features(samples_16k), fps, frame_count)
-
-
 def analyse_hops(hops: HopFeatures, fps: float, frame_count: int) -> SpeechFeatures:
-    """analyse_speech from hop features already computed (for audio streamed in chunks)."""
+    """Per-frame loudness, vowel spread, bilabial closures and pauses from 16 kHz hop features."""
     loudness = loudness_from_level(hops.level_db)
     voiced = loudness > 0.1
     tilt = hops.tilt_db
