@@ -5,21 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 
+from ...jobs import TERMINAL
 from ...schemas import BatchCreate, BatchPublic, batch_public
 from ..deps import CallerDep, IdempotencyKeyDep, JobsDep, SettingsDep
-from .videos import RETRY_AFTER_S, WaitQuery, wait_until
+from .videos import WaitQuery, progress_headers, wait_until
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 
 def _ended(view: BatchPublic) -> bool:
-    return view.status in ("succeeded", "failed", "canceled")
-
-
-def _headers(response: Response, view: BatchPublic) -> None:
-    response.headers["Location"] = f"/v1/batches/{view.id}"
-    if not _ended(view):
-        response.headers["Retry-After"] = RETRY_AFTER_S
+    return view.status in TERMINAL
 
 
 @router.post("", status_code=202, operation_id="create_batch", response_model=BatchPublic)
@@ -29,7 +24,7 @@ async def create_batch(body: BatchCreate, caller: CallerDep, jobs: JobsDep, sett
     batch, _ = await run_in_threadpool(jobs.create_batch, caller.tenant_id, body, idem)
     view = await wait_until(lambda: batch_public(*jobs.get_batch(caller.tenant_id, batch.id), settings.base_url),
                             _ended, wait)
-    _headers(response, view)
+    progress_headers(response, f"/v1/batches/{view.id}", view.status)
     if _ended(view):
         response.status_code = 200
     return view
@@ -41,5 +36,5 @@ async def get_batch(batch_id: str, caller: CallerDep, jobs: JobsDep, settings: S
     """Get a batch's aggregate status and progress and each of its videos. ?wait=N answers when all have ended."""
     view = await wait_until(lambda: batch_public(*jobs.get_batch(caller.tenant_id, batch_id), settings.base_url),
                             _ended, wait)
-    _headers(response, view)
+    progress_headers(response, f"/v1/batches/{view.id}", view.status)
     return view

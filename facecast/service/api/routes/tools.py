@@ -17,6 +17,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from facecast.engine.errors import FacecastError
 
+from ...jobs import TERMINAL
 from ...library import Library
 from ...problems import NotFoundError
 from ...schemas import BatchCreate, VideoCreate, VideoPublic, batch_public, video_public
@@ -28,7 +29,6 @@ router = APIRouter(prefix="/v1", tags=["tools"])
 # The operations a workflow tool provider needs; `tool_spec` keeps only these.
 TOOL_OPERATIONS = ("generate_video", "generate_batch", "get_video", "get_batch", "list_templates", "list_voices",
                    "upload_audio")
-TERMINAL = ("succeeded", "failed", "canceled")
 MAX_WAIT_S = 55  # below Dify's 60 s read timeout for custom tools, with room for the request itself
 DEFAULT_WAIT_S = 50
 # Request fields the video and batch creates may gain (text-to-speech arrives with the voice API); passed through.

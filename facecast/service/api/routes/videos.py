@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
+from ...jobs import TERMINAL
 from ...problems import InvalidStateError, NotFoundError
 from ...schemas import JobStatus, VideoCreate, VideoList, VideoPublic, video_public
 from ..deps import CallerDep, IdempotencyKeyDep, JobsDep, SettingsDep, StorageDep
@@ -34,12 +35,13 @@ async def wait_until(load: Callable[[], T], done: Callable[[T], bool], wait_s: i
 
 
 def _ended(view: VideoPublic) -> bool:
-    return view.status in ("succeeded", "failed", "canceled")
+    return view.status in TERMINAL
 
 
-def _progress_headers(response: Response, view: VideoPublic) -> None:
-    response.headers["Location"] = f"/v1/videos/{view.id}"
-    if not _ended(view):
+def progress_headers(response: Response, location: str, status: str) -> None:
+    """Location of the resource, and while it runs, when to poll it again."""
+    response.headers["Location"] = location
+    if status not in TERMINAL:
         response.headers["Retry-After"] = RETRY_AFTER_S
 
 
@@ -54,7 +56,7 @@ async def create_video(body: VideoCreate, caller: CallerDep, jobs: JobsDep, sett
     if wait and not _ended(view):
         view = await wait_until(lambda: video_public(jobs.get(caller.tenant_id, job.id), settings.base_url),
                                 _ended, wait)
-    _progress_headers(response, view)
+    progress_headers(response, f"/v1/videos/{view.id}", view.status)
     if _ended(view):
         response.status_code = 200
     return view
@@ -77,7 +79,7 @@ async def get_video(video_id: str, caller: CallerDep, jobs: JobsDep, settings: S
     """Get a video's status, progress, ETA and, once succeeded, its URLs. ?wait=N answers as soon as it ends."""
     view = await wait_until(lambda: video_public(jobs.get(caller.tenant_id, video_id), settings.base_url),
                             _ended, wait)
-    _progress_headers(response, view)
+    progress_headers(response, f"/v1/videos/{view.id}", view.status)
     return view
 
 
