@@ -91,9 +91,9 @@ class JobService:
             existing = self._replay(session, owner, idempotency_key, "create_video", body)
             if existing is not None:
                 return self._job_or_raise(session, owner, existing, "video")
+            voice = self._voice_or_raise(request)  # the body's own fields first, then what they refer to
             template = self._usable_template_or_raise(session, owner, request.template_id)
             self._audio_or_raise(session, owner, request.audio_id)
-            voice = self._voice_or_raise(request)
             job = self._new_video(owner, request, template, voice, batch_id=None, metadata=request.metadata,
                                   callback_url=request.callback_url)
             session.add(job)
@@ -111,9 +111,9 @@ class JobService:
                 return self.get_batch(owner, existing)
             if len(request.template_ids) > self.settings.max_batch_templates:
                 raise InvalidStateError(f"a batch takes at most {self.settings.max_batch_templates} templates")
+            voice = self._voice_or_raise(request)
             templates = [self._usable_template_or_raise(session, owner, t) for t in request.template_ids]
             self._audio_or_raise(session, owner, request.audio_id)
-            voice = self._voice_or_raise(request)
             batch = Batch(id=new_id("bat"), owner=owner, audio_id=request.audio_id, audio_url=request.audio_url,
                           text=request.text, voice=voice, metadata_=request.metadata,
                           callback_url=request.callback_url, created_at=utcnow())

@@ -83,21 +83,68 @@ def list_voices(settings: Settings, language: str | None = None, engine: str | N
     return voices
 
 
+PREVIEW_TIMEOUT_S = 60.0
+MAX_PREVIEW_FILES = 256  # one per voice; the oldest are removed past this
+
+
 def preview_wav(settings: Settings, voice_id: str) -> Path:
     """A short WAV of the voice reading its sample sentence, synthesised on first request and then cached.
 
+    Synthesis runs in a child process: a native TTS library that crashes takes only that process down,
+    never the API that asked for the preview.
+
     Raises:
-        UnknownVoiceError: no such voice. TTSUnreachableError: its speech server is down.
+        UnknownVoiceError: no such voice. TTSUnreachableError: its speech server is down. TTSFailedError: the
+        engine failed or crashed.
     """
-    from facecast.voice import get_voice, synthesize_stream, write_speech
+    from facecast.voice import get_voice
 
     config = settings.voice.voice_config()
-    info = get_voice(voice_id, config).info
+    info = get_voice(voice_id, config).info  # only listed voices and variants get this far
     digest = hashlib.sha256(f"{info.id}\n{info.preview_text}".encode()).hexdigest()[:32]
-    path = settings.data_dir / "cache" / "voices" / f"{digest}.wav"
-    if not path.is_file():  # concurrent first requests both synthesise; write_speech's rename keeps the file whole
-        write_speech(_first_clip_now(synthesize_stream(info.preview_text, info.id, config=config)), path)
+    directory = settings.data_dir / "cache" / "voices"
+    path = directory / f"{digest}.wav"
+    if path.is_file():
+        os.utime(path)
+        return path
+    _synthesize_in_child(info.id, info.preview_text, config, path)
+    _prune_oldest(directory, "*.wav", MAX_PREVIEW_FILES)
     return path
+
+
+def _synthesize_in_child(voice_id: str, text: str, config: Any, path: Path) -> None:
+    """Write the speech of `text` to `path` from a fresh process; its errors come back as they were raised."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from facecast.voice.errors import TTSFailedError
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        future = pool.submit(_write_preview, voice_id, text, config, path)
+        try:
+            future.result(timeout=PREVIEW_TIMEOUT_S)
+        except BrokenProcessPool:
+            log.error("the speech engine crashed while previewing %s", voice_id)
+            raise TTSFailedError(f"the speech engine crashed while speaking with {voice_id}") from None
+        except TimeoutError:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            raise TTSFailedError(f"{voice_id} took over {PREVIEW_TIMEOUT_S:.0f} s to speak a sentence") from None
+
+
+def _write_preview(voice_id: str, text: str, config: Any, path: Path) -> None:
+    """Child-process body of a preview (module level, so the spawn context can import it)."""
+    from facecast.voice import synthesize_stream, write_speech
+
+    write_speech(_first_clip_now(synthesize_stream(text, voice_id, config=config)), path)
+
+
+def _prune_oldest(directory: Path, pattern: str, keep: int) -> None:
+    """Keep the `keep` most recently used files matching `pattern` in `directory`."""
+    files = sorted(directory.glob(pattern), key=lambda f: f.stat().st_mtime, reverse=True)
+    for stale in files[keep:]:
+        stale.unlink(missing_ok=True)
 
 
 def speech_key(text: str, voice: str, options: dict[str, Any]) -> str:

@@ -39,6 +39,9 @@ _NORMAL_RATE_WPM = 175
 _NORMAL_PITCH = 50
 _FEMALE_VARIANT = "f3"
 _VARIANTS_LISTED = ("en-us", "en-gb", "cmn")  # also listed with a female variant
+# espeak-ng copies a voice name into fixed-size static buffers (the +variant part into 40 bytes): a longer
+# name overruns them and aborts the process. Names handed to it are checked against this bound first.
+MAX_NAME_BYTES = 40
 
 
 class _EventId(ctypes.Union):
@@ -110,7 +113,10 @@ class _Library:
         return 0
 
     def set_voice(self, identifier: str) -> None:
-        if self.lib.espeak_SetVoiceByName(identifier.encode()) != 0:
+        encoded = identifier.encode()
+        if len(encoded) >= MAX_NAME_BYTES or b"\0" in encoded:  # never hand espeak a name it cannot hold
+            raise TTSFailedError(f"espeak-ng voice name {identifier[:MAX_NAME_BYTES]!r}... is too long")
+        if self.lib.espeak_SetVoiceByName(encoded) != 0:
             raise TTSFailedError(f"espeak-ng could not load voice {identifier!r}; run `facecast voices` to list voices")
 
     def synth(self, text: str, rate_wpm: int, pitch: int) -> _Capture:
@@ -175,6 +181,17 @@ def _voice_table() -> dict[str, tuple[str, VoiceInfo]]:
     return table
 
 
+@functools.lru_cache(maxsize=1)
+def _variants() -> dict[str, str]:
+    """espeak's voice variants (lower-case name -> file name), from its data folder's `voices/!v`."""
+    import os
+
+    import espeakng_loader
+
+    folder = os.path.join(espeakng_loader.get_data_path(), "voices", "!v")
+    return {name.lower(): name for name in os.listdir(folder) if " " not in name}
+
+
 def list_voices() -> list[VoiceInfo]:
     """espeak's voices, or none when espeakng-loader is missing."""
     if not is_available():
@@ -183,13 +200,21 @@ def list_voices() -> list[VoiceInfo]:
 
 
 def get_voice(name: str, config: VoiceConfig | None = None) -> EspeakVoice | None:
-    """`en-us`, `cmn`, or any listed name with an optional `+variant` (e.g. `en-us+f2`)."""
+    """`en-us`, `cmn`, or any listed name with an optional `+variant` (e.g. `en-us+f2`).
+
+    Only variants that exist in espeak's data are accepted, so no unchecked string reaches the library.
+    """
     key, _, variant = name.lower().partition("+")
     entry = _voice_table().get(key)
     if entry is None:
         return None
     identifier, info = entry
     if variant:
+        if variant not in _variants():
+            return None
+        variant = _variants()[variant]
+        if len(f"{identifier}+{variant}".encode()) >= MAX_NAME_BYTES:
+            return None
         gender = "female" if variant.startswith("f") else "male" if variant.startswith("m") else None
         info = VoiceInfo(f"espeak:{key}+{variant}", "espeak", info.language, gender, f"{info.name} ({variant})")
         identifier = f"{identifier}+{variant}"
