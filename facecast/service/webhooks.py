@@ -9,8 +9,9 @@ import logging
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
-from .fetch import check_url
+from .fetch import resolve_url
 from .settings import Settings
 
 log = logging.getLogger("facecast.webhooks")
@@ -44,15 +45,19 @@ def deliver(settings: Settings, url: str, event: str, payload: dict[str, Any]) -
         headers = {"Content-Type": "application/json", "X-Facecast-Event": event}
         if settings.webhook_secret is not None:
             headers[SIGNATURE_HEADER] = sign(settings.webhook_secret.get_secret_value(), int(time.time()), body)
+        host = urlsplit(url).hostname or "?"  # logged instead of the URL, which may carry a token
         try:
-            check_url(url, settings.fetch)
-            response = httpx.post(url, content=body, headers=headers, timeout=10.0, follow_redirects=False)
+            target, pinned_headers, extensions = resolve_url(url, settings.fetch).request_target()
+            with httpx.Client(timeout=10.0, follow_redirects=False) as client:
+                request = client.build_request("POST", target, content=body, headers={**headers, **pinned_headers},
+                                               extensions=extensions)
+                response = client.send(request)
             if 200 <= response.status_code < 300:
-                log.info("webhook %s delivered to %s (attempt %d)", event, url, attempt)
+                log.info("webhook %s delivered to %s (attempt %d)", event, host, attempt)
                 return True
-            log.warning("webhook %s to %s answered %d (attempt %d)", event, url, response.status_code, attempt)
+            log.warning("webhook %s to %s answered %d (attempt %d)", event, host, response.status_code, attempt)
         except Exception as exc:  # network errors and refused URLs are retried the same way, then given up
-            log.warning("webhook %s to %s failed: %s (attempt %d)", event, url, exc, attempt)
+            log.warning("webhook %s to %s failed: %s (attempt %d)", event, host, type(exc).__name__, attempt)
         if attempt < settings.webhook_attempts:
             time.sleep(delay)
             delay *= 2
