@@ -42,6 +42,13 @@ class FaceTooSmallError(FacecastError):
     http_status = 422
 
 
+class MediaTooLargeError(FacecastError):
+    """A file declares more than the limits allow (pixels, sample rate, duration); refused before decoding."""
+
+    code = "media_too_large"
+    http_status = 413
+
+
 class InvalidOptionError(FacecastError):
     code = "invalid_option"
     http_status = 422

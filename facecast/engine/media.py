@@ -20,7 +20,7 @@ from typing import Literal
 import av
 import numpy as np
 
-from .errors import AudioTooLongError, EmptyAudioError, InputNotFoundError, UnreadableInputError
+from .errors import AudioTooLongError, EmptyAudioError, InputNotFoundError, MediaTooLargeError, UnreadableInputError
 from .options import Limits
 from .speech_types import AudioClip
 
@@ -37,6 +37,7 @@ _CHUNK_BYTES = 128 * 1024 * 1024
 _MIN_CHUNK_FRAMES, _MAX_CHUNK_FRAMES = 16, 128
 AAC_PADDING_SAMPLES = 1024  # an AAC frame; the last one is padded to this length
 _TIMESTAMP_TOLERANCE = 0.1  # of a frame: webm stores milliseconds, so 29.97 fps timestamps are off by <0.02
+MAX_WORKING_RATE = 48_000  # audio is resampled to at most this while it is decoded, never held at its source rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +138,15 @@ def _first_frame_or_raise(path: Path, container: av.container.InputContainer) ->
     raise unreadable(path, "its video track has no decodable frames (the file may be truncated)")
 
 
-def probe(path: Path) -> MediaInfo:
+def probe(path: Path, limits: Limits = Limits()) -> MediaInfo:
     """Describe a template or audio file as the engine will use it; decodes one frame to learn the rotation.
+
+    The picture size, sample rate and duration the headers declare are checked against `limits` before that
+    frame is decoded, so a small file that would decode to gigabytes is refused at once.
 
     Args:
         path: a video, an image or an audio file.
+        limits: max_pixels, max_sample_rate and max_template_s.
 
     Returns:
         MediaInfo with the upright size, the constant frame rate and the frame count iter_frames will yield.
@@ -149,9 +154,12 @@ def probe(path: Path) -> MediaInfo:
     Raises:
         InputNotFoundError: the file does not exist.
         UnreadableInputError: not a media file, damaged, unreadable, or with neither video nor audio.
+        MediaTooLargeError: over one of the limits.
     """
     path = Path(path)
+    _check_image_header(path, limits)  # FFmpeg decodes a whole image just to open it
     with decoding(path) as container:
+        _check_declared_size(path, container, limits)
         audio = container.streams.audio[0] if container.streams.audio else None
         video = container.streams.video[0] if container.streams.video else None
         audio_fields = dict(
@@ -174,6 +182,9 @@ def probe(path: Path) -> MediaInfo:
                              video_codec=codec, **audio_fields)
         fps = _stream_fps(video)
         duration = _duration_s(container, video)
+        if duration is not None and duration > limits.max_template_s:
+            raise MediaTooLargeError(f"{path.name} is {duration:.0f} s long, over the {limits.max_template_s:.0f} s "
+                                     "template limit (max_template_s); trim it, a template is looped anyway")
         frame_count = _frame_count(video, fps, duration)
         if frame_count == 0:
             frame_count = _count_by_demuxing(path)
@@ -181,6 +192,42 @@ def probe(path: Path) -> MediaInfo:
             duration = frame_count / fps
         return MediaInfo(path, "video", width, height, fps, max(frame_count, 1), duration, rotation,
                          video_codec=codec, **audio_fields)
+
+
+def _check_declared_size(path: Path, container: av.container.InputContainer, limits: Limits) -> None:
+    """Refuse a picture over max_pixels or, in a file without one, audio over max_sample_rate, from the headers."""
+    if container.streams.video:
+        context = container.streams.video[0].codec_context
+        if context.width * context.height > limits.max_pixels:
+            raise MediaTooLargeError(f"{path.name} is {context.width}x{context.height}, over the limit of "
+                                     f"{limits.max_pixels:,} pixels per frame (max_pixels); scale it down first")
+    else:
+        _check_sample_rate(path, container, limits)
+
+
+def _check_image_header(path: Path, limits: Limits) -> None:
+    """Read a photo's size from its header alone (Pillow opens lazily) and refuse it over max_pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            size = "{}x{}".format(*image.size)
+            pixels = image.size[0] * image.size[1]
+    except Image.DecompressionBombError:  # Pillow's own guard (over ~179 million pixels) fired first
+        size, pixels = "over 179 million pixels", limits.max_pixels + 1
+    except (UnidentifiedImageError, OSError, ValueError):
+        return  # not a still image (or unreadable): FFmpeg's own checks follow
+    if pixels > limits.max_pixels:
+        raise MediaTooLargeError(f"{path.name} is {size}, over the limit of {limits.max_pixels:,} pixels per "
+                                 "frame (max_pixels); scale it down first")
+
+
+def _check_sample_rate(path: Path, container: av.container.InputContainer, limits: Limits) -> None:
+    if container.streams.audio:
+        rate = container.streams.audio[0].codec_context.sample_rate or 0
+        if rate > limits.max_sample_rate:
+            raise MediaTooLargeError(f"{path.name} has audio at {rate:,} Hz, over the limit of "
+                                     f"{limits.max_sample_rate:,} Hz (max_sample_rate); resample it to 48 kHz")
 
 
 def _frame_count(stream: av.video.stream.VideoStream, fps: float, duration_s: float | None) -> int:
@@ -355,13 +402,15 @@ def load_audio(path: Path, limits: Limits = Limits(), sample_rate: int | None = 
 
     Args:
         path: wav/mp3/m4a/aac/ogg/opus/flac, any rate, mono or stereo, or a video with an audio track.
-        limits: max_audio_s caps the duration.
-        sample_rate: resample to this rate; None keeps the file's rate.
+        limits: max_audio_s caps the duration, max_sample_rate the declared rate.
+        sample_rate: resample to this rate; None keeps the file's rate up to 48 kHz (higher rates are
+            resampled to 48 kHz while decoding).
 
     Raises:
         InputNotFoundError, UnreadableInputError: missing, damaged or not audio.
         EmptyAudioError: no audio track, or zero samples.
         AudioTooLongError: longer than limits.max_audio_s.
+        MediaTooLargeError: a sample rate over limits.max_sample_rate.
     """
     path = Path(path)
     if sample_rate is not None and sample_rate <= 0:
@@ -369,13 +418,14 @@ def load_audio(path: Path, limits: Limits = Limits(), sample_rate: int | None = 
     with decoding(path) as container:
         if not container.streams.audio:
             raise EmptyAudioError(f"{path.name} has no audio track; use a file with recorded speech")
+        _check_sample_rate(path, container, limits)
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
         header_s = _duration_s(container, stream)
         if header_s is not None and header_s > limits.max_audio_s + 0.5:
             raise _too_long(path, header_s, limits)
         source_rate = stream.codec_context.sample_rate
-        rate = sample_rate or source_rate
+        rate = sample_rate or min(source_rate, MAX_WORKING_RATE)
         # mp4/m4a durations come from the edit list, exact to the sample; other headers may be estimates
         exact_header = header_s is not None and "mp4" in container.format.name
         if not rate:

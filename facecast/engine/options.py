@@ -73,13 +73,21 @@ class EncodeOptions:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Input limits that protect a shared machine."""
+    """Input limits that protect a shared machine: a small file can declare a huge picture or sample rate.
 
-    max_audio_s: float = 1800.0    # 30 minutes
+    Each is checked from the file's headers before anything is decoded.
+    """
+
+    max_audio_s: float = 1800.0          # 30 minutes
+    max_sample_rate: int = 192_000       # Hz; studio recordings go to 192 kHz, anything above is not speech
+    max_pixels: int = 3840 * 2160        # per template frame (4K UHD, either orientation)
+    max_template_s: float = 3600.0       # template videos are looped, so an hour is plenty
 
     def __post_init__(self) -> None:
-        if self.max_audio_s <= 0:
-            raise InvalidOptionError("max_audio_s must be positive")
+        if self.max_audio_s <= 0 or self.max_template_s <= 0:
+            raise InvalidOptionError("max_audio_s and max_template_s must be positive")
+        if self.max_sample_rate < 8000 or self.max_pixels < 64 * 64:
+            raise InvalidOptionError("max_sample_rate must be at least 8000 and max_pixels at least 4096")
 
 
 @dataclass(frozen=True, slots=True)
