@@ -35,7 +35,6 @@ SPEECH_FIELDS = ("text", "voice", "rate", "pitch", "volume", "subtitles")
 
 class InvalidToolRequestError(FacecastError):
     code = "invalid_request"
-    http_status = 422
 
 
 def _blank_to_none(value: Any) -> Any:
