@@ -19,7 +19,7 @@ def openapi_document(server_url: str, whole_api: bool = False) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="facecast-openapi-") as scratch:
         app = create_app(Settings(data_dir=Path(scratch), public_url=server_url))
         spec = app.openapi()
-        app.state.jobs.db.dispose()
+        app.state.jobs.close()
     if whole_api:
         return {**spec, "servers": [{"url": server_url.rstrip("/"), "description": "facecast"}]}
     return tool_spec(spec, server_url)
@@ -31,10 +31,11 @@ def openapi(server_url: Annotated[str, typer.Option(
             whole_api: Annotated[bool, typer.Option("--all", help="Every operation, not only the workflow tools")] = False,
             ) -> None:
     """Print the OpenAPI document to import into Dify as a custom tool (Tools > Custom > Create)."""
+    from facecast.cli import fail, run_or_exit
+
     if not server_url.startswith(("http://", "https://")):
-        typer.secho("error: --server-url must start with http:// or https://", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
-    text = json.dumps(openapi_document(server_url, whole_api), indent=2, ensure_ascii=False)
+        raise fail("--server-url must start with http:// or https://")
+    text = json.dumps(run_or_exit(lambda: openapi_document(server_url, whole_api)), indent=2, ensure_ascii=False)
     if output is None:
         typer.echo(text)
     else:

@@ -33,16 +33,16 @@ def create_app(settings: Settings) -> FastAPI:
     db = Database(settings.effective_database_url)
     db.migrate()
     storage = make_storage(settings)
-    jobs = JobService(settings, db, Queues(settings))
+    jobs = JobService(settings, db, Queues(settings), storage)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        db.dispose()
+        jobs.close()
 
     app = FastAPI(title="facecast", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings, app.state.storage, app.state.jobs = settings, storage, jobs
-    app.state.library = Library(jobs, storage)
+    app.state.library = Library(jobs)
     app.state.metrics = Metrics(jobs)
     app.state.metrics.install(app)
     install_problem_handlers(app)

@@ -9,11 +9,14 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from .settings import CONFIG_ENV, Settings
+
+if TYPE_CHECKING:
+    from .library import Library
 
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (FACECAST_DATA_DIR)")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (FACECAST_CONFIG)")]
@@ -42,15 +45,17 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Bind address (FACECA
     """Run the HTTP API and its worker processes (SQLite and a local data directory unless configured)."""
     import uvicorn
 
+    from facecast.cli import run_or_exit
+
     from .app import create_app
 
     if workers is not None:
         os.environ["FACECAST_WORKER__PROCESSES"] = str(workers)
     settings = _settings(data_dir, config, host=host, port=port)
     _refuse_open_bind_without_keys(settings)
-    app = create_app(settings)
+    app = run_or_exit(lambda: create_app(settings))
     if demo:
-        _add_demo_template(app.state.library)
+        run_or_exit(lambda: _add_demo_template(app.state.library))
     supervisor = WorkerSupervisor(settings)
     supervisor.start()
     typer.echo(f"facecast is serving on {settings.base_url}  (API docs {settings.base_url}/docs, "
@@ -64,28 +69,34 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Bind address (FACECA
         supervisor.stop()
 
 
-def _add_demo_template(library: object) -> None:
+def _add_demo_template(library: Library) -> None:
     """The bundled demo template, added once under the name 'demo' so a new user has something to try."""
     import shutil
     import tempfile
 
     from .. import assets
+    from .problems import NotFoundError
 
-    listed, _ = library.list_templates("default", status=None, cursor=None, limit=1000)  # type: ignore[attr-defined]
-    if any(template.name == "demo" for template in listed):
+    try:
+        library.find_template("default", "demo")
         return
+    except NotFoundError:
+        pass
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "demo.mp4"
         shutil.copyfile(assets.DEMO_TEMPLATE, copy)
-        template = library.add_template_file("default", copy, "demo")  # type: ignore[attr-defined]
+        template = library.add_template_file("default", copy, "demo")
     typer.echo(f"added the demo template as {template.id} (name 'demo'); try it with the speech in {assets.DEMO_SPEECH}")
 
 
 def worker(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     """Run one worker process (start several for more concurrency, on this or other machines)."""
+    from facecast.cli import run_or_exit
+
     from .worker import run_worker
 
-    run_worker(_settings(data_dir, config))
+    settings = _settings(data_dir, config)
+    run_or_exit(lambda: run_worker(settings))
 
 
 def config(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
@@ -101,13 +112,15 @@ def register(app: typer.Typer) -> None:
 
 
 def _refuse_open_bind_without_keys(settings: Settings) -> None:
+    from facecast.cli import fail
+
     try:
         loopback = ipaddress.ip_address(settings.host).is_loopback
     except ValueError:
         loopback = settings.host == "localhost"
     if not loopback and not settings.api_keys and not settings.allow_unauthenticated:
-        raise typer.BadParameter(f"binding {settings.host} without api_keys would let anyone on the network run "
-                                 "jobs; set FACECAST_API_KEYS='[\"...\"]' or allow_unauthenticated=true")
+        raise fail(f"binding {settings.host} without api_keys would let anyone on the network run jobs; "
+                   "set FACECAST_API_KEYS='[\"...\"]' or allow_unauthenticated=true")
 
 
 def _end_with_parent() -> None:

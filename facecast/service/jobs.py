@@ -12,10 +12,10 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,12 +26,18 @@ from .queue import SHARED_QUEUE, Queues, host_queue_name
 from .schemas import BatchCreate, VideoCreate
 from .settings import Settings
 from .speech import check_speech_or_raise
+from .storage import Storage
 
 events = logging.getLogger("facecast.jobs")
+TEMPLATE_HINT = "list them with GET /v1/templates"
+AUDIO_HINT = "upload it with POST /v1/audio"
 TERMINAL = ("succeeded", "failed", "canceled")
 # A job waiting out a retryable failure is parked on this queue, which no worker reads; the sweep moves it back
 # to the shared queue after worker.lease_s, which spaces the attempts out.
 RETRY_QUEUE = "facecast.retry"
+# Keys of a video's result that name files in storage; deleting the video deletes them.
+RESULT_FILE_KEYS = ("video_key", "thumbnail_key", "srt_key", "vtt_key")
+Row = TypeVar("Row")
 
 
 def new_id(prefix: str) -> str:
@@ -68,6 +74,16 @@ def newest_first_page(db: Database, query: Select, model: Any, cursor: str | Non
     return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
 
 
+def owned_or_raise(session: Session, model: type[Row], row_id: str, owner: str, noun: str, hint: str = "",
+                   **expected: Any) -> Row:
+    """The row `row_id` of `model` if `owner` owns it (and its columns equal `expected`); otherwise NotFoundError,
+    so another tenant's ids look exactly like ids that do not exist."""
+    row = session.get(model, row_id)
+    if row is None or getattr(row, "owner") != owner or any(getattr(row, k) != v for k, v in expected.items()):
+        raise NotFoundError(f"{noun} {row_id} does not exist" + (f"; {hint}" if hint else ""))
+    return row
+
+
 def _log_event(job: Job | str, status: str, **extra: Any) -> None:
     job_id = job if isinstance(job, str) else job.id
     fields = " ".join(f"{k}={v}" for k, v in extra.items() if v is not None)
@@ -77,10 +93,11 @@ def _log_event(job: Job | str, status: str, **extra: Any) -> None:
 class JobService:
     """Creates, advances and reads jobs; handed to routes (API) and to the runner (workers)."""
 
-    def __init__(self, settings: Settings, db: Database, queues: Queues) -> None:
+    def __init__(self, settings: Settings, db: Database, queues: Queues, storage: Storage) -> None:
         self.settings = settings
         self.db = db
         self.queues = queues
+        self.storage = storage
 
     # --- creation -------------------------------------------------------------------------------------------
 
@@ -191,9 +208,7 @@ class JobService:
                                            "retry to get its result") from exc
 
     def _usable_template_or_raise(self, session: Session, owner: str, template_id: str) -> Template:
-        template = session.get(Template, template_id)
-        if template is None or template.owner != owner:
-            raise NotFoundError(f"template {template_id} does not exist; list them with GET /v1/templates")
+        template = owned_or_raise(session, Template, template_id, owner, "template", TEMPLATE_HINT)
         if template.status == "failed":
             raise TemplateNotReadyError(f"template {template_id} failed to prepare ({template.error_code}): "
                                         f"{template.error_message}")
@@ -203,11 +218,8 @@ class JobService:
         return template
 
     def _audio_or_raise(self, session: Session, owner: str, audio_id: str | None) -> None:
-        if audio_id is None:
-            return
-        audio = session.get(Audio, audio_id)
-        if audio is None or audio.owner != owner:
-            raise NotFoundError(f"audio {audio_id} does not exist; upload it with POST /v1/audio")
+        if audio_id is not None:
+            owned_or_raise(session, Audio, audio_id, owner, "audio", AUDIO_HINT)
 
     def _voice_or_raise(self, request: VideoCreate | BatchCreate) -> str | None:
         """For text: check text, voice and language now (no synthesis) and return the voice id used."""
@@ -218,10 +230,7 @@ class JobService:
     # --- reading --------------------------------------------------------------------------------------------
 
     def _job_or_raise(self, session: Session, owner: str, job_id: str, kind: str = "video") -> Job:
-        job = session.get(Job, job_id)
-        if job is None or job.owner != owner or job.kind != kind:
-            raise NotFoundError(f"{kind} {job_id} does not exist")
-        return job
+        return owned_or_raise(session, Job, job_id, owner, kind, kind=kind)
 
     def get(self, owner: str, job_id: str) -> Job:
         with self.db.session() as session:
@@ -239,9 +248,7 @@ class JobService:
 
     def get_batch(self, owner: str, batch_id: str) -> tuple[Batch, list[Job]]:
         with self.db.session() as session:
-            batch = session.get(Batch, batch_id)
-            if batch is None or batch.owner != owner:
-                raise NotFoundError(f"batch {batch_id} does not exist")
+            batch = owned_or_raise(session, Batch, batch_id, owner, "batch")
             jobs = list(session.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.created_at)))
         return batch, jobs
 
@@ -261,15 +268,23 @@ class JobService:
             _log_event(job, "canceled", by="caller")
         return job
 
-    def delete(self, owner: str, job_id: str) -> Job:
-        """Remove a finished job's row; the caller deletes its files. Running jobs must be canceled first."""
+    def delete_video(self, owner: str, job_id: str) -> None:
+        """Remove an ended video's row, then its files. Running videos must be canceled first."""
         with self.db.session() as session:
             job = self._job_or_raise(session, owner, job_id)
             if job.status not in TERMINAL:
                 raise InvalidStateError(f"video {job_id} is {job.status}; cancel it first, then delete it")
             session.delete(job)
         _log_event(job, "deleted")
-        return job
+        result = job.result or {}
+        for key in filter(None, (result.get(name) for name in RESULT_FILE_KEYS)):
+            self.storage.delete(key)
+
+    def id_for_idempotency_key(self, owner: str, key: str) -> str | None:
+        """The id of what a create with this Idempotency-Key made, or None if the key is unused."""
+        with self.db.session() as session:
+            row = session.get(IdempotencyKey, (owner, key))
+            return row.resource_id if row is not None else None
 
     # --- worker side ----------------------------------------------------------------------------------------
 
@@ -383,6 +398,22 @@ class JobService:
     def live_workers(self) -> Sequence[Worker]:
         with self.db.session() as session:
             return list(session.scalars(select(Worker).where(Worker.heartbeat_at > self._dead_before())))
+
+    # --- operations -----------------------------------------------------------------------------------------
+
+    def counts_by_kind_and_status(self) -> list[tuple[str, str, int]]:
+        """(kind, status, number of jobs) for every pair that has jobs."""
+        with self.db.session() as session:
+            return [(kind, status, count) for kind, status, count in session.execute(
+                select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status))]
+
+    def probes(self) -> dict[str, Callable[[], None]]:
+        """Readiness checks of what jobs depend on; each raises when its dependency does not answer."""
+        return {"database": self.db.ping, "queue": self.queues.check}
+
+    def close(self) -> None:
+        """Release the database connections (the process, or the app built around this service, is ending)."""
+        self.db.dispose()
 
     # --- helpers --------------------------------------------------------------------------------------------
 

@@ -12,9 +12,8 @@ from sqlalchemy import select
 
 from .db.models import Audio, Job, Template, utcnow
 from .fetch import AUDIO, IMAGE, VIDEO, check_url, sniff_file
-from .jobs import JobService, new_id, newest_first_page
+from .jobs import AUDIO_HINT, TEMPLATE_HINT, JobService, new_id, newest_first_page, owned_or_raise
 from .problems import InvalidStateError, NotFoundError, UnsupportedMediaError, UploadTooLargeError
-from .storage import Storage
 
 log = logging.getLogger("facecast.service")
 
@@ -47,10 +46,10 @@ def _sniff_or_discard(path: Path) -> tuple[str, str]:
 class Library:
     """Templates (with their preparation jobs) and audio."""
 
-    def __init__(self, jobs: JobService, storage: Storage) -> None:
+    def __init__(self, jobs: JobService) -> None:
         self.jobs = jobs
         self.db = jobs.db
-        self.storage = storage
+        self.storage = jobs.storage
         self.settings = jobs.settings
 
     # --- templates ------------------------------------------------------------------------------------------
@@ -84,10 +83,22 @@ class Library:
 
     def get_template(self, owner: str, template_id: str) -> Template:
         with self.db.session() as session:
-            template = session.get(Template, template_id)
-            if template is None or template.owner != owner:
-                raise NotFoundError(f"template {template_id} does not exist; list them with GET /v1/templates")
-            return template
+            return owned_or_raise(session, Template, template_id, owner, "template", TEMPLATE_HINT)
+
+    def find_template(self, owner: str, reference: str) -> Template:
+        """The template with id `reference` (tpl_...), or else the newest usable one named `reference`: ready if
+        one is, otherwise one still preparing. Raises NotFoundError when neither exists."""
+        if reference.startswith("tpl_"):
+            return self.get_template(owner, reference)
+        query = (select(Template).where(Template.owner == owner, Template.name == reference,
+                                        Template.status != "failed")
+                 .order_by(Template.created_at.desc(), Template.id.desc()))
+        with self.db.session() as session:
+            named = list(session.scalars(query))
+        usable = [t for t in named if t.status == "ready"] or named
+        if not usable:
+            raise NotFoundError(f"no template has the id or name {reference!r}; {TEMPLATE_HINT}")
+        return usable[0]
 
     def list_templates(self, owner: str, *, status: str | None, cursor: str | None,
                        limit: int) -> tuple[list[Template], str | None]:
@@ -98,21 +109,19 @@ class Library:
 
     def rename_template(self, owner: str, template_id: str, name: str) -> Template:
         with self.db.session() as session:
-            template = session.get(Template, template_id)
-            if template is None or template.owner != owner:
-                raise NotFoundError(f"template {template_id} does not exist")
+            template = owned_or_raise(session, Template, template_id, owner, "template")
             template.name = name
         return template
 
     def delete_template(self, owner: str, template_id: str) -> None:
         """Delete a template and its files; refused while videos using it are queued or running."""
-        template = self.get_template(owner, template_id)
         with self.db.session() as session:
+            template = owned_or_raise(session, Template, template_id, owner, "template", TEMPLATE_HINT)
             busy = session.scalar(select(Job.id).where(Job.template_id == template_id, Job.kind == "video",
                                                        Job.status.in_(("queued", "processing"))).limit(1))
             if busy:
                 raise InvalidStateError(f"video {busy} still uses template {template_id}; wait or cancel it")
-            session.delete(session.get(Template, template_id))
+            session.delete(template)
         for key in (template.source_key, template.thumbnail_key):
             if key:
                 self.storage.delete(key)
@@ -173,7 +182,4 @@ class Library:
 
     def get_audio(self, owner: str, audio_id: str) -> Audio:
         with self.db.session() as session:
-            audio = session.get(Audio, audio_id)
-            if audio is None or audio.owner != owner:
-                raise NotFoundError(f"audio {audio_id} does not exist; upload it with POST /v1/audio")
-            return audio
+            return owned_or_raise(session, Audio, audio_id, owner, "audio", AUDIO_HINT)

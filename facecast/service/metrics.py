@@ -7,15 +7,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from sqlalchemy import func, select
 
-from .db.models import Job
+from .jobs import JobService
 
 
 class Metrics:
     """A registry per app (no module globals), so several apps in one process do not collide."""
 
-    def __init__(self, jobs_source: Any) -> None:
+    def __init__(self, jobs: JobService) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.registry = CollectorRegistry()
@@ -24,7 +23,7 @@ class Metrics:
         self.latency = Histogram("facecast_http_request_seconds", "HTTP request latency", ["method", "route"],
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
                                  registry=self.registry)
-        self.registry.register(_JobCollector(jobs_source))
+        self.registry.register(_JobCollector(jobs))
 
     def install(self, app: FastAPI) -> None:
         @app.middleware("http")
@@ -45,17 +44,15 @@ class Metrics:
 class _JobCollector:
     """Job counts by kind and status, and live workers, read at scrape time."""
 
-    def __init__(self, jobs: Any) -> None:
+    def __init__(self, jobs: JobService) -> None:
         self.jobs = jobs
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
         family = GaugeMetricFamily("facecast_jobs", "Jobs by kind and status", labels=["kind", "status"])
-        with self.jobs.db.session() as session:
-            for kind, status, count in session.execute(
-                    select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status)):
-                family.add_metric([kind, status], count)
+        for kind, status, count in self.jobs.counts_by_kind_and_status():
+            family.add_metric([kind, status], count)
         yield family
         workers = GaugeMetricFamily("facecast_workers", "Workers with a recent heartbeat")
         workers.add_metric([], len(self.jobs.live_workers()))

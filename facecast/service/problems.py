@@ -19,62 +19,83 @@ PROBLEM_JSON = "application/problem+json"
 
 class NotFoundError(FacecastError):
     code = "not_found"
-    http_status = 404
 
 
 class VoiceNotFoundError(UnknownVoiceError):
-    """An unknown voice named in the URL path: the resource is missing (same stable code)."""
-
-    http_status = 404
+    """An unknown voice named in the URL path: the resource is missing (same stable code, answered 404)."""
 
 
 class IdempotencyConflictError(FacecastError):
     code = "idempotency_conflict"
-    http_status = 409
 
 
 class InvalidStateError(FacecastError):
     """The resource exists but is in a state that does not allow the request (e.g. download before success)."""
 
     code = "invalid_state"
-    http_status = 409
 
 
 class TemplateNotReadyError(FacecastError):
     code = "template_not_ready"
-    http_status = 409
 
 
 class UploadTooLargeError(FacecastError):
     code = "upload_too_large"
-    http_status = 413
 
 
 class UnsupportedMediaError(FacecastError):
     code = "unsupported_media"
-    http_status = 415
 
 
 class UrlRefusedError(FacecastError):
     """A URL input points somewhere the service may not fetch from (scheme, private address, size, time)."""
 
     code = "url_refused"
-    http_status = 422
 
 
 class FetchFailedError(FacecastError):
     code = "fetch_failed"
-    http_status = 422
 
 
 class UnauthorizedError(FacecastError):
     code = "unauthorized"
-    http_status = 401
+
+
+# The HTTP status of every error code, engine, voice and service alike: the only place codes meet HTTP.
+# 422 is a field of the request that cannot be used (it names nothing, or the file it names will not do).
+STATUS_BY_CODE: dict[str, int] = {
+    "facecast_error": 400,
+    "unauthorized": 401,
+    "not_found": 404, "input_not_found": 404,
+    "canceled": 409, "idempotency_conflict": 409, "invalid_state": 409, "template_not_ready": 409,
+    "audio_too_long": 413, "upload_too_large": 413,
+    "unsupported_media": 415,
+    "invalid_request": 422, "invalid_option": 422, "unreadable_input": 422, "empty_audio": 422, "no_face": 422,
+    "face_too_small": 422, "backend_unavailable": 422, "url_refused": 422, "fetch_failed": 422,
+    "empty_text": 422, "text_too_long": 422, "unknown_voice": 422, "unsupported_language": 422,
+    "voice_config": 422,
+    "tts_failed": 502,
+    "tts_unreachable": 503,
+    "internal_error": 500,
+}
+DEFAULT_STATUS = 400  # a code missing above; tests/service/test_problems.py keeps every error's code listed
+
+
+def status_for(error: FacecastError) -> int:
+    """The HTTP status `error` answers with."""
+    if isinstance(error, VoiceNotFoundError):
+        return 404  # the voice is the resource the URL path names, not a field of a request body
+    return STATUS_BY_CODE.get(error.code, DEFAULT_STATUS)
+
+
+def title_for(code: str) -> str:
+    """The problem's short summary: the code in words ("not_found" -> "Not found")."""
+    return code.replace("_", " ").capitalize()
 
 
 def problem_response(status: int, code: str, detail: str, instance: str | None = None,
                      headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"type": PROBLEM_TYPE + code, "title": code.replace("_", " ").capitalize(), "status": status,
+    body = {"type": PROBLEM_TYPE + code, "title": title_for(code), "status": status,
             "detail": detail, "code": code, "instance": instance}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -85,7 +106,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(FacecastError)
     async def _facecast(request: Request, exc: FacecastError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
-        return problem_response(exc.http_status, exc.code, str(exc), request.url.path, headers)
+        return problem_response(status_for(exc), exc.code, str(exc), request.url.path, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -93,7 +114,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         for error in exc.errors():
             where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
             parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
-        return problem_response(422, "invalid_request", "; ".join(parts) or "invalid request", request.url.path)
+        code = "invalid_request"
+        return problem_response(STATUS_BY_CODE[code], code, "; ".join(parts) or "invalid request", request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -103,5 +125,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return problem_response(500, "internal_error", "unexpected server error; see logs/facecast.log",
+        code = "internal_error"
+        return problem_response(STATUS_BY_CODE[code], code, "unexpected server error; see logs/facecast.log",
                                 request.url.path)

@@ -21,8 +21,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from facecast.engine.errors import FacecastError
-
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -35,37 +33,21 @@ RETRYABLE_CODES = frozenset({"tts_unreachable"})  # a later attempt may succeed;
 SPEECH_CACHE_TTL_S = 24 * 3600  # cached speech older than this is removed when new speech is written
 
 
-class SpeechInputError(FacecastError):
-    """Text or voice refused at submit time. Keeps the voice layer's code (empty_text, unknown_voice,
-    unsupported_language, text_too_long) and answers 422, since the problem is a field of the request body."""
-
-    http_status = 422
-
-    def __init__(self, cause: FacecastError) -> None:
-        super().__init__(str(cause))
-        self.code = cause.code
-
-
 def check_speech_or_raise(text: str, voice: str | None, options: dict[str, Any], settings: Settings) -> str:
     """Check text, voice and language without synthesising; returns the voice id the job will use.
 
     Raises:
-        SpeechInputError: empty or punctuation-only text, text over 20,000 characters, unknown voice (the
+        EmptyTextError, TextTooLongError, UnknownVoiceError, UnsupportedLanguageError, VoiceConfigError:
+            empty or punctuation-only text, text over 20,000 characters, unknown voice (the
             message lists those available), text in a script the voice cannot read.
     """
     from facecast.voice import SynthesisOptions, get_voice, synthesize_stream
-    from facecast.voice.errors import (EmptyTextError, TextTooLongError, UnknownVoiceError,
-                                       UnsupportedLanguageError, VoiceConfigError)
 
     voice_id = voice or settings.voice.default_voice
     config = settings.voice.voice_config()
-    try:
-        synthesis = SynthesisOptions(**{k: options[k] for k in SYNTHESIS_FIELDS if k in options})
-        synthesize_stream(text, voice_id, synthesis, config)  # a generator: checks now, speaks only when iterated
-        return get_voice(voice_id, config).info.id  # canonical spelling (espeak:EN-US -> espeak:en-us)
-    except (EmptyTextError, TextTooLongError, UnknownVoiceError, UnsupportedLanguageError,
-            VoiceConfigError) as exc:
-        raise SpeechInputError(exc) from exc
+    synthesis = SynthesisOptions(**{k: options[k] for k in SYNTHESIS_FIELDS if k in options})
+    synthesize_stream(text, voice_id, synthesis, config)  # a generator: checks now, speaks only when iterated
+    return get_voice(voice_id, config).info.id  # canonical spelling (espeak:EN-US -> espeak:en-us)
 
 
 def list_voices(settings: Settings, language: str | None = None, engine: str | None = None) -> list[VoiceInfo]:

@@ -45,8 +45,8 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
     hostname = this_host(settings)
     worker_id = f"{hostname}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     storage = make_storage(settings)
-    jobs = JobService(settings, db, Queues(settings))
-    runner = JobRunner(jobs, Library(jobs, storage), storage, worker_id)
+    jobs = JobService(settings, db, Queues(settings), storage)
+    runner = JobRunner(jobs, Library(jobs), storage, worker_id)
     queues = Queues(settings, handler=runner)
     own_queue = host_queue_name(hostname)
     jobs.heartbeat(worker_id, hostname, os.getpid(), own_queue)

@@ -9,44 +9,37 @@ class EmptyTextError(FacecastError):
     """The text has nothing to speak (empty, whitespace, or punctuation only)."""
 
     code = "empty_text"
-    http_status = 422
 
 
 class TextTooLongError(FacecastError):
     code = "text_too_long"
-    http_status = 422  # a field of the request, not the request body's size
 
 
 class UnknownVoiceError(FacecastError):
     """The voice id names no installed or configured voice; the message lists those that exist."""
 
     code = "unknown_voice"
-    http_status = 422  # a field of the request that names nothing, not a missing resource
 
 
 class UnsupportedLanguageError(FacecastError):
     """The text is written in a script the chosen voice cannot read."""
 
     code = "unsupported_language"
-    http_status = 422
 
 
 class TTSUnreachableError(FacecastError):
     """A remote speech server did not answer; the job may be retried."""
 
     code = "tts_unreachable"
-    http_status = 503
 
 
 class TTSFailedError(FacecastError):
     """A speech engine answered but produced no usable audio."""
 
     code = "tts_failed"
-    http_status = 502
 
 
 class VoiceConfigError(FacecastError):
     """A configured voice (Piper files, server settings) is incomplete or unreadable."""
 
     code = "voice_config"
-    http_status = 422

@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from facecast.engine.errors import FacecastError
 
-from ...db.models import IdempotencyKey
 from ...fetch import fetch_to_file
 from ...jobs import JobService
 from ...library import Library
@@ -73,21 +72,11 @@ def local_input(settings: Settings, name: str) -> Path:
     return path
 
 
-def _video_id_for_code(jobs: JobService, owner: str, code: str) -> str | None:
-    with jobs.db.session() as session:
-        row = session.get(IdempotencyKey, (owner, KEY_PREFIX + code))
-        return row.resource_id if row is not None else None
-
-
 def _template_named(library: Library, owner: str, name: str) -> str | None:
-    cursor: str | None = None
-    while True:
-        rows, cursor = library.list_templates(owner, status=None, cursor=cursor, limit=100)
-        for template in rows:
-            if template.name == name and template.status != "failed":
-                return template.id
-        if cursor is None:
-            return None
+    try:
+        return library.find_template(owner, name).id
+    except NotFoundError:
+        return None
 
 
 def _template_for(settings: Settings, library: Library, owner: str, video_url: str) -> str:
@@ -116,7 +105,7 @@ def _template_for(settings: Settings, library: Library, owner: str, video_url: s
 
 
 def _submit(settings: Settings, jobs: JobService, library: Library, owner: str, body: EasySubmit) -> None:
-    if _video_id_for_code(jobs, owner, body.code) is not None:
+    if jobs.id_for_idempotency_key(owner, KEY_PREFIX + body.code) is not None:
         return  # the same task again: HeyGem callers retry submits; the first one stands
     template_id = _template_for(settings, library, owner, body.video_url)
     audio: dict[str, str] = {}
@@ -148,7 +137,7 @@ def query(caller: CallerDep, settings: SettingsDep, jobs: JobsDep,
           code: str = Query(description="The code given to /easy/submit")) -> dict[str, Any]:
     """HeyGem-compatible status: data.status 1 running, 2 done (result is the video URL), 3 failed;
     code 10004 when no task has this code."""
-    video_id = _video_id_for_code(jobs, caller.tenant_id, code)
+    video_id = jobs.id_for_idempotency_key(caller.tenant_id, KEY_PREFIX + code)
     if video_id is None:
         return _envelope(NOT_FOUND, msg=f"no task with code {code!r}")
     try:

@@ -24,7 +24,7 @@ def healthz() -> Health:
 def readyz(jobs: JobsDep, storage: StorageDep, settings: SettingsDep) -> Response:
     """Ready to accept work: database, queue and storage answer and the data directory has free space."""
     checks: dict[str, str] = {}
-    for name, probe in (("database", jobs.db.ping), ("queue", jobs.queues.check), ("storage", storage.check)):
+    for name, probe in {**jobs.probes(), "storage": storage.check}.items():
         try:
             probe()
             checks[name] = "ok"

@@ -18,8 +18,6 @@ from pydantic.json_schema import SkipJsonSchema
 from facecast.engine.errors import FacecastError
 
 from ...jobs import TERMINAL
-from ...library import Library
-from ...problems import NotFoundError
 from ...schemas import BatchCreate, VideoCreate, VideoPublic, batch_public, video_public
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
 from .videos import RETRY_AFTER_S, wait_until
@@ -37,7 +35,6 @@ SPEECH_FIELDS = ("text", "voice", "rate", "pitch", "volume", "subtitles")
 
 class InvalidToolRequestError(FacecastError):
     code = "invalid_request"
-    http_status = 422
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -123,27 +120,6 @@ class GenerateBatchResult(BaseModel):
     message: str = Field(description="One sentence saying what happened and what to do next")
 
 
-def resolve_template_id(library: Library, owner: str, reference: str) -> str:
-    """A template id, or the id of the newest usable template with that name."""
-    if reference.startswith("tpl_"):
-        return reference
-    cursor: str | None = None
-    fallback: str | None = None
-    while True:
-        rows, cursor = library.list_templates(owner, status=None, cursor=cursor, limit=100)
-        for template in rows:
-            if template.name == reference:
-                if template.status == "ready":
-                    return template.id
-                if template.status != "failed" and fallback is None:
-                    fallback = template.id
-        if cursor is None:
-            break
-    if fallback is not None:
-        return fallback
-    raise NotFoundError(f"no template has the id or name {reference!r}; list them with GET /v1/templates")
-
-
 def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
     """Build the service's own create request; its validation errors become a 422 problem."""
     unknown = [k for k in data if k not in model.model_fields]
@@ -181,8 +157,8 @@ async def generate_video(body: GenerateRequest, caller: CallerDep, jobs: JobsDep
                          settings: SettingsDep, response: Response) -> GenerateResult:
     """Make a lip-synced talking video of a template saying the text (with a voice) or the audio, and wait up to
     wait_s seconds for it. Returns video_url when done, else video_id and status to pass to get_video."""
-    template_id = await run_in_threadpool(resolve_template_id, library, caller.tenant_id, body.template_id)
-    request = _validated(VideoCreate, {"template_id": template_id, **body.speech()})
+    template = await run_in_threadpool(library.find_template, caller.tenant_id, body.template_id)
+    request = _validated(VideoCreate, {"template_id": template.id, **body.speech()})
     job = await run_in_threadpool(jobs.create_video, caller.tenant_id, request, None)
     view = await wait_until(lambda: video_public(jobs.get(caller.tenant_id, job.id), settings.base_url),
                             lambda v: v.status in TERMINAL, body.wait_s)
@@ -201,7 +177,7 @@ async def generate_batch(body: GenerateBatchRequest, caller: CallerDep, jobs: Jo
     references = [part.strip() for part in body.template_ids.split(",") if part.strip()]
     if not references:
         raise InvalidToolRequestError("template_ids: give at least one template id or name, comma-separated")
-    ids = [await run_in_threadpool(resolve_template_id, library, caller.tenant_id, r) for r in references]
+    ids = [(await run_in_threadpool(library.find_template, caller.tenant_id, r)).id for r in references]
     request = _validated(BatchCreate, {"template_ids": ids, **body.speech()})
     batch, _ = await run_in_threadpool(jobs.create_batch, caller.tenant_id, request, None)
     view = await wait_until(lambda: batch_public(*jobs.get_batch(caller.tenant_id, batch.id), settings.base_url),

@@ -90,13 +90,9 @@ def cancel_video(video_id: str, caller: CallerDep, jobs: JobsDep, settings: Sett
 
 
 @router.delete("/{video_id}", status_code=204, operation_id="delete_video")
-def delete_video(video_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> Response:
+def delete_video(video_id: str, caller: CallerDep, jobs: JobsDep) -> Response:
     """Delete an ended video and its files."""
-    job = jobs.delete(caller.tenant_id, video_id)
-    result = job.result or {}
-    for key in (result.get("video_key"), result.get("thumbnail_key"), result.get("srt_key"), result.get("vtt_key")):
-        if key:
-            storage.delete(key)
+    jobs.delete_video(caller.tenant_id, video_id)
     return Response(status_code=204)
 
 
