@@ -39,7 +39,6 @@ class MediaTooLargeError(FacecastError):
     """A file declares more than the limits allow (pixels, sample rate, duration); refused before decoding."""
 
     code = "media_too_large"
-    http_status = 413
 
 
 class InvalidOptionError(FacecastError):

@@ -68,7 +68,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unauthorized": 401,
     "not_found": 404, "input_not_found": 404,
     "canceled": 409, "idempotency_conflict": 409, "invalid_state": 409, "template_not_ready": 409,
-    "audio_too_long": 413, "upload_too_large": 413,
+    "audio_too_long": 413, "upload_too_large": 413, "media_too_large": 413, "payload_too_large": 413,
     "unsupported_media": 415,
     "invalid_request": 422, "invalid_option": 422, "unreadable_input": 422, "empty_audio": 422, "no_face": 422,
     "face_too_small": 422, "backend_unavailable": 422, "url_refused": 422, "fetch_failed": 422,
