@@ -7,16 +7,10 @@ the encoder one at a time, so memory does not grow with the length of the audio.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .encode import VideoWriter, atomic_output, output_size
@@ -30,26 +24,13 @@ from .results import GenerateResult, PreparedTemplate, TemplateFacts
 from .speech import ANALYSIS_RATE, analyse_hops, hop_features_stream
 from .speech_types import AudioClip, SubtitleCue
 from .still import animate_still
-from .tracking import TRACKS_VERSION, Tracks, template_summary, track_frames, write_json
+from .template_cache import MiddleFrame, TemplateCache, cache_key, content_hash
+from .tracking import Tracks, template_summary, track_frames
 
 logger = logging.getLogger(__name__)
 
 STILL_FPS = 25.0
 FrameHook = Callable[[np.ndarray, float], np.ndarray]
-
-
-def default_cache_dir() -> Path:
-    """Where template tracks are cached unless a caller says otherwise ($FACECAST_CACHE_DIR)."""
-    env = os.environ.get("FACECAST_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "facecast" / "templates"
-
-
-def content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def prepare_template(
@@ -72,52 +53,8 @@ def prepare_template(
         InputNotFoundError, UnreadableInputError, NoFaceError, FaceTooSmallError, CanceledError.
     """
     template = Path(template)
-    info = probe(template)
-    if info.kind == "audio":
-        raise UnreadableInputError(f"{template.name} has no picture; a template must be a video or a photo")
-    key = _cache_key(template, options)
-    cache_root = Path(cache_dir) if cache_dir else default_cache_dir()
-    cache_path = cache_root / key
-    if (cache_path / "facts.json").exists():
-        logger.info("template %s already prepared (%s)", template.name, key[:12])
-        return _load_prepared(template, key, cache_path)
-
-    thumbnail: dict[str, np.ndarray] = {}
-    wanted_thumbnail = info.frame_count // 2
-
-    def frames_keeping_thumbnail() -> Iterator[np.ndarray]:
-        for index, frame in enumerate(iter_frames(template, info)):
-            if index == wanted_thumbnail:
-                thumbnail["frame"] = frame
-            yield frame
-
-    tracks = track_frames(frames_keeping_thumbnail(), info.frame_count, options, name=template.name,
-                          progress=progress, cancel=cancel)
-    summary = template_summary(tracks)
-    facts = TemplateFacts(
-        width=info.width, height=info.height, fps=STILL_FPS if info.kind == "image" else info.fps,
-        frame_count=tracks.frame_count, duration_s=info.duration_s, rotation=info.rotation,
-        is_still=info.kind == "image", face_coverage=float(summary["face_coverage"]),
-        mouth_range=float(summary["mouth_range"]), talking=bool(summary["talking"]) and info.kind != "image",
-    )
-    cache_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=cache_root))
-    try:
-        tracks.save(staging / "tracks.npz")
-        frame = thumbnail.get("frame")
-        if frame is not None:
-            _write_thumbnail(frame, staging / "thumbnail.jpg")
-        write_json(staging / "facts.json", {"source": template.name, "facts": _facts_to_dict(facts)})
-        try:
-            staging.rename(cache_path)  # atomic: another worker may have finished first, which is fine
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    logger.info("prepared %s: %d frames, face in %.0f%%, mouth range %.3f", template.name, tracks.frame_count,
-                facts.face_coverage * 100, facts.mouth_range)
-    return PreparedTemplate(source=template, content_hash=key, cache_path=cache_path, facts=facts)
+    return _prepare_probed(template, _probe_template_or_raise(template), TemplateCache(cache_dir), options,
+                           progress, cancel)
 
 
 def generate(
@@ -135,7 +72,8 @@ def generate(
     """Lip-sync `audio` onto `template` and write an MP4; the output file appears only when complete.
 
     Args:
-        template: a template file, or one already prepared with prepare_template.
+        template: a template file, or one already prepared (prepare_template, or a PreparedTemplate built from
+            what a caller stored): then the file is not hashed again.
         audio: an audio (or video) file, or an AudioClip (decoded once and shared by a batch; may carry
             phoneme timings from a TTS engine).
         output: the MP4 to write. Written to a temporary file first and renamed on success.
@@ -153,29 +91,20 @@ def generate(
     output = Path(output)
     clip = audio if isinstance(audio, AudioClip) else load_audio(Path(audio), options.limits)
     _check_clip(clip, options)
-    prepared = template if isinstance(template, PreparedTemplate) else prepare_template(
-        Path(template), cache_dir=cache_dir, options=options.tracking, progress=progress, cancel=cancel)
-    facts = prepared.facts
-    if options.encode.start_frame >= facts.frame_count and not facts.is_still:
-        raise InvalidOptionError(f"start_frame {options.encode.start_frame} is past the template's last frame "
-                                 f"({facts.frame_count - 1})")
+    prepared, info = _prepared_and_probed(template, cache_dir, options.tracking, progress, cancel)
+    _check_start_frame(prepared.facts, options)
     tracks = Tracks.load(prepared.cache_path / "tracks.npz")
-    fps = facts.fps
+    fps = prepared.facts.fps
     frame_count = max(1, int(round(clip.duration_s * fps)))
-
     plan = plan_mouth(clip, fps, frame_count, options)
     renderer = choose_renderer(prepared, tracks, plan, options.render, options.encode.start_frame)
-    width, height = output_size(facts.width, facts.height, options.encode.max_height)
+    frames = _template_frames(prepared, info, tracks, frame_count, options)
+    width, height = output_size(prepared.facts.width, prepared.facts.height, options.encode.max_height)
     logger.info("generating %s: %d frames at %.3f fps, %dx%d, renderer %s", output.name, frame_count, fps, width,
                 height, renderer.name)
     with single_threaded_blas(), atomic_output(output) as temporary:
         with VideoWriter(temporary, width, height, fps, clip, options.encode, subtitles) as writer:
-            for index, (frame, points) in enumerate(_template_frames(prepared, tracks, frame_count, options)):
-                cancel.raise_if_canceled()
-                if points is not None:
-                    frame = renderer.render(frame, points, index)
-                if frame_hook is not None:
-                    frame = frame_hook(frame, index / fps)
+            for index, frame in enumerate(_rendered(frames, renderer, frame_hook, fps, cancel)):
                 writer.write(frame)
                 if index % 5 == 0 or index == frame_count - 1:
                     progress("rendering", index + 1, frame_count)
@@ -199,9 +128,51 @@ def plan_mouth(clip: AudioClip, fps: float, frame_count: int, options: GenerateO
     return plan_from_features(features, options.motion)
 
 
-def _template_frames(prepared: PreparedTemplate, tracks: Tracks, count: int,
+def _probe_template_or_raise(template: Path) -> MediaInfo:
+    info = probe(template)
+    if info.kind == "audio":
+        raise UnreadableInputError(f"{template.name} has no picture; a template must be a video or a photo")
+    return info
+
+
+def _prepare_probed(template: Path, info: MediaInfo, cache: TemplateCache, options: TrackingOptions,
+                    progress: Progress, cancel: CancelToken) -> PreparedTemplate:
+    """Load the template's tracks from the cache, or track every frame and store them there."""
+    key = cache_key(content_hash(template), options)
+    cached = cache.load(template, key)
+    if cached is not None:
+        logger.info("template %s already prepared (%s)", template.name, key[:12])
+        return cached
+    frames = MiddleFrame(iter_frames(template, info), info.frame_count // 2)
+    tracks = track_frames(frames, info.frame_count, options, name=template.name, progress=progress, cancel=cancel)
+    facts = _template_facts(info, tracks)
+    logger.info("prepared %s: %d frames, face in %.0f%%, mouth range %.3f", template.name, tracks.frame_count,
+                facts.face_coverage * 100, facts.mouth_range)
+    return cache.store(template, key, tracks, facts, frames.kept)
+
+
+def _prepared_and_probed(template: Path | PreparedTemplate, cache_dir: Path | None, options: TrackingOptions,
+                         progress: Progress, cancel: CancelToken) -> tuple[PreparedTemplate, MediaInfo]:
+    """The prepared template and its file's probe, probing the file once either way."""
+    if isinstance(template, PreparedTemplate):
+        return template, probe(template.source)
+    info = _probe_template_or_raise(Path(template))
+    return _prepare_probed(Path(template), info, TemplateCache(cache_dir), options, progress, cancel), info
+
+
+def _template_facts(info: MediaInfo, tracks: Tracks) -> TemplateFacts:
+    summary = template_summary(tracks)
+    still = info.kind == "image"
+    return TemplateFacts(
+        width=info.width, height=info.height, fps=STILL_FPS if still else info.fps,
+        frame_count=tracks.frame_count, duration_s=info.duration_s, rotation=info.rotation,
+        is_still=still, face_coverage=float(summary["face_coverage"]),
+        mouth_range=float(summary["mouth_range"]), talking=bool(summary["talking"]) and not still,
+    )
+
+
+def _template_frames(prepared: PreparedTemplate, info: MediaInfo, tracks: Tracks, count: int,
                      options: GenerateOptions) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    info = probe(prepared.source)
     if prepared.facts.is_still:
         image = next(iter_frames(prepared.source, info))
         yield from animate_still(image, tracks.points[0] if tracks.present[0] else None, count, prepared.facts.fps)
@@ -210,34 +181,30 @@ def _template_frames(prepared: PreparedTemplate, tracks: Tracks, count: int,
         yield frame, (tracks.points[template_index] if tracks.present[template_index] else None)
 
 
+def _rendered(frames: Iterable[tuple[np.ndarray, np.ndarray | None]], renderer: MouthRenderer,
+              frame_hook: FrameHook | None, fps: float, cancel: CancelToken) -> Iterator[np.ndarray]:
+    """Each template frame with the planned mouth drawn in (where a face was tracked), then the hook."""
+    for index, (frame, points) in enumerate(frames):
+        cancel.raise_if_canceled()
+        if points is not None:
+            frame = renderer.render(frame, points, index)
+        if frame_hook is not None:
+            frame = frame_hook(frame, index / fps)
+        yield frame
+
+
+def _check_start_frame(facts: TemplateFacts, options: GenerateOptions) -> None:
+    if options.encode.start_frame >= facts.frame_count and not facts.is_still:
+        raise InvalidOptionError(f"start_frame {options.encode.start_frame} is past the template's last frame "
+                                 f"({facts.frame_count - 1})")
+
+
 def _check_clip(clip: AudioClip, options: GenerateOptions) -> None:
     if len(clip.samples) == 0:
         raise EmptyAudioError("the audio is empty (0 samples); give a recording with speech, or silence of some length")
     if clip.duration_s > options.limits.max_audio_s:
         raise AudioTooLongError(f"the audio is {clip.duration_s:.0f} s long, over the limit of "
                                 f"{options.limits.max_audio_s:.0f} s; split it or raise the max_audio_s limit")
-
-
-def _cache_key(template: Path, options: TrackingOptions) -> str:
-    settings = f"v{TRACKS_VERSION}:{options.face}:{options.smoothing}:{options.min_face_height_px}"
-    return hashlib.sha256(f"{content_hash(template)}:{settings}".encode()).hexdigest()[:32]
-
-
-def _facts_to_dict(facts: TemplateFacts) -> dict:
-    return {name: getattr(facts, name) for name in TemplateFacts.__slots__}
-
-
-def _load_prepared(template: Path, key: str, cache_path: Path) -> PreparedTemplate:
-    data = json.loads((cache_path / "facts.json").read_text())
-    return PreparedTemplate(source=template, content_hash=key, cache_path=cache_path,
-                            facts=TemplateFacts(**data["facts"]))
-
-
-def _write_thumbnail(frame: np.ndarray, path: Path) -> None:
-    height, width = frame.shape[:2]
-    scale = min(1.0, 360.0 / max(height, width))
-    small = cv2.resize(frame, (int(width * scale), int(height * scale)), interpolation=cv2.INTER_AREA)
-    cv2.imwrite(str(path), cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
 
 
 __all__ = ["MediaInfo", "MouthRenderer", "generate", "plan_mouth", "prepare_template"]

@@ -7,12 +7,13 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from facecast.engine.errors import FacecastError
 
-from .db.models import Job
+from .db.models import Job, Template
 from .fetch import AUDIO, IMAGE, VIDEO, fetch_to_file
 from .jobs import JobService
 from .library import Library
@@ -22,6 +23,10 @@ from .schemas import video_public
 from .speech import RETRYABLE_CODES, speech_key, subtitle_keys, synthesize_cached
 from .storage import Storage
 from .webhooks import deliver_in_background
+
+if TYPE_CHECKING:
+    from facecast.engine import GenerateOptions, GenerateResult, PreparedTemplate
+    from facecast.voice import SynthesizedSpeech
 
 log = logging.getLogger("facecast.worker")
 PREPARE_SHARE = 0.25  # share of progress given to template tracking when a video has to track first
@@ -143,6 +148,7 @@ class JobRunner:
 
     def _prepare(self, job: Job, lease: Lease) -> dict[str, Any]:
         from facecast.engine import prepare_template
+        from facecast.engine.template_cache import facts_to_dict
 
         template = self.library.get_template(job.owner, job.template_id or "")
         source_key, size = template.source_key, template.size_bytes
@@ -163,8 +169,7 @@ class JobRunner:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(prepared.thumbnail_path, staged)
         self.storage.put(thumbnail_key, staged)
-        facts = {name: getattr(prepared.facts, name) for name in prepared.facts.__slots__}
-        self.library.template_prepared(template.id, source_key=None, size=size, facts=facts,
+        self.library.template_prepared(template.id, source_key=None, size=size, facts=facts_to_dict(prepared.facts),
                                        content_hash=prepared.content_hash, thumbnail_key=thumbnail_key,
                                        host=this_host(self.settings))
         return {"content_hash": prepared.content_hash}
@@ -173,19 +178,18 @@ class JobRunner:
         from facecast.engine import generate
 
         template = self.library.get_template(job.owner, job.template_id or "")
-        clip = self._speech(job, lease) if job.text is not None else self._audio(job, lease)
+        prepared = self._prepared_template(template, lease)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         staged = self.work_dir / f"{job.id}.{job.attempts}.mp4"
-        cues = _cues(clip) if job.text is not None else []
-        mode = job.options.get("subtitles", "none") if cues else "none"
-        lease.stage = "rendering"
+        options = _generate_options(job.options, self.settings.max_audio_s)
+        clip = self._audio(job, lease) if job.text is None else None
         started = time.monotonic()
-        outcome = generate(self.storage.local_path(template.source_key or ""), clip, staged,
-                           _generate_options(job.options, self.settings.max_audio_s),
-                           cache_dir=self.cache_dir, progress=lease.report, cancel=lease.cancel,
-                           subtitles=_soft_track(cues) if mode == "soft" else (),
-                           frame_hook=_burn_hook(cues, (template.facts or {}).get("fps")) if mode == "burn" else None)
-        subtitles = self._subtitle_files(job, cues) if job.text is not None else {}
+        if clip is None:
+            outcome, subtitles = self._say(job, lease, prepared, staged, options)
+        else:
+            lease.stage = "rendering"
+            outcome = generate(prepared, clip, staged, options, progress=lease.report, cancel=lease.cancel)
+            subtitles = {}
         thumb_staged = self.work_dir / f"{job.id}.{job.attempts}.jpg"
         has_thumb = _first_frame_jpeg(staged, thumb_staged)
         size = self.storage.put(f"outputs/{job.id}.mp4", staged)  # atomic: the key holds all of it or nothing
@@ -197,89 +201,84 @@ class JobRunner:
                 "height": outcome.height, "fps": outcome.fps, "frame_count": outcome.frame_count,
                 "renderer": outcome.renderer, "render_s": round(time.monotonic() - started, 3), **subtitles}
 
-    def _speech(self, job: Job, lease: Lease) -> Any:
-        """The job's text spoken as an AudioClip with phoneme and word timings; one synthesis per batch."""
-        voice = job.voice or self.settings.voice.default_voice
-        cache_key = f"speech:{speech_key(job.text or '', voice, job.options)}"
-        if cache_key in self._audio_cache:
-            self._audio_cache.move_to_end(cache_key)
-            return self._audio_cache[cache_key]
-        lease.stage = "speaking"
-        clip = synthesize_cached(self.settings, job.text or "", voice, job.options, lease.cancel).load_clip()
-        self._audio_cache[cache_key] = clip
-        while len(self._audio_cache) > 4:
-            self._audio_cache.popitem(last=False)
-        return clip
+    def _prepared_template(self, template: Template, lease: Lease) -> PreparedTemplate:
+        """The template's tracks from this host's cache, found by the key its row stores: the file is not
+        hashed again. A host that has not prepared it yet (another worker did) tracks it once now."""
+        from facecast.engine.pipeline import prepare_template
+        from facecast.engine.template_cache import TemplateCache
 
-    def _subtitle_files(self, job: Job, cues: list[Any]) -> dict[str, Any]:
-        """SRT and WebVTT files of the cues, stored beside the video."""
-        from facecast.voice.subtitles import write_srt, write_vtt
+        source = self.storage.local_path(template.source_key or "")
+        if template.content_hash:
+            cached = TemplateCache(self.cache_dir).load(source, template.content_hash)
+            if cached is not None:
+                return cached
+        return prepare_template(source, cache_dir=self.cache_dir, progress=lease.report, cancel=lease.cancel)
 
+    def _say(self, job: Job, lease: Lease, prepared: PreparedTemplate, staged: Path,
+             options: GenerateOptions) -> tuple[GenerateResult, dict[str, Any]]:
+        """A text job through the voice layer's text-to-video path, with this host's speech cache plugged in;
+        its SRT and WebVTT files are stored beside the video."""
+        from facecast.voice.burn import SubtitleStyle
+        from facecast.voice.say import SayRequest, say_to_video
+
+        mode = job.options.get("subtitles", "none")
+        srt, vtt = staged.with_suffix(".srt"), staged.with_suffix(".vtt")
+        request = SayRequest(template=prepared, text=job.text or "", output=staged,
+                             voice=job.voice or self.settings.voice.default_voice, generate=options,
+                             srt_path=srt, vtt_path=vtt, burn=SubtitleStyle() if mode == "burn" else None,
+                             soft=mode == "soft")
+        said = say_to_video(request, speech=lambda: self._speech(job, lease), progress=lease.report,
+                            cancel=lease.cancel)
         srt_key, vtt_key = subtitle_keys(job.id)
-        self.storage.put(srt_key, write_srt(cues, self.work_dir / f"{job.id}.{job.attempts}.srt"))
-        self.storage.put(vtt_key, write_vtt(cues, self.work_dir / f"{job.id}.{job.attempts}.vtt"))
-        return {"srt_key": srt_key, "vtt_key": vtt_key, "subtitle_cues": len(cues)}
+        self.storage.put(srt_key, srt)
+        self.storage.put(vtt_key, vtt)
+        return said.video, {"srt_key": srt_key, "vtt_key": vtt_key, "subtitle_cues": len(said.cues)}
+
+    def _speech(self, job: Job, lease: Lease) -> SynthesizedSpeech:
+        """The job's text spoken, from this host's speech cache; one synthesis per batch."""
+        voice = job.voice or self.settings.voice.default_voice
+
+        def speak() -> SynthesizedSpeech:
+            lease.stage = "speaking"
+            return synthesize_cached(self.settings, job.text or "", voice, job.options, lease.cancel)
+
+        return self._shared(f"speech:{speech_key(job.text or '', voice, job.options)}", speak)
 
     def _audio(self, job: Job, lease: Lease) -> Any:
         """Decoded audio, shared across the videos of one batch (and across jobs using the same upload)."""
         cache_key = f"batch:{job.batch_id}" if job.batch_id and job.audio_url else f"audio:{job.audio_id}"
         if job.audio_id is None and job.batch_id is None:
             cache_key = f"job:{job.id}"
-        with self._audio_lock:  # videos of a batch may run side by side; the first decodes, the rest wait
-            return self._decoded_audio(job, lease, cache_key)
+        return self._shared(cache_key, lambda: self._decoded_audio(job, lease))
 
-    def _decoded_audio(self, job: Job, lease: Lease, cache_key: str) -> Any:
+    def _shared(self, cache_key: str, make: Callable[[], Any]) -> Any:
+        """What `make` returns, made once and kept for the other videos of a batch (the last four kept)."""
+        with self._audio_lock:  # videos of a batch may run side by side; the first makes it, the rest wait
+            if cache_key in self._audio_cache:
+                self._audio_cache.move_to_end(cache_key)
+                return self._audio_cache[cache_key]
+            value = make()
+            self._audio_cache[cache_key] = value
+            while len(self._audio_cache) > 4:
+                self._audio_cache.popitem(last=False)
+            return value
+
+    def _decoded_audio(self, job: Job, lease: Lease) -> Any:
         from facecast.engine import Limits, load_audio
 
-        if cache_key in self._audio_cache:
-            self._audio_cache.move_to_end(cache_key)
-            return self._audio_cache[cache_key]
         limits = Limits(max_audio_s=self.settings.max_audio_s)
         if job.audio_id:
             audio = self.library.get_audio(job.owner, job.audio_id)
-            clip = load_audio(self.storage.local_path(audio.key), limits)
-        else:
-            lease.stage = "downloading"
-            download = self.work_dir / f"{job.id}.audio"
-            kind, _ = fetch_to_file(job.audio_url or "", download, self.settings.fetch)
-            if kind not in (AUDIO, VIDEO):
-                raise UnsupportedMediaError("audio_url must point to an audio file (wav, mp3, m4a, ogg, flac)")
-            try:
-                clip = load_audio(download, limits)
-            finally:
-                download.unlink(missing_ok=True)
-        self._audio_cache[cache_key] = clip
-        while len(self._audio_cache) > 4:
-            self._audio_cache.popitem(last=False)
-        return clip
-
-
-def _cues(clip: Any) -> list[Any]:
-    """Subtitle cues timed from the synthesised words (facecast.voice.subtitles.Cue)."""
-    from facecast.voice.subtitles import build_cues
-
-    return build_cues(clip.words)
-
-
-def _soft_track(cues: list[Any]) -> list[Any]:
-    from facecast.engine import SubtitleCue
-
-    return [SubtitleCue(cue.start_s, cue.end_s, "\n".join(cue.lines)) for cue in cues]
-
-
-def _burn_hook(cues: list[Any], fps: float | None) -> Any:
-    """A frame hook drawing the cues into each frame as it is rendered (sized from the first frame it sees)."""
-    from facecast.voice.burn import SubtitleBurner, SubtitleStyle
-
-    half_frame_s = 0.5 / (fps or 25.0)  # sample the cue at the middle of the frame, as `facecast say` does
-    burner: list[Any] = []
-
-    def hook(frame: Any, time_s: float) -> Any:
-        if not burner:
-            burner.append(SubtitleBurner(cues, frame.shape[1], frame.shape[0], SubtitleStyle()))
-        return burner[0].draw(frame, time_s + half_frame_s)
-
-    return hook
+            return load_audio(self.storage.local_path(audio.key), limits)
+        lease.stage = "downloading"
+        download = self.work_dir / f"{job.id}.audio"
+        kind, _ = fetch_to_file(job.audio_url or "", download, self.settings.fetch)
+        if kind not in (AUDIO, VIDEO):
+            raise UnsupportedMediaError("audio_url must point to an audio file (wav, mp3, m4a, ogg, flac)")
+        try:
+            return load_audio(download, limits)
+        finally:
+            download.unlink(missing_ok=True)
 
 
 def _generate_options(options: dict[str, Any], max_audio_s: float) -> Any:

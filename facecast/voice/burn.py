@@ -6,13 +6,16 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from facecast.engine.errors import BackendUnavailableError, InvalidOptionError
 
 from .subtitles import Cue
+
+if TYPE_CHECKING:
+    from facecast.engine.pipeline import FrameHook
 
 # Debian's fonts-wqy-microhei (installed by `make fonts`) and fonts-noto-cjk; both cover Latin too.
 CJK_FONT_CANDIDATES = (
@@ -109,3 +112,22 @@ class SubtitleBurner:
         x = max(0, (self.width - box_w) // 2)
         y = margin if self.style.position == "top" else max(0, self.height - margin - box_h)
         return np.asarray(image), x, y
+
+
+def burn_hook(cues: Sequence[Cue], style: SubtitleStyle, fps: float) -> FrameHook:
+    """A frame hook for generate() drawing the cues into each frame as it is rendered: no second encode.
+
+    The burner is sized from the first frame it sees, so rotation and scaling need no separate probe; each
+    frame shows the cue active at its middle.
+    """
+    if style.font_path is None:
+        find_cjk_font()  # no font installed: say so before any frame is rendered
+    half_frame_s = 0.5 / fps
+    burners: list[SubtitleBurner] = []
+
+    def hook(frame: np.ndarray, time_s: float) -> np.ndarray:
+        if not burners:
+            burners.append(SubtitleBurner(cues, frame.shape[1], frame.shape[0], style))
+        return burners[0].draw(frame, time_s + half_frame_s)
+
+    return hook

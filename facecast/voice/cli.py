@@ -102,7 +102,7 @@ def say(
         result = run_or_exit(lambda: say_to_video(request, progress=report))
     if timings is not None:
         write_timings(timings, result.phonemes, result.words)
-    typer.echo(f"wrote {result.video} ({result.duration_s:.2f} s, {len(result.phonemes)} phonemes), "
+    typer.echo(f"wrote {result.video.output} ({result.duration_s:.2f} s, {len(result.phonemes)} phonemes), "
                f"{result.srt_path}, {result.vtt_path}")
 
 

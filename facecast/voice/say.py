@@ -1,23 +1,27 @@
-"""Text to video: synthesise sentence by sentence into a WAV, lip-sync it, write subtitles.
+"""Text to video: speech, subtitle cues, subtitle files and tracks, then the engine's generate().
 
-This is what `facecast say` and the service's text jobs call. The voice layer owns synthesis and
-subtitles; the engine's generate() draws the mouth from the phoneme timings.
+The one text-to-video path: `facecast say` calls it as it is; the service's worker plugs in its speech cache
+and points the subtitle files into its work directory. The engine draws the mouth from the phoneme timings.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from facecast.engine.options import GenerateOptions
 from facecast.engine.progress import NEVER_CANCELED, CancelToken, Progress, no_progress
-from facecast.engine.speech_types import PhonemeTiming, SubtitleCue, WordTiming
+from facecast.engine.results import GenerateResult, PreparedTemplate
+from facecast.engine.speech_types import AudioClip, PhonemeTiming, WordTiming
 
-from .base import DEFAULT_VOICE, SynthesisOptions, VoiceConfig, synthesize_stream, write_speech
-from .burn import SubtitleBurner, SubtitleStyle
-from .subtitles import Cue, CueOptions, build_cues, write_srt, write_vtt
+from .base import DEFAULT_VOICE, SynthesisOptions, SynthesizedSpeech, VoiceConfig, synthesize_stream, write_speech
+from .burn import SubtitleStyle, burn_hook
+from .subtitles import Cue, CueOptions, build_cues, soft_track, write_srt, write_vtt
+
+SpeechSource = Callable[[], SynthesizedSpeech]  # the request's text already spoken, e.g. from a cache
 
 log = logging.getLogger("facecast.voice")
 
@@ -26,7 +30,7 @@ log = logging.getLogger("facecast.voice")
 class SayRequest:
     """A text job: what to say, with which voice, onto which template, and which subtitles to make."""
 
-    template: Path
+    template: Path | PreparedTemplate  # prepared: the file is not hashed again
     text: str
     output: Path
     voice: str = DEFAULT_VOICE
@@ -42,8 +46,8 @@ class SayRequest:
 
 @dataclass(frozen=True, slots=True)
 class SayResult:
-    video: Path
-    duration_s: float
+    video: GenerateResult
+    duration_s: float                # of the speech
     srt_path: Path | None
     vtt_path: Path | None
     cues: list[Cue]
@@ -54,44 +58,51 @@ class SayResult:
 def say_to_video(
     request: SayRequest,
     *,
+    speech: SpeechSource | None = None,
     cache_dir: Path | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELED,
 ) -> SayResult:
-    """Speak request.text and lip-sync it onto request.template.
+    """Speak request.text and lip-sync it onto request.template, with the subtitles the request asks for.
 
+    Args:
+        request: text, voice, template, output and subtitle choices; srt_path and vtt_path say where the
+            subtitle files go.
+        speech: returns request.text already spoken (the service's cache); None synthesises it into a
+            temporary file beside the output.
+        cache_dir: where templates given as a path are prepared (see prepare_template).
     Raises:
         EmptyTextError, TextTooLongError, UnknownVoiceError, UnsupportedLanguageError before any work;
         TTSUnreachableError when a speech server is down (retryable); engine errors from generate().
     """
-    from facecast.engine.media import probe
-    from facecast.engine.pipeline import generate
-
-    stream = synthesize_stream(request.text, request.voice, request.synthesis, request.voice_config)
     output = Path(request.output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    if speech is not None:
+        return _speak_onto_template(request, speech(), cache_dir, progress, cancel)
+    stream = synthesize_stream(request.text, request.voice, request.synthesis, request.voice_config)
     with tempfile.TemporaryDirectory(prefix=".facecast-say-", dir=output.parent) as workdir:
-        speech = write_speech(_counted(stream, progress, cancel), Path(workdir) / "speech.wav")
-        clip = speech.load_clip()
-        cues = build_cues(speech.words, request.cues)
-        burn_hook = None
-        if request.burn is not None:  # drawn into each frame as it is rendered: no second encode
-            info = probe(Path(request.template))
-            burner = SubtitleBurner(cues, info.width, info.height, request.burn)
-            fps = 25.0 if info.kind == "image" else info.fps
+        spoken = write_speech(_counted(stream, progress, cancel), Path(workdir) / "speech.wav")
+        return _speak_onto_template(request, spoken, cache_dir, progress, cancel)
 
-            def burn_hook(frame, time_s):  # type: ignore[no-untyped-def]
-                return burner.draw(frame, time_s + 0.5 / fps)
 
-        soft_cues = [SubtitleCue(c.start_s, c.end_s, "\n".join(c.lines)) for c in cues] if request.soft else []
-        generate(request.template, clip, output, request.generate, cache_dir=cache_dir, progress=progress,
-                 cancel=cancel, subtitles=soft_cues, frame_hook=burn_hook)
+def _speak_onto_template(request: SayRequest, spoken: SynthesizedSpeech, cache_dir: Path | None,
+                         progress: Progress, cancel: CancelToken) -> SayResult:
+    from facecast.engine.pipeline import generate, prepare_template
+
+    template = request.template
+    if not isinstance(template, PreparedTemplate):  # prepared here: its fps times the burned cues
+        template = prepare_template(Path(template), cache_dir=cache_dir, options=request.generate.tracking,
+                                    progress=progress, cancel=cancel)
+    cues = build_cues(spoken.words, request.cues)
+    hook = burn_hook(cues, request.burn, template.facts.fps) if request.burn is not None and cues else None
+    video = generate(template, spoken.load_clip(), request.output, request.generate, progress=progress,
+                     cancel=cancel, subtitles=soft_track(cues) if request.soft else (), frame_hook=hook)
     srt = write_srt(cues, request.srt_path) if request.srt_path else None
     vtt = write_vtt(cues, request.vtt_path) if request.vtt_path else None
-    return SayResult(output, speech.duration_s, srt, vtt, cues, speech.phonemes, speech.words)
+    return SayResult(video, spoken.duration_s, srt, vtt, cues, spoken.phonemes, spoken.words)
 
 
-def _counted(stream, progress: Progress, cancel: CancelToken):
+def _counted(stream: Iterator[AudioClip], progress: Progress, cancel: CancelToken) -> Iterator[AudioClip]:
     for index, clip in enumerate(stream, start=1):
         cancel.raise_if_canceled()
         progress("speaking", index, index + 1)

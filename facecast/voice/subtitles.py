@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facecast.engine.errors import InvalidOptionError
-from facecast.engine.speech_types import WordTiming
+from facecast.engine.speech_types import SubtitleCue, WordTiming
 
 _CLOSING = set("，。！？；：、,.!?;:)]}）】》」』”’…%")
 _OPENING = set("([{（【《「『“‘")
@@ -195,3 +195,8 @@ def write_srt(cues: Sequence[Cue], path: Path) -> Path:
 def write_vtt(cues: Sequence[Cue], path: Path) -> Path:
     """Write a WebVTT file; it appears only when complete."""
     return _write_atomic(path, format_vtt(cues))
+
+
+def soft_track(cues: Sequence[Cue]) -> list[SubtitleCue]:
+    """The cues as the engine's player-selectable subtitle track (lines joined by a line break)."""
+    return [SubtitleCue(cue.start_s, cue.end_s, "\n".join(cue.lines)) for cue in cues]

@@ -94,3 +94,22 @@ def test_soft_subtitles_and_frame_hook(tmp_path: Path, cache_dir: Path, speech_8
     with av.open(str(result.output)) as container:
         first = next(container.decode(video=0)).to_ndarray(format="rgb24")
     assert first[2:6, 2:6, 0].mean() > 200 and first[2:6, 2:6, 1].mean() < 60
+
+
+def test_prepared_template_is_probed_once_and_not_hashed(tmp_path: Path, cache_dir: Path, speech_8s: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from facecast.engine import pipeline, template_cache
+
+    prepared = pipeline.prepare_template(MEDIA / "sun.mp4", cache_dir=cache_dir)
+    assert template_cache.TemplateCache(cache_dir).load(prepared.source, prepared.content_hash) == prepared
+    calls: list[str] = []
+    real_probe = pipeline.probe
+    monkeypatch.setattr(pipeline, "content_hash", lambda path: calls.append("hash") or "")
+    monkeypatch.setattr(pipeline, "probe", lambda path: calls.append("probe") or real_probe(path))
+    result = pipeline.generate(prepared, load_audio(speech_8s), tmp_path / "prepared.mp4")
+    assert calls == ["probe"] and result.frame_count == 200
+
+    calls.clear()
+    monkeypatch.setattr(pipeline, "content_hash", template_cache.content_hash)
+    pipeline.generate(MEDIA / "sun.mp4", speech_8s, tmp_path / "path.mp4", cache_dir=cache_dir)
+    assert calls == ["probe"]  # given a path: hashed to find its cache, probed once for both uses
