@@ -155,7 +155,7 @@ class JobRunner:
         if source_key is None:  # added by URL: fetch it now
             lease.stage = "downloading"
             download = self.work_dir / f"{job.id}.download"
-            kind, ext = fetch_to_file(template.source_url or "", download, self.settings.fetch)
+            kind, ext = fetch_to_file(template.source_url or "", download, self.settings.fetch, lease.cancel)
             if kind not in (VIDEO, IMAGE):
                 download.unlink(missing_ok=True)
                 raise UnsupportedMediaError("a template must be a video or a photo showing one face")
@@ -272,8 +272,9 @@ class JobRunner:
             return load_audio(self.storage.local_path(audio.key), limits)
         lease.stage = "downloading"
         download = self.work_dir / f"{job.id}.audio"
-        kind, _ = fetch_to_file(job.audio_url or "", download, self.settings.fetch)
+        kind, _ = fetch_to_file(job.audio_url or "", download, self.settings.fetch, lease.cancel)
         if kind not in (AUDIO, VIDEO):
+            download.unlink(missing_ok=True)
             raise UnsupportedMediaError("audio_url must point to an audio file (wav, mp3, m4a, ogg, flac)")
         try:
             return load_audio(download, limits)

@@ -24,8 +24,8 @@ def test_video_job_on_a_prepared_template_does_not_hash_it_again(tmp_path: Path,
     db = Database(settings.effective_database_url)
     db.migrate()
     storage = make_storage(settings)
-    jobs = JobService(settings, db, Queues(settings))
-    library = Library(jobs, storage)
+    jobs = JobService(settings, db, Queues(settings), storage)
+    library = Library(jobs)
     runner = JobRunner(jobs, library, storage, "test-worker")
 
     hashed: list[Path] = []
