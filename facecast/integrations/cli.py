@@ -9,6 +9,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from facecast.engine.files import write_text_atomic
+
 
 def openapi_document(server_url: str, whole_api: bool = False) -> dict[str, Any]:
     """The service's OpenAPI with `server_url` as its only server: the tool operations, or every operation."""
@@ -38,7 +40,7 @@ def openapi(server_url: Annotated[str, typer.Option(
     if output is None:
         typer.echo(text)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        write_text_atomic(output, text + "\n")
         typer.echo(f"wrote {output}; paste it into Dify: Tools > Custom > Create Custom Tool")
 
 

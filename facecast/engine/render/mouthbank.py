@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..blend import blend_region, feathered_mask, lower_face_polygon, match_colour
+from ..files import atomic_output
 from ..landmarks import CHIN, FOREHEAD, INNER_LIPS, NOSE_TIP, OUTER_LIPS, STABLE, face_height, mouth_opening, mouth_width
 from ..media import iter_frames, pingpong_indices, probe
 from ..motion import MouthPlan
@@ -139,9 +140,8 @@ def load_or_build_bank(prepared: PreparedTemplate, tracks: Tracks) -> MouthBank:
         with np.load(path) as data:
             return MouthBank(**{name: data[name] for name in MouthBank.__slots__})
     bank = build_bank(prepared, tracks)
-    temporary = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(temporary, **{name: getattr(bank, name) for name in MouthBank.__slots__})
-    temporary.replace(path)
+    with atomic_output(path) as temporary:  # keeps the .npz suffix, so np.savez adds none
+        np.savez(temporary, **{name: getattr(bank, name) for name in MouthBank.__slots__})
     return bank
 
 
