@@ -42,13 +42,13 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Bind address (FACECA
     """Run the HTTP API and its worker processes (SQLite and a local data directory unless configured)."""
     import uvicorn
 
-    from .app import create_app
+    from facecast.serve import server_app
 
     if workers is not None:
         os.environ["FACECAST_WORKER__PROCESSES"] = str(workers)
     settings = _settings(data_dir, config, host=host, port=port)
     _refuse_open_bind_without_keys(settings)
-    app = create_app(settings)
+    app = server_app(settings)
     if demo:
         _add_demo_template(app.state.library)
     supervisor = WorkerSupervisor(settings)
