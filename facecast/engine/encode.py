@@ -51,7 +51,6 @@ class VideoWriter:
     def __init__(self, path: Path, width: int, height: int, fps: float, audio: AudioClip | None,
                  options: EncodeOptions, subtitles: Sequence[SubtitleCue] = ()) -> None:
         self.path = Path(path)
-        self.input_size = (width, height)
         self.width, self.height = output_size(width, height, options.max_height)
         self.rate = rational_fps(fps)
         self.frame_count = 0

@@ -15,7 +15,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from .errors import FaceTooSmallError, NoFaceError
 from .files import write_json_atomic
-from .landmarks import FaceBox, Landmarker, box_from_points, face_height, mouth_opening, mouth_width, shared_landmarker
+from .landmarks import FaceBox, Landmarker, box_from_points, face_height, mouth_opening, shared_landmarker
 from .options import TrackingOptions
 from .runs import true_runs
 from .progress import NEVER_CANCELED, CancelToken, Progress, no_progress
@@ -44,9 +44,6 @@ class Tracks:
     def openings(self) -> np.ndarray:
         """Inner-lip opening / face height per frame (NaN without a face)."""
         return np.array([mouth_opening(p) if ok else np.nan for p, ok in zip(self.points, self.present)])
-
-    def widths(self) -> np.ndarray:
-        return np.array([mouth_width(p) if ok else np.nan for p, ok in zip(self.points, self.present)])
 
     def mouth_range(self) -> float:
         openings = self.openings()[self.present]
