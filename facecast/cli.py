@@ -3,71 +3,21 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import Annotated, Optional
 
 import typer
 
-from .engine.errors import FacecastError
+from .cli_support import Quiet, Verbose, fail, progress_bar, run_or_exit, setup_logging
 from .engine.options import EncodeOptions, GenerateOptions, Limits, MotionOptions, RenderOptions, TrackingOptions
 from .engine.progress import CancelToken
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="facecast: lip-synced talking videos from a template and speech, on your own machine.")
-T = TypeVar("T")
 # Defaults are read from the option dataclasses so each is written once.
 _TRACKING, _MOTION, _RENDER, _ENCODE, _LIMITS = TrackingOptions(), MotionOptions(), RenderOptions(), EncodeOptions(), Limits()
 
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-
-
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
-
-
-def run_or_exit(work: Callable[[], T]) -> T:
-    """Run `work`; a FacecastError becomes one line on stderr and exit status 2."""
-    try:
-        return work()
-    except FacecastError as error:
-        raise fail(f"{error} [{error.code}]") from None
-    except KeyboardInterrupt:
-        raise fail("interrupted; no output was written", EXIT_INTERRUPTED) from None
-
-
-@contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar with ETA, one task per stage; disabled when stderr is not a terminal or -q."""
-    if not enabled:
-        yield lambda stage, done, total: None
-        return
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description:>10}"), BarColumn(), TaskProgressColumn(), TextColumn("{task.completed}/{task.total}"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, transient=False) as bar:
-        tasks: dict[str, int] = {}
-
-        def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=max(total, 1))
-            bar.update(tasks[stage], completed=done, total=max(total, 1))
-
-        yield report
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-
-
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log what each stage does.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 CacheDir = Annotated[Optional[Path], typer.Option(help="Template cache (default $FACECAST_CACHE_DIR or ~/.cache/facecast/templates).")]
 
 
@@ -94,7 +44,7 @@ def generate(
     """Lip-sync speech onto a template and write an MP4."""
     from .engine.pipeline import generate as run_generate
 
-    _setup_logging(verbose)
+    setup_logging(verbose)
     options = run_or_exit(lambda: GenerateOptions(
         tracking=TrackingOptions(face=face),
         motion=MotionOptions(lead_ms=lead_ms, intensity=intensity),
@@ -121,7 +71,7 @@ def prepare(
     """Track the face through a template once; later jobs on it skip tracking."""
     from .engine.pipeline import prepare_template
 
-    _setup_logging(verbose)
+    setup_logging(verbose)
     options = run_or_exit(lambda: TrackingOptions(face=face))
     with progress_bar(not quiet and sys.stderr.isatty()) as report:
         prepared = run_or_exit(lambda: prepare_template(template, cache_dir=cache_dir, options=options, progress=report))

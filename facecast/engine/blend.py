@@ -8,10 +8,6 @@ import numpy as np
 from .landmarks import CHIN, FOREHEAD, JAW, face_height
 from .render.warp import Region
 
-# Lower face: jaw line plus the cheeks up to just under the nose.
-LOWER_FACE_TOP = [132, 123, 50, 205, 206, 165, 92, 186, 57, 43, 106, 182, 83, 18, 313, 406, 335, 273, 287,
-                  410, 322, 391, 426, 425, 280, 352, 361]
-NOSE_BASE = [98, 97, 2, 326, 327]
 
 
 def lower_face_polygon(points: np.ndarray, chin_drop: float = 0.0) -> np.ndarray:

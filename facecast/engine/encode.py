@@ -1,4 +1,4 @@
-"""H.264/AAC MP4 writing through PyAV, and atomic_output() so a half-written file never appears.
+"""H.264/AAC MP4 writing through PyAV; callers wrap the output in files.atomic_output().
 
 The writer takes RGB frames at the template size, scales them to the output size, converts to yuv420p with
 OpenCV (0.6 ms against 3.2 ms for PyAV's rgb24 reformat on a 720x1280 frame, same values within 0.1),
@@ -8,11 +8,8 @@ and muxes the speech as AAC alongside, cut to the video's length.
 from __future__ import annotations
 
 import logging
-import os
 import struct
-import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +19,7 @@ import cv2
 import numpy as np
 
 from .errors import InvalidOptionError
+from .files import atomic_output  # noqa: F401  (re-exported for the pipeline, which publishes through it)
 from .media import iter_pingpong_frames, probe, rational_fps, resample_audio
 from .options import EncodeOptions
 from .speech_types import AudioClip, SubtitleCue
@@ -32,25 +30,6 @@ AAC_FRAME_SAMPLES = 1024
 AAC_BIT_RATE = 128_000
 # Rates the AAC encoder accepts; other clip rates are resampled to 48 kHz.
 _AAC_RATES = {96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
-
-
-@contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a hidden temp path beside `path`; it replaces `path` only if the block succeeds.
-
-    On any exception (CanceledError, KeyboardInterrupt included) the temp file is deleted and the exception
-    re-raised, so a reader never sees a truncated video.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: its 0600 mode would stick to the published file; the writer creates it with the umask.
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def output_size(width: int, height: int, max_height: int | None) -> tuple[int, int]:
@@ -72,7 +51,6 @@ class VideoWriter:
     def __init__(self, path: Path, width: int, height: int, fps: float, audio: AudioClip | None,
                  options: EncodeOptions, subtitles: Sequence[SubtitleCue] = ()) -> None:
         self.path = Path(path)
-        self.input_size = (width, height)
         self.width, self.height = output_size(width, height, options.max_height)
         self.rate = rational_fps(fps)
         self.frame_count = 0

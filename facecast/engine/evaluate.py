@@ -26,6 +26,7 @@ import numpy as np
 
 from .blend import lower_face_mask_full
 from .encode import encode_frames
+from .files import atomic_output
 from .landmarks import CHIN, FOREHEAD, face_height
 from .media import iter_frames, iter_pingpong_frames, load_audio, probe, resample_audio
 from .options import EncodeOptions, TrackingOptions
@@ -228,8 +229,8 @@ def contact_sheet(video: Path, tracks: Tracks, template: Path | None, output: Pa
     for index in picks:
         tiles.append(_face_tile(wanted[int(index)], tracks.points[int(index)], f"#{int(index)} open {openings[int(index)]:.3f}"))
     sheet = np.hstack(tiles)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(output), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    with atomic_output(output) as temporary:  # keeps the suffix, from which OpenCV picks the format
+        cv2.imwrite(str(temporary), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     return output
 
 

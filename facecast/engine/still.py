@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from .landmarks import (
-    LEFT_EYE_LOWER, LEFT_EYE_UPPER, NOSE_TIP, RIGHT_EYE_LOWER, RIGHT_EYE_UPPER, face_height,
+    FOREHEAD, LEFT_EYE_LOWER, LEFT_EYE_UPPER, NOSE_TIP, RIGHT_EYE_LOWER, RIGHT_EYE_UPPER, face_height,
 )
 from .render.warp import Region, warp_points
 
@@ -21,7 +21,7 @@ def animate_still(image: np.ndarray, points: np.ndarray | None, count: int,
     """`count` frames of the photo with sway and blinks, with the landmarks moved to match."""
     height, width = image.shape[:2]
     blinks = _blink_times(count / fps)
-    pivot = points[NOSE_TIP] + (points[NOSE_TIP] - points[10]) * 1.2 if points is not None else \
+    pivot = points[NOSE_TIP] + (points[NOSE_TIP] - points[FOREHEAD]) * 1.2 if points is not None else \
         np.array([width / 2, height * 0.8])
     for index in range(count):
         t = index / fps

@@ -5,7 +5,6 @@ Tracking runs once per template; the result is cached on disk keyed by the templ
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from .errors import FaceTooSmallError, NoFaceError
-from .landmarks import FaceBox, Landmarker, box_from_points, face_height, mouth_opening, mouth_width, shared_landmarker
+from .files import write_json_atomic
+from .landmarks import FaceBox, Landmarker, box_from_points, face_height, mouth_opening, shared_landmarker
 from .options import TrackingOptions
 from .runs import true_runs
 from .progress import NEVER_CANCELED, CancelToken, Progress, no_progress
@@ -44,9 +44,6 @@ class Tracks:
     def openings(self) -> np.ndarray:
         """Inner-lip opening / face height per frame (NaN without a face)."""
         return np.array([mouth_opening(p) if ok else np.nan for p, ok in zip(self.points, self.present)])
-
-    def widths(self) -> np.ndarray:
-        return np.array([mouth_width(p) if ok else np.nan for p, ok in zip(self.points, self.present)])
 
     def mouth_range(self) -> float:
         openings = self.openings()[self.present]
@@ -156,7 +153,4 @@ def template_summary(tracks: Tracks) -> dict[str, float | bool]:
     }
 
 
-def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+write_json = write_json_atomic  # the pipeline's name for it

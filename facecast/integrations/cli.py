@@ -9,6 +9,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from facecast.engine.files import write_text_atomic
+
 
 def openapi_document(server_url: str, whole_api: bool = False) -> dict[str, Any]:
     """The service's OpenAPI with `server_url` as its only server: the tool operations, or every operation."""
@@ -31,7 +33,7 @@ def openapi(server_url: Annotated[str, typer.Option(
             whole_api: Annotated[bool, typer.Option("--all", help="Every operation, not only the workflow tools")] = False,
             ) -> None:
     """Print the OpenAPI document to import into Dify as a custom tool (Tools > Custom > Create)."""
-    from facecast.cli import fail, run_or_exit
+    from facecast.cli_support import fail, run_or_exit
 
     if not server_url.startswith(("http://", "https://")):
         raise fail("--server-url must start with http:// or https://")
@@ -39,7 +41,7 @@ def openapi(server_url: Annotated[str, typer.Option(
     if output is None:
         typer.echo(text)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        write_text_atomic(output, text + "\n")
         typer.echo(f"wrote {output}; paste it into Dify: Tools > Custom > Create Custom Tool")
 
 

@@ -1,8 +1,10 @@
-"""create_app(settings): the HTTP API. Workers run elsewhere (service/worker.py); this process only enqueues."""
+"""create_app(settings): the HTTP API. Workers run elsewhere (service/worker.py); this process only enqueues.
+
+The web UI is mounted beside the API by whoever starts the server (facecast/serve.py), never from here.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -49,22 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (templates, audio, videos, batches, voices, health, tools, easy):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
-    if settings.webui:
-        _mount_webui(app, settings)
     return app
-
-
-def _mount_webui(app: FastAPI, settings: Settings) -> None:
-    """The Gradio UI at /ui, a client of this API over loopback; skipped when gradio is not installed."""
-    try:
-        from facecast.webui.app import mount_ui
-    except ImportError as exc:
-        logging.getLogger("facecast.service").warning("web UI off: %s (pip install 'facecast[webui]')", exc)
-        return
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    keys = [key.get_secret_value() for key in settings.api_keys]
-    mount_ui(app, f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}",
-             api_key=keys[0] if keys else None, login_keys=keys or None)
 
 
 def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:

@@ -45,15 +45,14 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Bind address (FACECA
     """Run the HTTP API and its worker processes (SQLite and a local data directory unless configured)."""
     import uvicorn
 
-    from facecast.cli import run_or_exit
-
-    from .app import create_app
+    from facecast.cli_support import run_or_exit
+    from facecast.serve import server_app
 
     if workers is not None:
         os.environ["FACECAST_WORKER__PROCESSES"] = str(workers)
     settings = _settings(data_dir, config, host=host, port=port)
     _refuse_open_bind_without_keys(settings)
-    app = run_or_exit(lambda: create_app(settings))
+    app = run_or_exit(lambda: server_app(settings))
     if demo:
         run_or_exit(lambda: _add_demo_template(app.state.library))
     supervisor = WorkerSupervisor(settings)
@@ -91,7 +90,7 @@ def _add_demo_template(library: Library) -> None:
 
 def worker(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     """Run one worker process (start several for more concurrency, on this or other machines)."""
-    from facecast.cli import run_or_exit
+    from facecast.cli_support import run_or_exit
 
     from .worker import run_worker
 
@@ -112,7 +111,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _refuse_open_bind_without_keys(settings: Settings) -> None:
-    from facecast.cli import fail
+    from facecast.cli_support import fail
 
     try:
         loopback = ipaddress.ip_address(settings.host).is_loopback

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
+from facecast.engine.files import atomic_output
+
 from .settings import Settings
 
 AREAS = ("templates", "inputs", "outputs", "logs")
@@ -47,10 +49,8 @@ class LocalStorage:
 
     def put(self, key: str, source: Path) -> int:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-        shutil.move(str(source), tmp)  # same filesystem: a rename; otherwise a copy into a hidden temp name
-        os.replace(tmp, target)
+        with atomic_output(target) as tmp:
+            shutil.move(str(source), tmp)  # same filesystem: a rename; otherwise a copy into a hidden temp name
         return target.stat().st_size
 
     def local_path(self, key: str) -> Path:
@@ -97,10 +97,8 @@ class S3Storage:
     def local_path(self, key: str) -> Path:
         target = self.cache / key
         if not target.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-            self.client.download_file(self.bucket, key, str(tmp))
-            os.replace(tmp, target)
+            with atomic_output(target) as tmp:
+                self.client.download_file(self.bucket, key, str(tmp))
         return target
 
     def exists(self, key: str) -> bool:

@@ -17,7 +17,7 @@ from .subtitles import Cue
 if TYPE_CHECKING:
     from facecast.engine.pipeline import FrameHook
 
-# Debian's fonts-wqy-microhei (installed by `make fonts`) and fonts-noto-cjk; both cover Latin too.
+# Debian's fonts-wqy-microhei (installed by `make system-deps`) and fonts-noto-cjk; both cover Latin too.
 CJK_FONT_CANDIDATES = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
     Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
@@ -53,7 +53,7 @@ def find_cjk_font() -> Path:
         if path.is_file():
             return path
     raise BackendUnavailableError(
-        "burned-in subtitles need a CJK font; run `make fonts` (apt-get install fonts-wqy-microhei) "
+        "burned-in subtitles need a CJK font; run `make system-deps` (apt-get install fonts-wqy-microhei) "
         "or pass a font file with --subtitle-font"
     )
 

@@ -8,7 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from .base import DEFAULT_VOICE, OpenAIServerConfig, PiperVoiceConfig, SynthesisOptions, VoiceConfig
+from facecast.cli_support import Quiet, fail, progress_bar, run_or_exit
+
+from .options import DEFAULT_VOICE, OpenAIServerConfig, PiperVoiceConfig, SynthesisOptions, VoiceConfig
+from .registry import LANGUAGE_ALIASES, list_voices
 
 _SYNTHESIS = SynthesisOptions()
 
@@ -30,20 +33,16 @@ def voice_config(piper: Path | None, tts_url: str | None, tts_model: str, tts_ke
 
 def voices(
     engine: Annotated[Optional[str], typer.Option(help="Only this engine: espeak, piper or openai.")] = None,
-    language: Annotated[Optional[str], typer.Option(help="Only languages starting with this, e.g. en or cmn.")] = None,
+    language: Annotated[Optional[str], typer.Option(help="Only languages starting with this, e.g. en, cmn or zh.")] = None,
     piper: PiperOption = None,
     tts_url: TtsUrlOption = None,
     tts_model: TtsModelOption = "tts-1",
     tts_key: TtsKeyOption = None,
 ) -> None:
     """List the voices `say` can use: id, engine, language, gender."""
-    from facecast.cli import run_or_exit
-
-    from .base import list_voices
-
     found = run_or_exit(lambda: list_voices(voice_config(piper, tts_url, tts_model, tts_key)))
-    rows = [v for v in found if (not engine or v.engine == engine)
-            and (not language or (v.language or "").startswith(language.lower()))]
+    wanted = LANGUAGE_ALIASES.get(language.lower().replace("_", "-"), language.lower()) if language else ""
+    rows = [v for v in found if (not engine or v.engine == engine) and (v.language or "").startswith(wanted)]
     width = max([len(v.id) for v in rows] + [2])
     typer.echo(f"{'id':<{width}}  {'engine':<7} {'language':<16} gender")
     for v in rows:
@@ -71,11 +70,9 @@ def say(
     tts_url: TtsUrlOption = None,
     tts_model: TtsModelOption = "tts-1",
     tts_key: TtsKeyOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Speak a text with a voice and lip-sync it onto a template; writes the MP4 and its subtitles."""
-    from facecast.cli import fail, progress_bar, run_or_exit
-
     from .burn import SubtitleStyle
     from .say import SayRequest, say_to_video
 
@@ -109,12 +106,11 @@ def say(
 def write_timings(path: Path, phonemes: list, words: list) -> None:
     """Phoneme and word timings as JSON, written atomically."""
     import dataclasses
-    import json
+
+    from facecast.engine.files import write_json_atomic
 
     data = {"phonemes": [dataclasses.asdict(p) for p in phonemes], "words": [dataclasses.asdict(w) for w in words]}
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    temporary.replace(path)
+    write_json_atomic(path, data, indent=1)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from facecast.engine.errors import BackendUnavailableError
 from facecast.engine.speech_types import AudioClip, PhonemeTiming, WordTiming
 
-from .base import SynthesisOptions, VoiceConfig, VoiceInfo
+from .options import SynthesisOptions, VoiceConfig, VoiceInfo
 from .errors import TTSFailedError
 from .normalize import normalize
 from .visemes import phoneme_to_viseme

@@ -15,8 +15,9 @@ import numpy as np
 from facecast.engine.errors import BackendUnavailableError
 from facecast.engine.speech_types import AudioClip
 
-from .base import OpenAIServerConfig, SynthesisOptions, VoiceConfig, VoiceInfo, shift_pitch, spread_words
+from .clips import shift_pitch, spread_words
 from .errors import TTSFailedError, TTSUnreachableError
+from .options import OpenAIServerConfig, SynthesisOptions, VoiceConfig, VoiceInfo
 
 log = logging.getLogger("facecast.voice.openai")
 

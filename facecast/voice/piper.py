@@ -20,8 +20,9 @@ import numpy as np
 from facecast.engine.errors import BackendUnavailableError
 from facecast.engine.speech_types import AudioClip
 
-from .base import PiperVoiceConfig, SynthesisOptions, VoiceConfig, VoiceInfo, shift_pitch
+from .clips import shift_pitch
 from .errors import TTSFailedError, VoiceConfigError
+from .options import PiperVoiceConfig, SynthesisOptions, VoiceConfig, VoiceInfo
 
 log = logging.getLogger("facecast.voice.piper")
 

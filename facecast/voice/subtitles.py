@@ -6,14 +6,13 @@ punctuation; Latin text breaks at spaces. Drawing cues onto frames lives in `bur
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from facecast.engine.errors import InvalidOptionError
+from facecast.engine.files import write_text_atomic
 from facecast.engine.speech_types import SubtitleCue, WordTiming
 
 _CLOSING = set("，。！？；：、,.!?;:)]}）】》」』”’…%")
@@ -172,29 +171,14 @@ def format_vtt(cues: Sequence[Cue]) -> str:
     return "WEBVTT\n\n" + "\n\n".join(blocks) + "\n"
 
 
-def _write_atomic(path: Path, content: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; subtitles are served to others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_srt(cues: Sequence[Cue], path: Path) -> Path:
     """Write an SRT file; it appears only when complete."""
-    return _write_atomic(path, format_srt(cues))
+    return write_text_atomic(path, format_srt(cues))
 
 
 def write_vtt(cues: Sequence[Cue], path: Path) -> Path:
     """Write a WebVTT file; it appears only when complete."""
-    return _write_atomic(path, format_vtt(cues))
+    return write_text_atomic(path, format_vtt(cues))
 
 
 def soft_track(cues: Sequence[Cue]) -> list[SubtitleCue]:

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from facecast.engine.files import atomic_output
+
 ENDED = ("succeeded", "failed", "canceled")
 
 
@@ -106,18 +108,16 @@ class ApiClient:
     # files
     def download(self, api_path: str, target: Path) -> Path:
         """Stream an API file (a video or thumbnail path under /v1) to `target`, written whole or not at all."""
-        partial = target.with_name(target.name + ".part")
         try:
             with self._http.stream("GET", api_path) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise _api_error(response)
-                with open(partial, "wb") as out:
+                with atomic_output(target) as partial, open(partial, "wb") as out:
                     for chunk in response.iter_bytes():
                         out.write(chunk)
         except httpx.TransportError as exc:
             raise ApiError(0, "unreachable", f"the facecast API at {self.base_url} did not answer ({exc})") from exc
-        partial.replace(target)
         return target
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from fractions import Fraction
 from pathlib import Path
@@ -11,7 +12,8 @@ import av
 import numpy as np
 import pytest
 
-from facecast.engine.encode import VideoWriter, atomic_output, encode_frames, output_size, transcode_plain
+from facecast.engine.encode import VideoWriter, encode_frames, output_size, transcode_plain
+from facecast.engine.files import atomic_output, write_bytes_atomic, write_json_atomic, write_text_atomic
 from facecast.engine.errors import CanceledError, InvalidOptionError
 from facecast.engine.media import iter_frames, load_audio, probe
 from facecast.engine.options import EncodeOptions
@@ -140,6 +142,28 @@ def test_atomic_output_leaves_nothing_on_error(tmp_path, sun_mp4, speech, error)
                         raise error
     assert out.read_bytes() == b"previous result"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.mp4"]
+
+
+def test_write_helpers_replace_whole_files(tmp_path):
+    target = tmp_path / "deep" / "data.json"
+    write_json_atomic(target, {"text": "你好"})
+    assert json.loads(target.read_text(encoding="utf-8")) == {"text": "你好"} and "你好" in target.read_text("utf-8")
+    write_text_atomic(target, "replaced")
+    assert target.read_text(encoding="utf-8") == "replaced"
+    write_bytes_atomic(target, b"\x00\x01")
+    assert target.read_bytes() == b"\x00\x01"
+    assert [p.name for p in target.parent.iterdir()] == ["data.json"]
+
+
+def test_write_helpers_leave_the_old_file_when_the_content_fails(tmp_path):
+    target = tmp_path / "data.json"
+    target.write_text("old", encoding="utf-8")
+    with pytest.raises(TypeError):
+        write_json_atomic(target, {"not json": object()})
+    with pytest.raises(UnicodeEncodeError):
+        write_text_atomic(target, "\ud800")  # a lone surrogate cannot be written as UTF-8
+    assert target.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["data.json"]
 
 
 def test_transcode_plain(tmp_path, talking_man_mp4):

@@ -6,14 +6,12 @@ import shutil
 import time
 from pathlib import Path
 
-from facecast.service.schemas import VideoCreate
-
 
 MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
 
 
 def upload_speech(live) -> str:
-    """The speech uploaded once; its id stands in for text until the voice API lands."""
+    """The speech uploaded once, for the tool calls that take recorded audio."""
     upload = live.client.post("/v1/audio", files={"file": ("speech.wav", live.speech.read_bytes())})
     assert upload.status_code == 201, upload.text
     return upload.json()["id"]
@@ -55,9 +53,6 @@ def test_generate_refuses_clearly(live) -> None:
     too_long = live.client.post("/v1/generate", json={"template_id": "presenter", "audio_url": "http://x/a.wav",
                                                       "wait_s": 120})
     assert too_long.status_code == 422
-    if "text" not in VideoCreate.model_fields:  # until the voice API lands, text is refused with a reason
-        text = live.client.post("/v1/generate", json={"template_id": "presenter", "text": "hello"})
-        assert text.status_code == 422 and "audio_url" in text.json()["detail"]
     assert live.client.post("/v1/generate", headers={"Authorization": "Bearer wrong"},
                             json={"template_id": "presenter"}).status_code == 401
 

@@ -60,9 +60,9 @@ BAD_INPUTS = [
     ("   \n ", "espeak:en-us", "empty_text", "text is empty"),
     ("?!… ，。", "espeak:en-us", "empty_text", "only punctuation"),
     ("a" * (MAX_TEXT_CHARS + 1), "espeak:en-us", "text_too_long", "the limit is 20000"),
-    ("Hello", "espeak:xx-nonexistent", "unknown_voice", "espeak:en-us"),
-    ("Hello", "nosuchengine:voice", "unknown_voice", "espeak:cmn"),
-    ("Hello", "piper:missing", "unknown_voice", "available voices"),
+    ("Hello", "espeak:en-usa", "unknown_voice", "espeak:en-us"),
+    ("Hello", "nosuchengine:voice", "unknown_voice", "facecast voices"),
+    ("Hello", "piper:missing", "unknown_voice", "GET /v1/voices"),
     ("你好世界", "espeak:en-us", "unsupported_language", "espeak:cmn"),
     ("Привет", "espeak:cmn", "unsupported_language", "cannot read the Cyrillic"),
 ]

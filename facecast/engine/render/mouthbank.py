@@ -11,13 +11,31 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..blend import blend_region, feathered_mask, lower_face_polygon, match_colour
-from ..landmarks import CHIN, FOREHEAD, INNER_LIPS, NOSE_TIP, OUTER_LIPS, STABLE, face_height, mouth_opening, mouth_width
+from ..files import atomic_output
+from ..landmarks import (
+    CHIN,
+    FOREHEAD,
+    INNER_LIPS,
+    LEFT_EYE_OUTER,
+    LOWER_INNER_LIP,
+    LOWER_OUTER_LIP,
+    MOUTH_LEFT,
+    MOUTH_RIGHT,
+    NOSE_TIP,
+    OUTER_LIPS,
+    RIGHT_EYE_OUTER,
+    STABLE,
+    UPPER_INNER_LIP,
+    UPPER_OUTER_LIP,
+    face_height,
+    mouth_opening,
+    mouth_width,
+)
 from ..media import iter_frames, pingpong_indices, probe
 from ..motion import MouthPlan
 from ..results import PreparedTemplate
@@ -72,8 +90,8 @@ def to_canonical(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
 def head_pose(points: np.ndarray) -> np.ndarray:
     """Where the nose tip sits relative to the eye-chin frame: a cheap yaw/pitch proxy in face heights."""
     fh = face_height(points)
-    eyes = (points[33] + points[263]) / 2
-    across = points[263] - points[33]
+    eyes = (points[LEFT_EYE_OUTER] + points[RIGHT_EYE_OUTER]) / 2
+    across = points[RIGHT_EYE_OUTER] - points[LEFT_EYE_OUTER]
     across /= max(float(np.linalg.norm(across)), 1e-6)
     down = np.array([-across[1], across[0]])
     offset = points[NOSE_TIP] - eyes
@@ -126,8 +144,8 @@ def mouth_asymmetry(points: np.ndarray) -> float:
     fh = max(face_height(points), 1.0)
     down = (points[CHIN] - points[FOREHEAD]) / fh
     across = np.array([down[1], -down[0]])
-    tilt = abs(float(np.dot(points[61] - points[291], down)))
-    centre = (points[61] + points[291]) / 2
+    tilt = abs(float(np.dot(points[MOUTH_LEFT] - points[MOUTH_RIGHT], down)))
+    centre = (points[MOUTH_LEFT] + points[MOUTH_RIGHT]) / 2
     shift = abs(float(np.dot(centre - points[NOSE_TIP], across)))
     return (tilt + shift) / fh
 
@@ -139,9 +157,8 @@ def load_or_build_bank(prepared: PreparedTemplate, tracks: Tracks) -> MouthBank:
         with np.load(path) as data:
             return MouthBank(**{name: data[name] for name in MouthBank.__slots__})
     bank = build_bank(prepared, tracks)
-    temporary = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(temporary, **{name: getattr(bank, name) for name in MouthBank.__slots__})
-    temporary.replace(path)
+    with atomic_output(path) as temporary:  # keeps the .npz suffix, so np.savez adds none
+        np.savez(temporary, **{name: getattr(bank, name) for name in MouthBank.__slots__})
     return bank
 
 
@@ -209,8 +226,8 @@ def _fit_boundary(pasted: np.ndarray, crop_points: np.ndarray, points: np.ndarra
 
 def lip_thickness(points: np.ndarray) -> float:
     """Upper plus lower lip height / face height: thin when lips are stretched over bared teeth."""
-    upper = np.linalg.norm(points[0] - points[13])
-    lower = np.linalg.norm(points[14] - points[17])
+    upper = np.linalg.norm(points[UPPER_OUTER_LIP] - points[UPPER_INNER_LIP])
+    lower = np.linalg.norm(points[LOWER_INNER_LIP] - points[LOWER_OUTER_LIP])
     return float(upper + lower) / max(face_height(points), 1.0)
 
 

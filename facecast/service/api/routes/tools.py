@@ -29,8 +29,6 @@ TOOL_OPERATIONS = ("generate_video", "generate_batch", "get_video", "get_batch",
                    "upload_audio")
 MAX_WAIT_S = 55  # below Dify's 60 s read timeout for custom tools, with room for the request itself
 DEFAULT_WAIT_S = 50
-# Request fields the video and batch creates may gain (text-to-speech arrives with the voice API); passed through.
-SPEECH_FIELDS = ("text", "voice", "rate", "pitch", "volume", "subtitles")
 
 
 class InvalidToolRequestError(FacecastError):

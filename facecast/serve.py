@@ -1,0 +1,38 @@
+"""What `facecast serve` runs: the HTTP API, with the web UI mounted at /ui beside it.
+
+The API (service/app.py) knows nothing of the UI; the UI is a client of the API over loopback. Only the
+process that starts a server puts the two in one ASGI app, so neither package imports the other.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from .service.app import create_app
+from .service.settings import Settings
+
+log = logging.getLogger("facecast.serve")
+
+
+def server_app(settings: Settings) -> FastAPI:
+    """The API for `settings`, plus the web UI at /ui when `settings.webui` is on and gradio is installed."""
+    app = create_app(settings)
+    if settings.webui:
+        mount_webui(app, settings)
+    return app
+
+
+def mount_webui(app: FastAPI, settings: Settings) -> bool:
+    """Mount the Gradio UI at /ui as a client of this server's API; False when gradio is not installed."""
+    try:
+        from .webui.app import mount_ui
+    except ImportError as exc:
+        log.warning("web UI off: %s (pip install 'facecast[webui]')", exc)
+        return False
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    keys = [key.get_secret_value() for key in settings.api_keys]
+    mount_ui(app, f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}",
+             api_key=keys[0] if keys else None, login_keys=keys or None)
+    return True
