@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from facecast.engine.speech_types import PhonemeTiming
-from facecast.voice.evaluate import bilabial_closure_rate
+from facecast.engine.evaluate import bilabial_closure_rate
 
 FPS = 25.0
 PHONEMES = [
