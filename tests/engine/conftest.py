@@ -40,6 +40,6 @@ def speech_16k(eng_wav: Path) -> np.ndarray:
 
 
 def quiet(seconds: float) -> np.ndarray:
-    """Room-tone stand-in: faint noise well below speech."""
+    """Room-tone stand-in: faint noise (-60 dBFS) well below speech."""
     count = int(seconds * ANALYSIS_RATE)
-    return np.random.default_rng(0).normal(0, 1e-4, count).astype(np.float32)
+    return np.random.default_rng(0).normal(0, 1e-3, count).astype(np.float32)
