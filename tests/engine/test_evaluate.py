@@ -1,15 +1,21 @@
-"""The bilabial closure metric on synthetic mouth tracks."""
+"""The lip-sync metrics: bilabial closures on synthetic mouth tracks, sync and travel on the talking man clip."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
+import pytest
 
+from facecast.engine.evaluate import bilabial_closure_rate, evaluate
+from facecast.engine.speech import ANALYSIS_RATE
 from facecast.engine.speech_types import PhonemeTiming
-from facecast.engine.evaluate import bilabial_closure_rate
+from facecast.engine.tracking import Tracks
+from tests.support.media import write_audio, write_video
 
 FPS = 25.0
+CLIP_FPS = 30.0  # talking_man_480.mp4
 PHONEMES = [
     PhonemeTiming(0.00, 0.20, "_", "sil"),
     PhonemeTiming(0.20, 0.26, "p", "PP"),
@@ -51,3 +57,29 @@ def test_frames_without_a_face_are_not_scored():
     openings[10:] = np.nan
     assert bilabial_closure_rate(PHONEMES, openings, FPS) == 1.0  # only /p/ had a face
     assert math.isnan(bilabial_closure_rate(PHONEMES[:1], openings, FPS))
+
+
+@pytest.fixture(scope="module")
+def synced_speech(man_tracks: Tracks, tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, Path]:
+    """Noise whose loudness follows the talking man's own mouth: audio his video is in sync with, and a wav."""
+    openings = man_tracks.openings()
+    times = np.arange(int(len(openings) / CLIP_FPS * ANALYSIS_RATE)) / ANALYSIS_RATE
+    envelope = np.interp(times, (np.arange(len(openings)) + 0.5) / CLIP_FPS, openings)
+    noise = np.random.default_rng(2).normal(0, 1, len(times)).astype(np.float32)
+    samples = (noise * (0.002 + 2.0 * envelope)).astype(np.float32)
+    return samples, write_audio(tmp_path_factory.mktemp("eval") / "synced.wav", samples, ANALYSIS_RATE)
+
+
+def test_a_shifted_or_frozen_mouth_scores_worse(synced_speech, talking_man_mp4: Path, man_frames: list[np.ndarray],
+                                                man_tracks: Tracks, tmp_path: Path) -> None:
+    samples, synced = synced_speech
+    good, _ = evaluate(talking_man_mp4, audio=synced)
+    assert good.face_coverage == 1.0 and good.sync_r > 0.6 and abs(good.sync_lag_ms) <= 40
+    late = write_audio(tmp_path / "late.wav", np.r_[np.zeros(ANALYSIS_RATE // 2, np.float32), samples], ANALYSIS_RATE)
+    shifted, _ = evaluate(talking_man_mp4, audio=late)  # the sound 500 ms behind the picture
+    assert shifted.sync_r < good.sync_r - 0.3
+    closed = man_frames[int(np.nanargmin(man_tracks.openings()))]
+    frozen_video = write_video(tmp_path / "frozen.mp4", [closed] * len(man_frames), CLIP_FPS)
+    frozen, _ = evaluate(frozen_video, audio=synced)
+    assert frozen.travel < 0.01 < good.travel
+    assert not frozen.sync_r > good.sync_r - 0.3  # NaN (a mouth that never moves) also counts as worse
