@@ -7,8 +7,6 @@ with no face, ...), so each case exercises the same path an upload would.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +16,8 @@ import numpy as np
 import pytest
 
 from facecast.engine.media import load_audio
-from tests.conftest import write_audio, write_empty_wav, write_video
-
-
-def facecast(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facecast.cli", *args], capture_output=True, text=True, timeout=300)
+from tests.support.cli import run_facecast as facecast
+from tests.support.media import write_audio, write_empty_wav, write_video
 
 
 @pytest.fixture(scope="module")

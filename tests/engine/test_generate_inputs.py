@@ -11,7 +11,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import av
@@ -22,11 +21,8 @@ import pytest
 from facecast.engine.evaluate import measure_openings
 from facecast.engine.landmarks import CHIN, FOREHEAD, NOSE_TIP
 from facecast.engine.media import iter_frames, load_audio, pingpong_indices, probe
-from tests.conftest import read_rgb_frames as decode_rgb, write_audio, write_video
-
-
-def facecast(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facecast.cli", *args], capture_output=True, text=True, timeout=300)
+from tests.support.cli import run_facecast as facecast
+from tests.support.media import read_rgb_frames as decode_rgb, write_audio, write_video
 
 
 def child_cpu_s() -> float:

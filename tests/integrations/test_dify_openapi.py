@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 import dify_importer
+from tests.support.cli import run_facecast
 
 # Every tool and parameter a Dify workflow or agent relies on: (type, required).
 INTENDED = {
@@ -72,20 +71,17 @@ def test_tool_spec_for_import_from_url(live) -> None:
 
 def test_cli_writes_the_same_tools(tmp_path) -> None:
     target = tmp_path / "facecast-openapi.json"
-    done = subprocess.run([sys.executable, "-m", "facecast.cli", "openapi", "--server-url",
-                           "http://host.docker.internal:8000", "-o", str(target)],
-                          capture_output=True, text=True, timeout=120)
+    done = run_facecast("openapi", "--server-url", "http://host.docker.internal:8000", "-o", str(target),
+                        timeout=120)
     assert done.returncode == 0, done.stderr
     spec = json.loads(target.read_text())
     assert spec["servers"] == [{"url": "http://host.docker.internal:8000", "description": "facecast"}]
     tools, _ = dify_importer.parse(spec)
     check_intended(by_id(tools), "http://host.docker.internal:8000", described=True)
-    whole = subprocess.run([sys.executable, "-m", "facecast.cli", "openapi", "--server-url", "http://h:1", "--all"],
-                           capture_output=True, text=True, timeout=120)
+    whole = run_facecast("openapi", "--server-url", "http://h:1", "--all", timeout=120)
     assert whole.returncode == 0, whole.stderr
     assert len(dify_importer.parse(json.loads(whole.stdout))[0]) > len(tools)
-    refused = subprocess.run([sys.executable, "-m", "facecast.cli", "openapi", "--server-url", "facecast:8000"],
-                             capture_output=True, text=True, timeout=120)
+    refused = run_facecast("openapi", "--server-url", "facecast:8000", timeout=120)
     assert refused.returncode == 2 and "http://" in refused.stderr
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import shutil
 import time
-from pathlib import Path
 
-
-MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
+from tests.support.media import media_path
 
 
 def upload_speech(live) -> str:
@@ -67,7 +65,7 @@ def test_heygem_submit_and_query_survive_a_restart(live) -> None:
     folder = live.data_dir / "heygem"
     (folder / "temp").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(live.speech, folder / "temp" / "voice.wav")
-    shutil.copyfile(MEDIA / "talking_man_480.mp4", folder / "man.mp4")
+    shutil.copyfile(media_path("talking_man_480.mp4"), folder / "man.mp4")
     submit = live.client.post("/easy/submit", json={
         "audio_url": "/code/data/temp/voice.wav", "video_url": "man.mp4", "code": "task-1",
         "chaofen": 0, "watermark_switch": 0, "pn": 1}).json()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from tests.support.server import free_port
 from test_end_to_end import upload_audio, upload_template
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import trim_wav
+from tests.support.media import trim_wav
 from test_end_to_end import upload_audio, upload_template
 
 

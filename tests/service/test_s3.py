@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import free_port
+from tests.support.server import free_port
 from test_end_to_end import upload_audio, upload_template
 
 CREDENTIALS = {"aws_access_key_id": "facecast", "aws_secret_access_key": "facecast-secret", "region_name": "us-east-1"}

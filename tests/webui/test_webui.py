@@ -12,7 +12,8 @@ import pytest
 from facecast import assets
 from facecast.webui.client import ApiClient, ApiError
 from facecast.webui.views import format_eta, progress_html
-from tests.service.conftest import Service, trim_wav
+from tests.support.media import trim_wav
+from tests.support.server import Service
 
 gradio_client = pytest.importorskip("gradio_client")
 

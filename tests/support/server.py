@@ -1,4 +1,4 @@
-"""Real servers and workers on 127.0.0.1, with inputs made from ../shared/media."""
+"""Real `facecast serve` and `facecast worker` processes on 127.0.0.1, started and stopped by the test."""
 
 from __future__ import annotations
 
@@ -8,15 +8,9 @@ import socket
 import subprocess
 import sys
 import time
-import wave
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-MEDIA = ROOT.parent / "shared" / "media"
 
 
 def free_port() -> int:
@@ -25,21 +19,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def trim_wav(source: Path, target: Path, seconds: float) -> Path:
-    """The first `seconds` of a PCM wav, for short jobs."""
-    with wave.open(str(source)) as reader:
-        frames = reader.readframes(int(reader.getframerate() * seconds))
-        params = reader.getparams()
-    with wave.open(str(target), "wb") as writer:
-        writer.setparams(params)
-        writer.writeframes(frames)
-    return target
-
-
 class Service:
     """`facecast serve` (and extra `facecast worker`s) as subprocesses of the test, stopped by it."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str], workers: int = 1) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str], workers: int = 1, api_key: str | None = None) -> None:
         self.data_dir, self.workers = data_dir, workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -49,7 +32,10 @@ class Service:
                     "FACECAST_WORKER__POLL_MAX_DELAY_S": "0.2", "FACECAST_WEBHOOK_RETRY_S": "0.2", **env}
         self.api: subprocess.Popen[bytes] | None = None
         self.extra: list[subprocess.Popen[bytes]] = []
-        self.client = httpx.Client(base_url=self.url, timeout=90.0)
+        if api_key is not None:
+            self.env["FACECAST_API_KEYS"] = f'["{api_key}"]'
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        self.client = httpx.Client(base_url=self.url, timeout=90.0, headers=headers)
 
     def _log(self, name: str) -> object:
         return open(self.data_dir / f"{name}.out", "ab")
@@ -120,28 +106,3 @@ class Service:
             if "/templates/" in path:
                 time.sleep(0.3)
         raise AssertionError(f"{path} still {body.get('status')} after {timeout_s} s: {body}")
-
-
-@pytest.fixture
-def media() -> Path:
-    assert MEDIA.is_dir(), f"test media missing: {MEDIA}"
-    return MEDIA
-
-
-@pytest.fixture
-def short_wav(tmp_path: Path, media: Path) -> Path:
-    return trim_wav(media / "eng.wav", tmp_path / "speech.wav", 2.5)
-
-
-@pytest.fixture
-def make_service(tmp_path: Path) -> Iterator:
-    started: list[Service] = []
-
-    def factory(workers: int = 1, data_dir: Path | None = None, **env: str) -> Service:
-        service = Service(data_dir or tmp_path / "data", {k.upper(): v for k, v in env.items()}, workers)
-        started.append(service)
-        return service
-
-    yield factory
-    for service in started:
-        service.stop()

@@ -1,0 +1,1 @@
+"""facecast's tests; `tests.support` holds the helpers they share."""

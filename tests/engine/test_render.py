@@ -1,0 +1,60 @@
+"""Both classical renderers on a real closed-mouth frame: only the lower face changes, and it opens as planned."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facecast.engine.blend import lower_face_mask_full
+from facecast.engine.landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, mouth_opening
+from facecast.engine.motion import MouthPlan
+from facecast.engine.options import TrackingOptions
+from facecast.engine.render.base import MouthRenderer
+from facecast.engine.render.mouthbank import MouthBankRenderer
+from facecast.engine.render.parametric import ParametricRenderer
+from facecast.engine.results import PreparedTemplate
+from facecast.engine.tracking import Tracks, track_frames
+
+OPENINGS = (0.0, 0.06, 0.14)  # planned extra opening per output frame, in face heights
+
+
+def _plan() -> MouthPlan:
+    count = len(OPENINGS)
+    return MouthPlan(opening=np.array(OPENINGS, np.float32), width=np.zeros(count, np.float32),
+                     press=np.zeros(count, np.float32))
+
+
+def _build(name: str, prepared: PreparedTemplate, tracks: Tracks) -> MouthRenderer:
+    if name == "parametric":
+        return ParametricRenderer(_plan())
+    return MouthBankRenderer.build(prepared, tracks, _plan())
+
+
+@pytest.fixture(scope="module", params=["parametric", "mouthbank"])
+def rendered(request: pytest.FixtureRequest, man_prepared: PreparedTemplate, man_tracks: Tracks,
+             man_frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The clip's most closed frame, its landmarks, and that frame drawn at each planned opening."""
+    index = int(np.nanargmin(man_tracks.openings()))
+    frame, points = man_frames[index], man_tracks.points[index]
+    renderer = _build(request.param, man_prepared, man_tracks)
+    return frame, points, [renderer.render(frame.copy(), points, i) for i in range(len(OPENINGS))]
+
+
+def test_only_the_lower_face_changes(rendered) -> None:
+    frame, points, outputs = rendered
+    keep = ~lower_face_mask_full(points, frame.shape[:2], margin=0.15)
+    for output in outputs:
+        assert output.shape == frame.shape and output.dtype == np.uint8
+        assert np.abs(output[keep].astype(int) - frame[keep]).max() <= 2
+        eye_line = int(points[[LEFT_EYE_OUTER, RIGHT_EYE_OUTER], 1].max())
+        np.testing.assert_array_equal(output[:eye_line], frame[:eye_line])  # eyes, forehead, backdrop
+    assert np.abs(outputs[-1].astype(int) - frame).max() > 40  # and the mouth really did change
+
+
+def test_larger_plan_values_open_the_mouth_more(rendered) -> None:
+    frame, _, outputs = rendered
+    tracks = track_frames([frame, *outputs], len(outputs) + 1, TrackingOptions(smoothing=0.0))
+    assert tracks.coverage == 1.0
+    measured = [mouth_opening(points) for points in tracks.points]
+    assert measured[1] < measured[2] < measured[3]
+    assert measured[3] - measured[0] > 0.06

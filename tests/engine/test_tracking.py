@@ -1,0 +1,99 @@
+"""Face tracking on real clips: the face is found, followed steadily, chosen as asked, and cached."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facecast.engine.errors import NoFaceError
+from facecast.engine.landmarks import STABLE, face_height
+from facecast.engine.options import TrackingOptions
+from facecast.engine.pipeline import prepare_template
+from facecast.engine.results import PreparedTemplate
+from facecast.engine.tracking import Tracks, smooth_tracks, track_frames
+from tests.support.media import read_rgb_frames
+
+
+def test_face_found_in_every_frame_of_a_close_up(man_tracks: Tracks, man_frames: list[np.ndarray]) -> None:
+    assert man_tracks.frame_count == len(man_frames) == 216
+    assert man_tracks.coverage == 1.0
+    height, width = man_frames[0].shape[:2]
+    points = man_tracks.points
+    assert (points[..., 0] >= 0).all() and (points[..., 0] < width).all()
+    assert (points[..., 1] >= 0).all() and (points[..., 1] < height).all()
+    assert 150 < face_height(points[0]) < 480
+    # the README's measure of this clip: the mouth runs from shut to wide open
+    assert man_tracks.mouth_range() > 0.1 and np.nanmin(man_tracks.openings()) < 0.02
+
+
+def _stable_jitter(tracks: Tracks) -> float:
+    """Median frame-to-frame movement of the landmarks that do not move with the mouth, in face heights."""
+    steps = np.linalg.norm(np.diff(tracks.points[:, STABLE], axis=0), axis=2)
+    return float(np.median(steps) / face_height(tracks.points[0]))
+
+
+def test_points_are_stable_frame_to_frame(man_tracks: Tracks) -> None:
+    assert _stable_jitter(man_tracks) < 0.01
+
+
+def test_smoothing_removes_jitter_without_moving_the_face(man_tracks: Tracks) -> None:
+    noisy = Tracks(points=man_tracks.points.copy(), present=man_tracks.present.copy())
+    noisy.points += np.random.default_rng(1).normal(0, 2.0, noisy.points.shape).astype(np.float32)
+    before = _stable_jitter(noisy)
+    smooth_tracks(noisy, 0.6)
+    assert _stable_jitter(noisy) < before / 3
+    drift = np.linalg.norm(noisy.points - man_tracks.points, axis=2)
+    assert float(np.median(drift)) < 2.0
+
+
+@pytest.fixture(scope="module")
+def two_faces(man_frames: list[np.ndarray], talking_woman_mp4) -> list[np.ndarray]:
+    """The man on the left and the woman on the right of one 960x480 picture, five frames."""
+    woman = read_rgb_frames(talking_woman_mp4, limit=5)
+    return [np.hstack([man, her]) for man, her in zip(man_frames[:5], woman)]
+
+
+@pytest.mark.parametrize("face, left", [("0", True), ("1", False)])
+def test_face_index_picks_faces_left_to_right(two_faces: list[np.ndarray], face: str, left: bool) -> None:
+    tracks = track_frames(two_faces, len(two_faces), TrackingOptions(face=face))
+    assert tracks.coverage == 1.0
+    centre_x = float(np.mean(tracks.points[:, :, 0]))
+    assert (centre_x < 480) if left else (centre_x > 480)
+
+
+def test_a_face_index_beyond_the_faces_shown_finds_none(two_faces: list[np.ndarray]) -> None:
+    with pytest.raises(NoFaceError, match="no face in any of the 5 frames"):
+        track_frames(two_faces, len(two_faces), TrackingOptions(face="2"), name="two.mp4")
+
+
+def test_frames_without_a_face_raise_no_face(man_frames: list[np.ndarray]) -> None:
+    # the same clip with the face cut away: only the backdrop above the head is left, stretched
+    backdrop = [np.ascontiguousarray(np.repeat(frame[:40], 12, axis=0)) for frame in man_frames[:4]]
+    with pytest.raises(NoFaceError) as raised:
+        track_frames(backdrop, len(backdrop), name="backdrop.mp4")
+    assert raised.value.code == "no_face" and "backdrop.mp4" in str(raised.value)
+
+
+def test_tracks_save_and_load_round_trip(man_tracks: Tracks, tmp_path) -> None:
+    gappy = Tracks(points=man_tracks.points[:20].copy(), present=man_tracks.present[:20].copy())
+    gappy.present[5:8] = False
+    gappy.points[5:8] = np.nan
+    gappy.save(tmp_path / "tracks.npz")
+    loaded = Tracks.load(tmp_path / "tracks.npz")
+    np.testing.assert_array_equal(loaded.present, gappy.present)
+    np.testing.assert_array_equal(loaded.points, gappy.points)  # NaN where no face, bit for bit elsewhere
+    assert loaded.coverage == pytest.approx(17 / 20)
+
+
+def test_prepared_tracks_are_cached_by_content(man_prepared: PreparedTemplate, man_tracks: Tracks,
+                                               talking_man_mp4, tmp_path) -> None:
+    tracks_file = man_prepared.cache_path / "tracks.npz"
+    written = tracks_file.stat().st_mtime_ns
+    again = prepare_template(talking_man_mp4, cache_dir=man_prepared.cache_path.parent)
+    assert again.cache_path == man_prepared.cache_path and again.facts == man_prepared.facts
+    assert tracks_file.stat().st_mtime_ns == written  # read back, not tracked again
+    assert man_prepared.facts.talking and man_prepared.facts.face_coverage == 1.0
+    # a copy under another name has the same content: same cache entry
+    copy = tmp_path / "renamed.mp4"
+    copy.write_bytes(talking_man_mp4.read_bytes())
+    assert prepare_template(copy, cache_dir=man_prepared.cache_path.parent).content_hash == man_prepared.content_hash
