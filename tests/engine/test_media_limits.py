@@ -68,9 +68,11 @@ def write_big_h264(path: Path, side: int = 4096) -> Path:
 
 def run_measured(*args: str) -> tuple[subprocess.CompletedProcess, float]:
     """Run `facecast ARGS` in a child; returns it and the child's peak RSS in MB."""
-    code = ("import resource, sys; from facecast.cli import app\n"
+    # VmHWM belongs to this process image; ru_maxrss would carry the (large) test process's peak across exec.
+    code = ("import re, sys; from facecast.cli import app\n"
             "try:\n    app(sys.argv[1:])\n"
-            "finally:\n    print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+            "finally:\n    status = open('/proc/self/status').read()\n"
+            "    print('PEAK', re.search(r'VmHWM:\\s+(\\d+)', status).group(1), file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
     peak_kb = int(done.stderr.rsplit("PEAK", 1)[1].split()[0])
     return done, peak_kb / 1024
