@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import wave
 from pathlib import Path
 
@@ -12,8 +10,8 @@ import numpy as np
 import pytest
 
 from facecast.engine.media import load_audio, probe
-
-MEDIA = Path(__file__).resolve().parents[2].parent / "shared" / "media"
+from tests.support.cli import run_facecast
+from tests.support.media import MEDIA_DIR as MEDIA
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
@@ -23,10 +21,6 @@ def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
         handle.setframerate(rate)
         handle.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
     return path
-
-
-def facecast(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facecast.cli", *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +36,7 @@ def speech_8s(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_generate_sun_follows_english_speech(tmp_path: Path, cache_dir: Path, speech_8s: Path) -> None:
     output = tmp_path / "out.mp4"
-    done = facecast("generate", "-t", str(MEDIA / "sun.mp4"), "-a", str(speech_8s), "-o", str(output),
+    done = run_facecast("generate", "-t", str(MEDIA / "sun.mp4"), "-a", str(speech_8s), "-o", str(output),
                     "--cache-dir", str(cache_dir), "-q")
     assert done.returncode == 0, done.stderr
     info = probe(output)
@@ -50,7 +44,7 @@ def test_generate_sun_follows_english_speech(tmp_path: Path, cache_dir: Path, sp
     assert info.video_codec == "h264" and info.audio_codec == "aac"
     assert abs(info.duration_s - 8.0) <= 1 / 25 + 0.03
 
-    done = facecast("eval", str(output), "--audio", str(speech_8s), "--template", str(MEDIA / "sun.mp4"), "--json")
+    done = run_facecast("eval", str(output), "--audio", str(speech_8s), "--template", str(MEDIA / "sun.mp4"), "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["sync_r"] >= 0.7
@@ -62,7 +56,7 @@ def test_generate_sun_follows_english_speech(tmp_path: Path, cache_dir: Path, sp
 def test_silent_audio_gives_closed_mouth(tmp_path: Path, cache_dir: Path) -> None:
     silence = write_wav(tmp_path / "silence.wav", np.zeros(16000 * 2, np.float32), 16000)
     output = tmp_path / "silent.mp4"
-    done = facecast("generate", "-t", str(MEDIA / "sun.mp4"), "-a", str(silence), "-o", str(output),
+    done = run_facecast("generate", "-t", str(MEDIA / "sun.mp4"), "-a", str(silence), "-o", str(output),
                     "--cache-dir", str(cache_dir), "-q")
     assert done.returncode == 0, done.stderr
     from facecast.engine.evaluate import measure_openings

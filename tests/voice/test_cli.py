@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-MEDIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "media"
-
-
-def _facecast(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facecast.cli", *args], capture_output=True, text=True, timeout=timeout)
+from tests.support.cli import run_facecast
+from tests.support.media import MEDIA_DIR as MEDIA
 
 
 def test_voices_lists_english_and_mandarin():
-    result = _facecast("voices", "--engine", "espeak")
+    result = run_facecast("voices", "--engine", "espeak")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["id", "engine", "language", "gender"]
@@ -32,7 +25,7 @@ def test_voices_lists_english_and_mandarin():
 ])
 def test_say_refuses_bad_input_and_writes_nothing(tmp_path, args, code):
     output = tmp_path / "out.mp4"
-    result = _facecast("say", "-t", str(MEDIA / "portrait.jpg"), "-o", str(output), *args)
+    result = run_facecast("say", "-t", str(MEDIA / "portrait.jpg"), "-o", str(output), *args)
     assert result.returncode == 2
     assert f"[{code}]" in result.stderr
     assert list(tmp_path.iterdir()) == []
@@ -41,7 +34,7 @@ def test_say_refuses_bad_input_and_writes_nothing(tmp_path, args, code):
 @pytest.mark.slow
 def test_say_writes_video_and_subtitles(tmp_path):
     output = tmp_path / "hello.mp4"
-    result = _facecast("say", "-t", str(MEDIA / "portrait.jpg"), "--text", "Peter bought my map. 你好，我们吃饭吧。",
+    result = run_facecast("say", "-t", str(MEDIA / "portrait.jpg"), "--text", "Peter bought my map. 你好，我们吃饭吧。",
                        "-v", "espeak:cmn", "-o", str(output), "--subtitles", "burn", "-q")
     assert result.returncode == 0, result.stderr
     import av
@@ -57,7 +50,7 @@ def test_say_writes_video_and_subtitles(tmp_path):
 
 def test_say_soft_subtitles_are_a_track_in_the_mp4(tmp_path):
     output = tmp_path / "soft.mp4"
-    result = _facecast("say", "-t", str(MEDIA / "talking_man_480.mp4"), "--text", "Good morning. Welcome back.",
+    result = run_facecast("say", "-t", str(MEDIA / "talking_man_480.mp4"), "--text", "Good morning. Welcome back.",
                        "-o", str(output), "--subtitles", "soft", "-q")
     assert result.returncode == 0, result.stderr
     import av

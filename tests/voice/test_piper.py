@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-
-from facecast.voice.base import PiperVoiceConfig, SynthesisOptions, VoiceConfig, get_voice, list_voices, synthesize  # noqa: E402
-from facecast.voice.errors import VoiceConfigError  # noqa: E402
+from facecast.voice.base import PiperVoiceConfig, SynthesisOptions, VoiceConfig, get_voice, list_voices, synthesize
+from facecast.voice.errors import VoiceConfigError
 
 HOP = 64  # samples per phoneme id before length scaling
 # The order of Piper's default espeak phoneme map: pad, BOS, EOS, space, punctuation, then IPA.

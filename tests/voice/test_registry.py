@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from facecast.voice.errors import UnknownVoiceError
 from facecast.voice.registry import SUGGESTIONS, get_voice, list_voices
+from tests.support.cli import run_facecast
+from tests.support.media import MEDIA_DIR as MEDIA
 
-pytest.importorskip("espeakng_loader")
-MEDIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "media"
 
 
 @pytest.mark.parametrize("spelling", ["espeak:cmn", "cmn", "zh", "zh-CN", "zh_cn", "ZH-cn", "Mandarin", "MANDARIN",
@@ -56,13 +54,9 @@ def test_only_listed_voices_and_variants_are_accepted(unsafe: str) -> None:
     assert len(str(caught.value)) < 300  # a huge id is not echoed back whole
 
 
-def _facecast(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facecast.cli", *args], capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.parametrize("language", ["zh", "cmn", "ZH_cn"])
 def test_voices_command_lists_mandarin_for_any_spelling(language: str) -> None:
-    result = _facecast("voices", "--language", language)
+    result = run_facecast("voices", "--language", language)
     assert result.returncode == 0, result.stderr
     assert [line.split()[0] for line in result.stdout.splitlines()[1:]][:2] == ["espeak:cmn", "espeak:cmn+f3"]
 
@@ -71,7 +65,7 @@ def test_voices_command_lists_mandarin_for_any_spelling(language: str) -> None:
 def test_say_resolves_the_voice_before_checking_the_text(tmp_path: Path, voice: str, voice_id: str) -> None:
     """The language check names the voice the spelling resolved to; nothing is written."""
     text = "Привет"  # Cyrillic: neither voice reads it
-    result = _facecast("say", "-t", str(MEDIA / "portrait.jpg"), "-o", str(tmp_path / "out.mp4"), "--text", text,
+    result = run_facecast("say", "-t", str(MEDIA / "portrait.jpg"), "-o", str(tmp_path / "out.mp4"), "--text", text,
                        "--voice", voice)
     assert result.returncode == 2
     assert "[unsupported_language]" in result.stderr and voice_id in result.stderr
@@ -79,7 +73,7 @@ def test_say_resolves_the_voice_before_checking_the_text(tmp_path: Path, voice: 
 
 
 def test_say_with_an_unknown_voice_suggests_and_points_to_the_list(tmp_path: Path) -> None:
-    result = _facecast("say", "-t", str(MEDIA / "portrait.jpg"), "-o", str(tmp_path / "out.mp4"), "--text", "Hi.",
+    result = run_facecast("say", "-t", str(MEDIA / "portrait.jpg"), "-o", str(tmp_path / "out.mp4"), "--text", "Hi.",
                        "--voice", "espeak:en-usa")
     assert result.returncode == 2 and "[unknown_voice]" in result.stderr
     assert "espeak:en-us" in result.stderr and "facecast voices" in result.stderr
