@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 
 from .errors import InvalidOptionError
-from .files import atomic_output  # noqa: F401  (re-exported for the pipeline, which publishes through it)
 from .media import iter_pingpong_frames, probe, rational_fps, resample_audio
 from .options import EncodeOptions
 from .speech_types import AudioClip, SubtitleCue

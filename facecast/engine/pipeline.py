@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .encode import VideoWriter, atomic_output, output_size
+from .encode import VideoWriter, output_size
+from .files import atomic_output
 from .errors import AudioTooLongError, EmptyAudioError, InvalidOptionError, UnreadableInputError
 from .media import MediaInfo, iter_frames, iter_pingpong_frames, iter_resampled, load_audio, probe
 from .motion import MouthPlan, plan_from_features, plan_from_phonemes

@@ -19,7 +19,8 @@ import numpy as np
 
 from .options import TrackingOptions
 from .results import PreparedTemplate, TemplateFacts
-from .tracking import TRACKS_VERSION, Tracks, write_json
+from .files import write_json_atomic
+from .tracking import TRACKS_VERSION, Tracks
 
 THUMBNAIL_MAX_SIDE_PX = 360
 
@@ -84,7 +85,7 @@ class TemplateCache:
             tracks.save(staging / "tracks.npz")
             if thumbnail is not None:
                 write_thumbnail(thumbnail, staging / "thumbnail.jpg")
-            write_json(staging / "facts.json", {"source": Path(source).name, "facts": facts_to_dict(facts)})
+            write_json_atomic(staging / "facts.json", {"source": Path(source).name, "facts": facts_to_dict(facts)})
             try:
                 staging.rename(self.root / key)  # atomic: another worker may have finished first, which is fine
             except OSError:

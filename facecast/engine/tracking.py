@@ -153,4 +153,3 @@ def template_summary(tracks: Tracks) -> dict[str, float | bool]:
     }
 
 
-write_json = write_json_atomic  # the pipeline's name for it

@@ -13,13 +13,14 @@ import itertools
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from facecast.engine.files import write_json_atomic
 
 from .settings import Settings
 
@@ -157,7 +158,7 @@ def synthesize_cached(settings: Settings, text: str, voice: str, options: dict[s
         started = time.monotonic()
         stream = synthesize_stream(text, voice, synthesis, settings.voice.voice_config())
         speech = write_speech(_cancellable(_first_clip_now(stream), cancel), wav)
-        _write_json(timings, {"sample_rate": speech.sample_rate, "duration_s": speech.duration_s,
+        write_json_atomic(timings, {"sample_rate": speech.sample_rate, "duration_s": speech.duration_s,
                               "phonemes": [asdict(p) for p in speech.phonemes],
                               "words": [asdict(w) for w in speech.words]})
         log.info("synthesised speech %s: %.1f s with %s in %.1f s", key, speech.duration_s, voice,
@@ -185,13 +186,6 @@ def _load(wav: Path, timings: Path) -> SynthesizedSpeech:
     data = json.loads(timings.read_text(encoding="utf-8"))
     return SynthesizedSpeech(wav, data["sample_rate"], data["duration_s"],
                              [PhonemeTiming(**p) for p in data["phonemes"]], [WordTiming(**w) for w in data["words"]])
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, ensure_ascii=False)
-    os.replace(tmp, path)
 
 
 @contextmanager
