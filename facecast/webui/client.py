@@ -48,6 +48,10 @@ class ApiClient:
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         return self._request(method, path, **kwargs).json()
 
+    def openapi(self) -> dict[str, Any]:
+        """The server's OpenAPI document, where the UI reads option bounds, allowed values and help."""
+        return self._json("GET", "/openapi.json")
+
     # templates
     def list_templates(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         params = {"limit": limit, **({"status": status} if status else {})}

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from facecast import assets
-from facecast.webui.client import ApiClient, ApiError
+from facecast.webui.client import ENDED, ApiClient, ApiError
+from facecast.webui.options import ApiOptions
 from facecast.webui.views import format_eta, progress_html
 from tests.support.media import trim_wav
 from tests.support.server import Service
@@ -22,6 +25,9 @@ AUDIO, TEXT = "Audio file or recording", "Text, spoken by a voice"
 FETCHED = re.compile(r"""<(?:link|script|img|iframe|source|video|audio)\b[^>]*?\b(?:href|src)\s*=\s*["']([^"']+)""",
                      re.IGNORECASE)
 CSS_URL = re.compile(r"""(?:url\(\s*["']?|@import\s+["'])([^"')]+)""", re.IGNORECASE)
+SLIDER_FIELDS = {"Rate": "rate", "Pitch (semitones)": "pitch", "Volume": "volume", "Mouth intensity": "intensity"}
+CHOICE_FIELDS = {"Subtitles": "subtitles", "Renderer": "render_mode"}
+PRESET_FIELDS = {"Max height": "max_height", "Quality": "crf"}
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +159,74 @@ def test_text_is_spoken_when_the_server_has_voices(ui, demo_template: str, servi
     assert 'data-status="succeeded"' in status, status
     assert sorted(Path(d).suffix for d in download) == [".mp4", ".srt", ".vtt"]
     assert "Hello" in next(Path(d) for d in download if d.endswith(".srt")).read_text()
+    status, _, _ = ui.predict(demo_template, TEXT, None, "Hi.", "", 1.0, 0, 1.0, "none", 0, 20,
+                              api_name="/generate")  # "" is the voice picker's "Server default"
+    assert 'data-status="succeeded"' in status, status
     status, _, _ = ui.predict(demo_template, TEXT, None, "Hi", "espeak:no-such-voice", 1.0, 0, 1.0, "none", 0, 20,
                               api_name="/generate")
     assert "fc-error" in status and "(unknown_voice)" in status, status
+
+
+def _request_field(openapi: dict[str, Any], name: str) -> dict[str, Any]:
+    """A VideoCreate property as the API states it: the non-null branch of an optional field, $refs followed."""
+    def resolve(schema: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in schema:
+            target: Any = openapi
+            for key in schema["$ref"].removeprefix("#/").split("/"):
+                target = target[key]
+            schema = target
+        return schema
+
+    field = resolve(openapi["components"]["schemas"]["VideoCreate"]["properties"][name])
+    branches = [resolve(b) for b in field.get("anyOf", [])]
+    return {**next((b for b in branches if b.get("type") != "null"), {}), **field}
+
+
+def test_option_widgets_follow_the_api_schema(ui, service: Service) -> None:
+    """The page's sliders and dropdowns carry the bounds, values and help text of GET /openapi.json."""
+    openapi = service.client.get("/openapi.json").json()
+    widgets = [c["props"] for c in ui.config["components"] if c["props"].get("label")]
+    seen = set()
+    for props in widgets:
+        label = props["label"]
+        if label in SLIDER_FIELDS:
+            field = _request_field(openapi, SLIDER_FIELDS[label])
+            assert (props["minimum"], props["maximum"]) == (field["minimum"], field["maximum"]), label
+            assert field["minimum"] <= props["value"] <= field["maximum"], label
+        elif label in CHOICE_FIELDS:
+            field = _request_field(openapi, CHOICE_FIELDS[label])
+            assert [value for _, value in props["choices"]] == field["enum"], label
+        elif label in PRESET_FIELDS:
+            field = _request_field(openapi, PRESET_FIELDS[label])
+            values = [value for _, value in props["choices"] if value]  # 0: leave the field out
+            assert values and all(field["minimum"] <= v <= field["maximum"] for v in values), label
+        else:
+            continue
+        assert props["info"] == field["description"], label
+        seen.add(label)
+    assert seen == {*SLIDER_FIELDS, *CHOICE_FIELDS, *PRESET_FIELDS}
+    statuses = openapi["components"]["schemas"]["VideoPublic"]["properties"]["status"]["enum"]
+    status_filter = next(p for p in widgets if p["label"] == "Status")
+    assert [value for _, value in status_filter["choices"]] == ["all", *statuses]
+    assert set(ENDED) <= set(statuses)
+
+
+def test_standalone_ui_reads_the_schema_over_http(service: Service) -> None:
+    from facecast.webui.app import build_ui, read_options
+
+    options = read_options(ApiClient(service.url))
+    assert options == ApiOptions.from_openapi(service.client.get("/openapi.json").json())
+    assert (options.rate.minimum, options.rate.maximum) == (0.5, 2.0)
+    assert build_ui(service.url) is not None
+    with pytest.raises(ApiError) as caught:
+        build_ui("http://127.0.0.1:9")
+    assert caught.value.code == "unreachable" and "/openapi.json" in caught.value.message
+
+
+def test_a_schema_without_an_option_is_refused(service: Service) -> None:
+    openapi = service.client.get("/openapi.json").json()
+    broken = copy.deepcopy(openapi)
+    del broken["components"]["schemas"]["VideoCreate"]["properties"]["rate"]
+    with pytest.raises(ApiError) as caught:
+        ApiOptions.from_openapi(broken)
+    assert caught.value.code == "openapi_unreadable" and "VideoCreate.rate" in caught.value.message
