@@ -10,33 +10,24 @@ from typing import Annotated, Optional
 import typer
 
 from .cli_support import Quiet, Verbose, fail, progress_bar, run_or_exit, setup_logging
-from .engine.options import EncodeOptions, GenerateOptions, Limits, MotionOptions, RenderOptions, TrackingOptions
+from .cli_options import OptionValues, option_flags
+from .engine.options import GenerateOptions, TrackingOptions
+from .engine.optionspec import build_options
 from .engine.progress import CancelToken
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="facecast: lip-synced talking videos from a template and speech, on your own machine.")
-# Defaults are read from the option dataclasses so each is written once.
-_TRACKING, _MOTION, _RENDER, _ENCODE, _LIMITS = TrackingOptions(), MotionOptions(), RenderOptions(), EncodeOptions(), Limits()
 
 CacheDir = Annotated[Optional[Path], typer.Option(help="Template cache (default $FACECAST_CACHE_DIR or ~/.cache/facecast/templates).")]
 
 
 @app.command()
+@option_flags(GenerateOptions)
 def generate(
     template: Annotated[Path, typer.Option("--template", "-t", help="Template video (mp4/mov/webm/mkv) or photo (jpg/png/webp).")],
     audio: Annotated[Path, typer.Option("--audio", "-a", help="Speech: wav/mp3/m4a/aac/ogg/opus/flac, or a video's audio track.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="MP4 to write.")],
-    mode: Annotated[str, typer.Option(help="Mouth renderer: auto, mouthbank (the person's own mouths) or parametric.")] = _RENDER.mode,
-    backend: Annotated[str, typer.Option(help="classical (no weights) or wav2lip (needs --weights).")] = _RENDER.backend,
-    weights: Annotated[Optional[Path], typer.Option(help="Model weights for a neural backend.")] = None,
-    face: Annotated[str, typer.Option(help="Which face: 'largest' or an index counted left to right from 0.")] = _TRACKING.face,
-    crf: Annotated[int, typer.Option(help="x264 quality, 0-51 (lower is better and bigger).")] = _ENCODE.crf,
-    preset: Annotated[str, typer.Option(help="x264 speed preset.")] = _ENCODE.preset,
-    max_height: Annotated[Optional[int], typer.Option(help="Scale taller templates down to this height.")] = None,
-    start_frame: Annotated[int, typer.Option(help="Template frame the video starts on.")] = _ENCODE.start_frame,
-    lead_ms: Annotated[float, typer.Option(help="How far the mouth leads the sound, 0-40 ms.")] = _MOTION.lead_ms,
-    intensity: Annotated[float, typer.Option(help="How wide the mouth opens, 0.2-2.0.")] = _MOTION.intensity,
-    max_audio_s: Annotated[float, typer.Option(help="Refuse audio longer than this many seconds.")] = _LIMITS.max_audio_s,
+    option_values: OptionValues,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -45,13 +36,7 @@ def generate(
     from .engine.pipeline import generate as run_generate
 
     setup_logging(verbose)
-    options = run_or_exit(lambda: GenerateOptions(
-        tracking=TrackingOptions(face=face),
-        motion=MotionOptions(lead_ms=lead_ms, intensity=intensity),
-        render=RenderOptions(mode=mode, backend=backend, weights_path=str(weights) if weights else None),  # type: ignore[arg-type]
-        encode=EncodeOptions(crf=crf, preset=preset, max_height=max_height, start_frame=start_frame),
-        limits=Limits(max_audio_s=max_audio_s),
-    ))
+    options = run_or_exit(lambda: build_options(GenerateOptions, option_values))
     cancel = CancelToken()
     with progress_bar(not quiet and sys.stderr.isatty()) as report:
         result = run_or_exit(lambda: run_generate(template, audio, output, options, cache_dir=cache_dir,
@@ -61,9 +46,10 @@ def generate(
 
 
 @app.command()
+@option_flags(TrackingOptions)
 def prepare(
     template: Annotated[Path, typer.Argument(help="Template video or photo.")],
-    face: Annotated[str, typer.Option(help="Which face: 'largest' or an index counted left to right.")] = _TRACKING.face,
+    option_values: OptionValues,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -72,7 +58,7 @@ def prepare(
     from .engine.pipeline import prepare_template
 
     setup_logging(verbose)
-    options = run_or_exit(lambda: TrackingOptions(face=face))
+    options = run_or_exit(lambda: build_options(TrackingOptions, option_values))
     with progress_bar(not quiet and sys.stderr.isatty()) as report:
         prepared = run_or_exit(lambda: prepare_template(template, cache_dir=cache_dir, options=options, progress=report))
     facts = prepared.facts

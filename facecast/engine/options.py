@@ -1,4 +1,5 @@
-"""Option dataclasses for each engine stage. CLI flags and API fields mirror these; defaults live here once."""
+"""Option dataclasses for each engine stage. Each user-facing option is declared once here, with its default,
+bounds and help; the CLI flags, API fields, service settings and job record are derived from it (optionspec)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import InvalidOptionError
+from .optionspec import check_options, option
 
 RenderMode = Literal["auto", "mouthbank", "parametric"]
 
@@ -14,14 +16,14 @@ RenderMode = Literal["auto", "mouthbank", "parametric"]
 class TrackingOptions:
     """How faces are found and followed in a template."""
 
-    face: str = "largest"          # "largest", or a 0-based index of faces ordered left to right
+    face: str = option("largest", "Which face: 'largest' or an index counted left to right from 0.")
     min_face_height_px: int = 48   # faces smaller than this, even after upscaling, are rejected
     smoothing: float = 0.6         # 0 = raw landmarks, towards 1 = steadier (one-euro style filter strength)
 
     def __post_init__(self) -> None:
         if self.face != "largest" and not self.face.isdigit():
             raise InvalidOptionError(f"face must be 'largest' or a face index such as 0, got {self.face!r}")
-        if not 0.0 <= self.smoothing < 1.0:
+        if not 0.0 <= self.smoothing < 1.0:  # not user-facing: the bound is exclusive
             raise InvalidOptionError(f"smoothing must be in [0, 1), got {self.smoothing}")
 
 
@@ -29,46 +31,40 @@ class TrackingOptions:
 class MotionOptions:
     """How speech becomes mouth motion."""
 
-    lead_ms: float = 35.0      # the mouth moves this much before the sound (0-40 ms looks natural)
-    intensity: float = 1.0     # scales how far the mouth opens
+    lead_ms: float = option(35.0, "How far the mouth leads the sound, in ms (0-40 looks natural).", min=0.0, max=40.0)
+    intensity: float = option(1.0, "How far the mouth opens, 0.2-2.0; 1.0 is natural.", min=0.2, max=2.0, api=True)
     use_phonemes: bool = True  # prefer phoneme timings over audio analysis when they are available
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.lead_ms <= 40.0:
-            raise InvalidOptionError(f"lead_ms must be between 0 and 40, got {self.lead_ms}")
-        if not 0.2 <= self.intensity <= 2.0:
-            raise InvalidOptionError(f"intensity must be between 0.2 and 2.0, got {self.intensity}")
+        check_options(self)
 
 
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
     """Which mouth renderer draws the lips."""
 
-    mode: RenderMode = "auto"          # auto: the person's own mouths when the template talks, else parametric
-    backend: str = "classical"         # "classical" (no weights) or "wav2lip" (needs weights_path)
-    weights_path: str | None = None    # model weights for neural backends
+    mode: RenderMode = option("auto", "Mouth renderer: auto (the person's own mouths when the template talks, "
+                              "else parametric), mouthbank or parametric.", name="render_mode", flag="mode", api=True)
+    backend: str = option("classical", "classical (no weights) or wav2lip (needs --weights).")
+    weights_path: str | None = option(None, "Model weights for a neural backend.", flag="weights")
 
     def __post_init__(self) -> None:
-        if self.mode not in ("auto", "mouthbank", "parametric"):
-            raise InvalidOptionError(f"mode must be auto, mouthbank or parametric, got {self.mode!r}")
+        check_options(self)
 
 
 @dataclass(frozen=True, slots=True)
 class EncodeOptions:
     """How the MP4 is written."""
 
-    crf: int = 23                  # x264 quality: lower is better and bigger, 0-51
-    preset: str = "veryfast"       # x264 speed preset; veryfast keeps generation near transcode speed
-    max_height: int | None = None  # downscale taller templates; None keeps the template size
-    start_frame: int = 0           # template frame the output starts on
+    crf: int = option(23, "x264 quality, 0-51: lower is better and bigger.", min=0, max=51, api=True)
+    # veryfast keeps generation near transcode speed
+    preset: str = option("veryfast", "x264 speed preset.")
+    max_height: int | None = option(None, "Scale taller templates down to this height; unset keeps the template "
+                                    "size.", min=64, max=4320, api=True)
+    start_frame: int = option(0, "Template frame the video starts on.", min=0)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.crf <= 51:
-            raise InvalidOptionError(f"crf must be 0-51, got {self.crf}")
-        if self.max_height is not None and self.max_height < 64:
-            raise InvalidOptionError(f"max_height must be at least 64, got {self.max_height}")
-        if self.start_frame < 0:
-            raise InvalidOptionError(f"start_frame must be >= 0, got {self.start_frame}")
+        check_options(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +74,19 @@ class Limits:
     Each is checked from the file's headers before anything is decoded.
     """
 
-    max_audio_s: float = 1800.0          # 30 minutes
-    max_sample_rate: int = 192_000       # Hz; studio recordings go to 192 kHz, anything above is not speech
-    max_pixels: int = 3840 * 2160        # per template frame (4K UHD, either orientation)
-    max_template_s: float = 3600.0       # template videos are looped, so an hour is plenty
+    max_audio_s: float = option(1800.0, "Refuse audio longer than this many seconds.", min=1.0, setting=True)
+    # studio recordings go to 192 kHz, anything above is not speech
+    max_sample_rate: int = option(192_000, "Refuse audio declaring a higher sample rate, in Hz.", min=8000,
+                                  flag=False, setting=True)
+    # 4K UHD, either orientation
+    max_pixels: int = option(3840 * 2160, "Refuse templates with more pixels per frame.", min=64 * 64, flag=False,
+                             setting=True)
+    # template videos are looped, so an hour is plenty
+    max_template_s: float = option(3600.0, "Refuse template videos longer than this many seconds.", min=1.0,
+                                   flag=False, setting=True)
 
     def __post_init__(self) -> None:
-        if self.max_audio_s <= 0 or self.max_template_s <= 0:
-            raise InvalidOptionError("max_audio_s and max_template_s must be positive")
-        if self.max_sample_rate < 8000 or self.max_pixels < 64 * 64:
-            raise InvalidOptionError("max_sample_rate must be at least 8000 and max_pixels at least 4096")
+        check_options(self)
 
 
 @dataclass(frozen=True, slots=True)

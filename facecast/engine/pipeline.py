@@ -30,7 +30,6 @@ from .tracking import Tracks, template_summary, track_frames
 
 logger = logging.getLogger(__name__)
 
-STILL_FPS = 25.0
 FrameHook = Callable[[np.ndarray, float], np.ndarray]
 
 
@@ -165,7 +164,7 @@ def _template_facts(info: MediaInfo, tracks: Tracks) -> TemplateFacts:
     summary = template_summary(tracks)
     still = info.kind == "image"
     return TemplateFacts(
-        width=info.width, height=info.height, fps=STILL_FPS if still else info.fps,
+        width=info.width, height=info.height, fps=info.fps,  # a photo's probe gives media.IMAGE_FPS
         frame_count=tracks.frame_count, duration_s=info.duration_s, rotation=info.rotation,
         is_still=still, face_coverage=float(summary["face_coverage"]),
         mouth_range=float(summary["mouth_range"]), talking=bool(summary["talking"]) and not still,

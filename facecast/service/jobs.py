@@ -21,17 +21,18 @@ from sqlalchemy.orm import Session
 
 from .db.models import Audio, Batch, IdempotencyKey, Job, Template, Worker, utcnow
 from .db.session import Database
+from .job_options import JobOptions
 from .problems import IdempotencyConflictError, InvalidStateError, NotFoundError, TemplateNotReadyError
 from .queue import SHARED_QUEUE, Queues, host_queue_name
 from .schemas import BatchCreate, VideoCreate
 from .settings import Settings
 from .speech import check_speech_or_raise
+from .statuses import TERMINAL
 from .storage import Storage
 
 events = logging.getLogger("facecast.jobs")
 TEMPLATE_HINT = "list them with GET /v1/templates"
 AUDIO_HINT = "upload it with POST /v1/audio"
-TERMINAL = ("succeeded", "failed", "canceled")
 # A job waiting out a retryable failure is parked on this queue, which no worker reads; the sweep moves it back
 # to the shared queue after worker.lease_s, which spaces the attempts out.
 RETRY_QUEUE = "facecast.retry"
@@ -152,7 +153,7 @@ class JobService:
     def create_prepare(self, session: Session, template: Template) -> Job:
         """Add the preparation job of a new template to `session`; call enqueue_after_commit() after commit."""
         job = Job(id=new_id("prp"), kind="prepare", owner=template.owner, status="queued", template_id=template.id,
-                  options={}, max_attempts=self.settings.worker.max_attempts, created_at=utcnow(),
+                  options=JobOptions(), max_attempts=self.settings.worker.max_attempts, created_at=utcnow(),
                   enqueued_at=utcnow(), queue=SHARED_QUEUE)
         session.add(job)
         return job
@@ -165,7 +166,7 @@ class JobService:
         now = utcnow()
         return Job(id=new_id("vid"), kind="video", owner=owner, status="queued", template_id=template.id,
                    audio_id=request.audio_id, audio_url=request.audio_url, text=request.text, voice=voice,
-                   batch_id=batch_id, options={**request.output_options(), **request.speech_options()},
+                   batch_id=batch_id, options=JobOptions.from_request(request),
                    metadata_=metadata, callback_url=callback_url,
                    max_attempts=self.settings.worker.max_attempts, created_at=now, enqueued_at=now,
                    queue=self._route(template))

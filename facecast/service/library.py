@@ -160,14 +160,14 @@ class Library:
 
     def add_audio_file(self, owner: str, path: Path, filename: str | None) -> Audio:
         """Store uploaded audio after decoding it once, so a bad file fails here and not in every job."""
-        from facecast.engine import Limits, load_audio
+        from facecast.engine import load_audio
 
         kind, ext = _sniff_or_discard(path)
         if kind not in (AUDIO, VIDEO):
             path.unlink(missing_ok=True)
             raise UnsupportedMediaError("audio must be wav, mp3, m4a, aac, ogg, flac, or a video with sound")
         try:
-            clip = load_audio(path, Limits(max_audio_s=self.settings.max_audio_s))
+            clip = load_audio(path, self.settings.limits())
         except Exception:
             path.unlink(missing_ok=True)
             raise

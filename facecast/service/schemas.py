@@ -3,33 +3,44 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-JobStatus = Literal["queued", "processing", "succeeded", "failed", "canceled"]
-TemplateStatus = Literal["preparing", "ready", "failed"]
-RenderMode = Literal["auto", "mouthbank", "parametric"]
-SubtitlesMode = Literal["none", "burn", "soft"]
-MAX_TEXT_CHARS = 20_000  # the voice layer's limit (facecast.voice.text.MAX_TEXT_CHARS), refused as text_too_long
-SPEECH_FIELDS = ("voice", "rate", "pitch", "volume", "subtitles")
+from facecast.engine.options import GenerateOptions
+from facecast.engine.optionspec import option_specs
+from facecast.voice.options import SubtitleOptions, SynthesisOptions
+from facecast.voice.text import MAX_TEXT_CHARS
+
+from .statuses import ACTIVE, TERMINAL, JobStatus, TemplateStatus
 
 
-class OutputOptions(BaseModel):
-    """Output options, flat so workflow tools can fill them as plain fields."""
+class OptionGroup(BaseModel):
+    """Request fields derived from the option dataclasses (optionspec); null means the option's default."""
 
     model_config = ConfigDict(extra="forbid")
 
-    crf: int | None = Field(None, ge=0, le=51, description="x264 quality, 0-51, lower is better and bigger")
-    max_height: int | None = Field(None, ge=64, le=4320, description="Downscale taller templates to this height")
-    render_mode: RenderMode | None = Field(None, description="Mouth renderer: auto, mouthbank or parametric")
-    intensity: float | None = Field(None, ge=0.2, le=2.0, description="How far the mouth opens, 1.0 is natural")
-
-    def output_options(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump(include=set(OutputOptions.model_fields)).items() if v is not None}
+    def given(self, group: type[OptionGroup]) -> dict[str, Any]:
+        """The options of `group` this request sets to a value."""
+        return {name: getattr(self, name) for name in group.model_fields if getattr(self, name) is not None}
 
 
-class AudioSource(BaseModel):
+def option_group(name: str, doc: str, *option_classes: type) -> type[OptionGroup]:
+    """A request model with one field per API option of `option_classes`: same default, bounds and help."""
+    fields: dict[str, Any] = {
+        spec.name: (Optional[spec.type], Field(spec.default, ge=spec.min, le=spec.max, description=spec.help))
+        for cls in option_classes for spec in option_specs(cls) if spec.api}
+    return create_model(name, __base__=OptionGroup, __doc__=doc, **fields)
+
+
+OutputOptions = option_group("OutputOptions", "Output options, flat so workflow tools can fill them as plain fields.",
+                             GenerateOptions)
+SpeechOptions = option_group("SpeechOptions", "How text is spoken, and the subtitles of a text job.",
+                             SynthesisOptions, SubtitleOptions)
+SPEECH_FIELDS = ("voice", *SpeechOptions.model_fields)
+
+
+class AudioSource(SpeechOptions):  # type: ignore[valid-type,misc]
     """Where the speech comes from: an uploaded audio, an audio URL, or a text spoken by a voice."""
 
     audio_id: str | None = Field(None, description="Id of audio uploaded with POST /v1/audio")
@@ -41,12 +52,6 @@ class AudioSource(BaseModel):
     voice: str | None = Field(None, max_length=200, description=(
         "Voice id for text, from GET /v1/voices (e.g. espeak:en-us, espeak:cmn); default is the server's "
         "default voice"))
-    rate: float | None = Field(None, ge=0.5, le=2.0, description="Speaking speed for text, 0.5-2.0, 1 is normal")
-    pitch: float | None = Field(None, ge=-12.0, le=12.0, description="Pitch shift for text in semitones, -12 to 12")
-    volume: float | None = Field(None, ge=0.0, le=2.0, description="Gain for text, 0-2, 1 is unchanged")
-    subtitles: SubtitlesMode | None = Field(None, description=(
-        "For text: none (default; SRT and WebVTT files are still made), burn (also drawn into the picture) or "
-        "soft (also a subtitle track players can switch on)"))
 
     @model_validator(mode="after")
     def _one_audio_source(self) -> "AudioSource":
@@ -54,7 +59,8 @@ class AudioSource(BaseModel):
         if len(given) != 1:
             raise ValueError("give exactly one audio source: audio_id or audio_url (an audio file), or text "
                              f"(spoken by a voice); got {', '.join(given) or 'none'}")
-        speech_only = [name for name in SPEECH_FIELDS if getattr(self, name) is not None]
+        speech_only = [name for name in SPEECH_FIELDS
+                       if name in self.model_fields_set and getattr(self, name) is not None]
         if self.text is None and speech_only:
             raise ValueError(f"{', '.join(speech_only)} only apply to text; remove them or give text instead of "
                              "audio")
@@ -62,11 +68,10 @@ class AudioSource(BaseModel):
 
     def speech_options(self) -> dict[str, Any]:
         """The synthesis and subtitle options given, for text jobs (stored with the job's options)."""
-        return {name: getattr(self, name) for name in ("rate", "pitch", "volume", "subtitles")
-                if getattr(self, name) is not None}
+        return self.given(SpeechOptions)
 
 
-class VideoCreate(OutputOptions, AudioSource):
+class VideoCreate(OutputOptions, AudioSource):  # type: ignore[valid-type,misc]
     """A lip-sync job: one template and one speech source (audio_id, audio_url, or text with a voice)."""
 
     template_id: str = Field(description="Id of a template from POST /v1/templates")
@@ -74,7 +79,7 @@ class VideoCreate(OutputOptions, AudioSource):
     metadata: dict[str, Any] | None = Field(None, description="Any JSON object; echoed back on the video")
 
 
-class BatchCreate(OutputOptions, AudioSource):
+class BatchCreate(OutputOptions, AudioSource):  # type: ignore[valid-type,misc]
     """One speech onto 1-100 templates; the audio is decoded (or the text synthesised) once and shared."""
 
     template_ids: list[str] = Field(min_length=1, description="Templates to render, 1-100, each becomes a video")
@@ -272,7 +277,7 @@ def batch_public(batch: Any, jobs: list[Any], base_url: str) -> BatchPublic:
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job.status] = counts.get(job.status, 0) + 1
-    if counts.get("queued", 0) + counts.get("processing", 0):
+    if sum(counts.get(active, 0) for active in ACTIVE):
         status = "processing" if counts.get("processing") or counts.get("succeeded") else "queued"
     elif counts.get("failed"):
         status = "failed"
@@ -280,7 +285,7 @@ def batch_public(batch: Any, jobs: list[Any], base_url: str) -> BatchPublic:
         status = "canceled"
     else:
         status = "succeeded"
-    progress = sum(1.0 if j.status in ("succeeded", "failed", "canceled") else (j.progress or 0.0)
+    progress = sum(1.0 if j.status in TERMINAL else (j.progress or 0.0)
                    for j in jobs) / max(len(jobs), 1)
     return BatchPublic(id=batch.id, status=status, progress=round(progress, 4), counts=counts,
                        audio_id=batch.audio_id, audio_url=batch.audio_url, voice=batch.voice,

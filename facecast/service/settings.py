@@ -6,8 +6,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from facecast.engine.options import Limits
+from facecast.engine.optionspec import build_options, option_specs
 
 CONFIG_ENV = "FACECAST_CONFIG"  # path of the TOML file; the file's keys mirror the field names below
 
@@ -91,7 +94,14 @@ class VoiceSettings(BaseModel):
         return VoiceConfig(piper=piper, openai=openai, piper_dirs=tuple(self.piper_dirs))
 
 
-class Settings(BaseSettings):
+LIMIT_SETTINGS = tuple(spec for spec in option_specs(Limits) if spec.setting)
+# The engine's input limits as top-level settings (FACECAST_MAX_AUDIO_S, ...), declared once on Limits.
+LimitSettings = create_model("LimitSettings", __base__=BaseSettings, **{
+    spec.name: (spec.type, Field(spec.default, ge=spec.min, le=spec.max, description=spec.help))
+    for spec in LIMIT_SETTINGS})
+
+
+class Settings(LimitSettings):  # type: ignore[valid-type,misc]
     """Effective configuration: environment (FACECAST_..., nested with __) over the TOML file over defaults."""
 
     model_config = SettingsConfigDict(env_prefix="FACECAST_", env_nested_delimiter="__", extra="ignore")
@@ -112,7 +122,6 @@ class Settings(BaseSettings):
     webhook_attempts: int = Field(4, ge=1, description="Deliveries tried per webhook before giving up")
     webhook_retry_s: float = Field(2.0, ge=0, description="Delay before the first retry; doubles each time")
     max_upload_bytes: int = Field(500 * 1024 * 1024, description="Largest multipart upload accepted")
-    max_audio_s: float = Field(1800.0, gt=0, description="Longest audio accepted, in seconds")
     max_batch_templates: int = Field(100, ge=1, le=1000, description="Most templates in one batch")
     min_free_disk_mb: int = Field(500, description="/readyz fails when the data directory has less free space")
     webui: bool = Field(True, description="Serve the web UI at /ui (needs the webui extra, gradio)")
@@ -134,6 +143,10 @@ class Settings(BaseSettings):
         if toml:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml)))
         return tuple(sources)
+
+    def limits(self) -> Limits:
+        """The engine's input limits for uploads and jobs."""
+        return build_options(Limits, {spec.name: getattr(self, spec.name) for spec in LIMIT_SETTINGS})
 
     @property
     def effective_database_url(self) -> str:

@@ -181,7 +181,7 @@ class JobRunner:
         prepared = self._prepared_template(template, lease)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         staged = self.work_dir / f"{job.id}.{job.attempts}.mp4"
-        options = _generate_options(job.options, self.settings.max_audio_s)
+        options = job.options.generate_options(self.settings.limits())
         clip = self._audio(job, lease) if job.text is None else None
         started = time.monotonic()
         if clip is None:
@@ -221,7 +221,7 @@ class JobRunner:
         from facecast.voice.burn import SubtitleStyle
         from facecast.voice.say import SayRequest, say_to_video
 
-        mode = job.options.get("subtitles", "none")
+        mode = job.options.subtitles()
         srt, vtt = staged.with_suffix(".srt"), staged.with_suffix(".vtt")
         request = SayRequest(template=prepared, text=job.text or "", output=staged,
                              voice=job.voice or self.settings.voice.default_voice, generate=options,
@@ -240,9 +240,9 @@ class JobRunner:
 
         def speak() -> SynthesizedSpeech:
             lease.stage = "speaking"
-            return synthesize_cached(self.settings, job.text or "", voice, job.options, lease.cancel)
+            return synthesize_cached(self.settings, job.text or "", voice, job.options.values(), lease.cancel)
 
-        return self._shared(f"speech:{speech_key(job.text or '', voice, job.options)}", speak)
+        return self._shared(f"speech:{speech_key(job.text or '', voice, job.options.values())}", speak)
 
     def _audio(self, job: Job, lease: Lease) -> Any:
         """Decoded audio, shared across the videos of one batch (and across jobs using the same upload)."""
@@ -264,9 +264,9 @@ class JobRunner:
             return value
 
     def _decoded_audio(self, job: Job, lease: Lease) -> Any:
-        from facecast.engine import Limits, load_audio
+        from facecast.engine import load_audio
 
-        limits = Limits(max_audio_s=self.settings.max_audio_s)
+        limits = self.settings.limits()
         if job.audio_id:
             audio = self.library.get_audio(job.owner, job.audio_id)
             return load_audio(self.storage.local_path(audio.key), limits)
@@ -280,16 +280,6 @@ class JobRunner:
             return load_audio(download, limits)
         finally:
             download.unlink(missing_ok=True)
-
-
-def _generate_options(options: dict[str, Any], max_audio_s: float) -> Any:
-    from facecast.engine import EncodeOptions, GenerateOptions, Limits, MotionOptions, RenderOptions
-
-    encode = {k: options[k] for k in ("crf", "max_height") if k in options}
-    motion = {"intensity": options["intensity"]} if "intensity" in options else {}
-    render = {"mode": options["render_mode"]} if "render_mode" in options else {}
-    return GenerateOptions(encode=EncodeOptions(**encode), motion=MotionOptions(**motion),
-                           render=RenderOptions(**render), limits=Limits(max_audio_s=max_audio_s))
 
 
 def _first_frame_jpeg(video: Path, target: Path) -> bool:

@@ -8,12 +8,14 @@ from typing import Annotated, Optional
 
 import typer
 
+from facecast.cli_options import OptionValues, option_flags
 from facecast.cli_support import Quiet, fail, progress_bar, run_or_exit
+from facecast.engine.optionspec import build_options
 
-from .options import DEFAULT_VOICE, OpenAIServerConfig, PiperVoiceConfig, SynthesisOptions, VoiceConfig
+from .options import (DEFAULT_VOICE, OpenAIServerConfig, PiperVoiceConfig, SubtitleOptions, SynthesisOptions,
+                      VoiceConfig)
 from .registry import LANGUAGE_ALIASES, list_voices
-
-_SYNTHESIS = SynthesisOptions()
+from .text import MAX_TEXT_CHARS
 
 PiperOption = Annotated[Optional[Path], typer.Option("--piper", help="A Piper voice .onnx (its .onnx.json beside it); use --voice piper:<file stem>.")]
 TtsUrlOption = Annotated[Optional[str], typer.Option("--tts-url", help="Base URL of an OpenAI-compatible speech server, e.g. http://127.0.0.1:9880/v1; use --voice openai:server/<voice>.")]
@@ -49,19 +51,18 @@ def voices(
         typer.echo(f"{v.id:<{width}}  {v.engine:<7} {v.language or '?':<16} {v.gender or '-'}")
 
 
+@option_flags(SynthesisOptions, SubtitleOptions)
 def say(
     template: Annotated[Path, typer.Option("--template", "-t", help="Template video or photo.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="MP4 to write.")],
-    text: Annotated[Optional[str], typer.Option("--text", help="What to say (up to 20,000 characters).")] = None,
+    text: Annotated[Optional[str], typer.Option("--text", help=f"What to say (up to {MAX_TEXT_CHARS:,} characters).")] = None,
     text_file: Annotated[Optional[Path], typer.Option("--text-file", help="UTF-8 file with what to say.")] = None,
     voice: Annotated[str, typer.Option("--voice", "-v", help="Voice id from `facecast voices`.")] = DEFAULT_VOICE,
-    rate: Annotated[float, typer.Option(help="Speaking speed, 0.5-2.0.")] = _SYNTHESIS.rate,
-    pitch: Annotated[float, typer.Option(help="Pitch shift in semitones, -12 to 12.")] = _SYNTHESIS.pitch,
-    volume: Annotated[float, typer.Option(help="Volume gain, 0-2.")] = _SYNTHESIS.volume,
+    *,
+    option_values: OptionValues,
     srt: Annotated[Optional[Path], typer.Option(help="SRT file to write (default: beside the MP4).")] = None,
     vtt: Annotated[Optional[Path], typer.Option(help="WebVTT file to write (default: beside the MP4).")] = None,
     timings: Annotated[Optional[Path], typer.Option(help="Write the phoneme and word timings as JSON (for `facecast eval --phonemes`).")] = None,
-    subtitles: Annotated[str, typer.Option(help="Subtitles in the video: none, soft (a track players can switch on) or burn (drawn in).")] = "none",
     subtitle_font: Annotated[Optional[Path], typer.Option(help="Font for burned subtitles (default: an installed CJK font).")] = None,
     subtitle_size: Annotated[Optional[int], typer.Option(help="Burned subtitle size in pixels (default: height / 20).")] = None,
     subtitle_position: Annotated[str, typer.Option(help="bottom or top.")] = "bottom",
@@ -78,8 +79,7 @@ def say(
 
     if (text is None) == (text_file is None):
         raise fail("give exactly one of --text or --text-file")
-    if subtitles not in ("none", "soft", "burn"):
-        raise fail(f"--subtitles must be none, soft or burn, got {subtitles!r}")
+    subtitles = run_or_exit(lambda: build_options(SubtitleOptions, option_values)).mode
     if text_file is not None:
         try:
             text = text_file.read_text(encoding="utf-8")
@@ -88,7 +88,7 @@ def say(
     tts_voice = voice.partition("/")[2] if voice.startswith("openai:") else None
     request = run_or_exit(lambda: SayRequest(
         template=template, text=text or "", voice=voice, output=output,
-        synthesis=SynthesisOptions(rate=rate, pitch=pitch, volume=volume),
+        synthesis=build_options(SynthesisOptions, option_values),
         voice_config=voice_config(piper, tts_url, tts_model, tts_key, tts_voice),
         srt_path=srt or output.with_suffix(".srt"), vtt_path=vtt or output.with_suffix(".vtt"),
         burn=SubtitleStyle(subtitle_font, subtitle_size, subtitle_position, None, subtitle_outline)  # type: ignore[arg-type]

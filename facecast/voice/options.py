@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
-from facecast.engine.errors import InvalidOptionError
+from facecast.engine.optionspec import check_options, option
 from facecast.engine.speech_types import AudioClip
 
 from .text import is_chinese
@@ -41,17 +41,27 @@ class VoiceInfo:
 class SynthesisOptions:
     """How a voice speaks. Each engine applies rate and pitch natively or by resampling; volume is a gain."""
 
-    rate: float = 1.0    # speaking speed, 1 = the voice's normal speed, 0.5-2.0
-    pitch: float = 0.0   # semitones up (+) or down (-), -12 to 12
-    volume: float = 1.0  # gain, 0-2; samples are clipped to [-1, 1]
+    rate: float = option(1.0, "Speaking speed, 0.5-2.0; 1 is the voice's normal speed.", min=0.5, max=2.0, api=True)
+    pitch: float = option(0.0, "Pitch shift in semitones, -12 to 12.", min=-12.0, max=12.0, api=True)
+    volume: float = option(1.0, "Volume gain, 0-2; 1 is unchanged, samples are clipped to [-1, 1].", min=0.0,
+                           max=2.0, api=True)
 
     def __post_init__(self) -> None:
-        if not 0.5 <= self.rate <= 2.0:
-            raise InvalidOptionError(f"rate must be between 0.5 and 2.0, got {self.rate}")
-        if not -12.0 <= self.pitch <= 12.0:
-            raise InvalidOptionError(f"pitch must be between -12 and 12 semitones, got {self.pitch}")
-        if not 0.0 <= self.volume <= 2.0:
-            raise InvalidOptionError(f"volume must be between 0 and 2, got {self.volume}")
+        check_options(self)
+
+
+SubtitlesMode = Literal["none", "soft", "burn"]
+
+
+@dataclass(frozen=True, slots=True)
+class SubtitleOptions:
+    """What a spoken video carries besides its SRT and WebVTT files, which are always written."""
+
+    mode: SubtitlesMode = option("none", "Subtitles in the video: none, soft (a track players can switch on) or "
+                                 "burn (drawn into the picture).", name="subtitles", api=True)
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
 
 @dataclass(frozen=True, slots=True)

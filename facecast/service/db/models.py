@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ..job_options import JobOptions
+
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """Stores naive UTC (SQLite has no time zones) and always returns aware UTC datetimes."""
@@ -22,6 +24,21 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
     def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
         return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+
+
+class JobOptionsJSON(TypeDecorator[JobOptions]):
+    """JobOptions stored as JSON: validated on the way in and on the way out, older shapes upgraded."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: JobOptions | dict[str, Any] | None, dialect: Any) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        return (value if isinstance(value, JobOptions) else JobOptions.load(value)).model_dump(mode="json")
+
+    def process_result_value(self, value: dict[str, Any] | None, dialect: Any) -> JobOptions:
+        return JobOptions.load(value or {})
 
 
 def utcnow() -> dt.datetime:
@@ -99,7 +116,7 @@ class Job(Base):
     text: Mapped[str | None] = mapped_column(Text)  # spoken by `voice` instead of audio; options hold rate etc.
     voice: Mapped[str | None] = mapped_column(String(200))
     batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id"), index=True)
-    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    options: Mapped[JobOptions] = mapped_column(JobOptionsJSON, default=JobOptions)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
     callback_url: Mapped[str | None] = mapped_column(Text)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
