@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from facecast.engine.files import write_json_atomic
+from facecast.engine.optionspec import build_options, option_values
 
 from .settings import Settings
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from facecast.voice import SynthesizedSpeech, VoiceInfo
 
 log = logging.getLogger("facecast.worker")
-SYNTHESIS_FIELDS = ("rate", "pitch", "volume")
 RETRYABLE_CODES = frozenset({"tts_unreachable"})  # a later attempt may succeed; see JobService.retry_later
 SPEECH_CACHE_TTL_S = 24 * 3600  # cached speech older than this is removed when new speech is written
 
@@ -39,14 +39,14 @@ def check_speech_or_raise(text: str, voice: str | None, options: dict[str, Any],
 
     Raises:
         EmptyTextError, TextTooLongError, UnknownVoiceError, UnsupportedLanguageError, VoiceConfigError:
-            empty or punctuation-only text, text over 20,000 characters, unknown voice (the
+            empty or punctuation-only text, text over MAX_TEXT_CHARS characters, unknown voice (the
             message lists those available), text in a script the voice cannot read.
     """
     from facecast.voice import SynthesisOptions, get_voice, synthesize_stream
 
     voice_id = voice or settings.voice.default_voice
     config = settings.voice.voice_config()
-    synthesis = SynthesisOptions(**{k: options[k] for k in SYNTHESIS_FIELDS if k in options})
+    synthesis = build_options(SynthesisOptions, options)
     synthesize_stream(text, voice_id, synthesis, config)  # a generator: checks now, speaks only when iterated
     return get_voice(voice_id, config).info.id  # canonical spelling (espeak:EN-US -> espeak:en-us)
 
@@ -132,7 +132,9 @@ def _prune_oldest(directory: Path, pattern: str, keep: int) -> None:
 
 def speech_key(text: str, voice: str, options: dict[str, Any]) -> str:
     """Cache key of one synthesis: equal for every video of a batch."""
-    body = {"text": text, "voice": voice, **{k: options[k] for k in SYNTHESIS_FIELDS if k in options}}
+    from facecast.voice import SynthesisOptions
+
+    body = {"text": text, "voice": voice, **option_values(build_options(SynthesisOptions, options))}
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:40]
 
 
@@ -154,7 +156,7 @@ def synthesize_cached(settings: Settings, text: str, voice: str, options: dict[s
             os.utime(wav)
             return _load(wav, timings)
         _prune(directory)
-        synthesis = SynthesisOptions(**{k: options[k] for k in SYNTHESIS_FIELDS if k in options})
+        synthesis = build_options(SynthesisOptions, options)
         started = time.monotonic()
         stream = synthesize_stream(text, voice, synthesis, settings.voice.voice_config())
         speech = write_speech(_cancellable(_first_clip_now(stream), cancel), wav)
