@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +20,7 @@ from .settings import CONFIG_ENV, Settings
 if TYPE_CHECKING:
     from .library import Library
 
+log = logging.getLogger("facecast.service")
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (FACECAST_DATA_DIR)")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (FACECAST_CONFIG)")]
 
@@ -61,6 +64,9 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Bind address (FACECA
                f"data in {settings.data_dir}; Ctrl+C stops)")
     if settings.webui and any(getattr(route, "path", "") == "/ui" for route in app.routes):
         typer.echo(f"web UI {settings.base_url}/ui")
+    # uvicorn re-raises the signal that stopped it once it has drained, through the handler that was in
+    # place before it started: with this one that is a no-op, so the workers are stopped and serve exits 0.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                     access_log=False)
@@ -88,14 +94,19 @@ def _add_demo_template(library: Library) -> None:
     typer.echo(f"added the demo template as {template.id} (name 'demo'); try it with the speech in {assets.DEMO_SPEECH}")
 
 
-def worker(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+def worker(data_dir: DataDirOpt = None, config: ConfigOpt = None,
+           lifeline_fd: Annotated[Optional[int], typer.Option(hidden=True, help=(
+               "Set by `serve`: a pipe whose closing (serve ended, however) stops this worker"))] = None) -> None:
     """Run one worker process (start several for more concurrency, on this or other machines)."""
     from facecast.cli_support import run_or_exit
 
-    from .worker import run_worker
+    from .worker import run_worker, stop_when_closed
 
     settings = _settings(data_dir, config)
-    run_or_exit(lambda: run_worker(settings))
+    stop = threading.Event()
+    if lifeline_fd is not None:
+        stop_when_closed(lifeline_fd, stop)
+    run_or_exit(lambda: run_worker(settings, stop=stop))
 
 
 def config(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
@@ -122,16 +133,6 @@ def _refuse_open_bind_without_keys(settings: Settings) -> None:
                    "set FACECAST_API_KEYS='[\"...\"]' or allow_unauthenticated=true")
 
 
-def _end_with_parent() -> None:
-    """In a worker started by `serve`: get SIGTERM when `serve` dies, however it dies. uvicorn re-raises
-    SIGTERM after its graceful shutdown, which skips `finally` blocks, so stop() alone cannot be relied on."""
-    import ctypes
-    import signal
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class WorkerSupervisor:
     """Starts the configured worker processes and restarts any that exit until stopped."""
 
@@ -140,13 +141,16 @@ class WorkerSupervisor:
         self.slots: list[dict[str, str]] = ([{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus] if gpus
                                             else [{} for _ in range(settings.worker.processes)])
         self.processes: list[subprocess.Popen[bytes] | None] = [None] * len(self.slots)
+        # Workers hold the read end; the write end lives as long as this process, so its end (even kill -9)
+        # is seen by every worker as end-of-file, whichever thread started them.
+        self._lifeline, self._lifeline_w = os.pipe()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True, name="facecast-supervisor")
 
     def _spawn(self, index: int) -> None:
         env = {**os.environ, **self.slots[index]}
-        self.processes[index] = subprocess.Popen([sys.executable, "-m", "facecast.service", "worker"], env=env,
-                                                 preexec_fn=_end_with_parent if sys.platform == "linux" else None)
+        command = [sys.executable, "-m", "facecast.service", "worker", "--lifeline-fd", str(self._lifeline)]
+        self.processes[index] = subprocess.Popen(command, env=env, pass_fds=(self._lifeline,))
 
     def start(self) -> None:
         for index in range(len(self.slots)):
@@ -157,7 +161,10 @@ class WorkerSupervisor:
         while not self._stop.wait(1.0):
             for index, process in enumerate(self.processes):
                 if process is not None and process.poll() is not None and not self._stop.is_set():
-                    self._spawn(index)  # crashed or killed: the sweep recovers its job, this replaces the slot
+                    try:  # crashed or killed: the sweep recovers its job, this replaces the slot
+                        self._spawn(index)
+                    except Exception as exc:  # out of memory or pids: keep watching, try again next round
+                        log.error("could not restart worker %d (%s: %s); retrying", index, type(exc).__name__, exc)
 
     def stop(self) -> None:
         self._stop.set()

@@ -23,7 +23,7 @@ from .db.models import Audio, Batch, IdempotencyKey, Job, Template, Worker, utcn
 from .db.session import Database
 from .job_options import JobOptions
 from .problems import IdempotencyConflictError, InvalidStateError, NotFoundError, TemplateNotReadyError
-from .queue import SHARED_QUEUE, Queues, host_queue_name
+from .queue import SHARED_QUEUE, QueuedTasks, Queues, host_queue_name
 from .schemas import BatchCreate, VideoCreate
 from .settings import Settings
 from .speech import check_speech_or_raise
@@ -31,13 +31,15 @@ from .statuses import TERMINAL
 from .storage import Storage
 
 events = logging.getLogger("facecast.jobs")
+log = logging.getLogger("facecast.service")
 TEMPLATE_HINT = "list them with GET /v1/templates"
 AUDIO_HINT = "upload it with POST /v1/audio"
 # A job waiting out a retryable failure is parked on this queue, which no worker reads; the sweep moves it back
 # to the shared queue after worker.lease_s, which spaces the attempts out.
 RETRY_QUEUE = "facecast.retry"
-# Keys of a video's result that name files in storage; deleting the video deletes them.
-RESULT_FILE_KEYS = ("video_key", "thumbnail_key", "srt_key", "vtt_key")
+# Every file a video job may store is named by its id, so a job that did not succeed (or a deleted one) can be
+# cleaned without a result row saying what was written: the worker may die between storing and recording.
+OUTPUT_SUFFIXES = ("mp4", "jpg", "srt", "vtt")
 Row = TypeVar("Row")
 
 
@@ -85,6 +87,11 @@ def owned_or_raise(session: Session, model: type[Row], row_id: str, owner: str, 
     return row
 
 
+def output_keys(job_id: str) -> list[str]:
+    """Storage keys a job's outputs are written under (outputs/<id>.mp4, .jpg, .srt, .vtt)."""
+    return [f"outputs/{job_id}.{suffix}" for suffix in OUTPUT_SUFFIXES]
+
+
 def _log_event(job: Job | str, status: str, **extra: Any) -> None:
     job_id = job if isinstance(job, str) else job.id
     fields = " ".join(f"{k}={v}" for k, v in extra.items() if v is not None)
@@ -108,7 +115,11 @@ class JobService:
         with self.db.session() as session:
             existing = self._replay(session, owner, idempotency_key, "create_video", body)
             if existing is not None:
-                return self._job_or_raise(session, owner, existing, "video")
+                job = self._job_or_raise(session, owner, existing, "video")
+        if existing is not None:
+            self._requeue_if_lost(job)  # a replay means the caller is waiting: do not leave it to the sweep
+            return job
+        with self.db.session() as session:
             voice = self._voice_or_raise(request)  # the body's own fields first, then what they refer to
             template = self._usable_template_or_raise(session, owner, request.template_id)
             self._audio_or_raise(session, owner, request.audio_id)
@@ -181,8 +192,37 @@ class JobService:
         return host_queue_name(template.prepared_on) if alive else SHARED_QUEUE
 
     def _enqueue(self, job: Job) -> None:
-        self.queues.enqueue(job.id, job.queue or SHARED_QUEUE)
+        """Send a committed job's task. A queue that does not answer is logged, not raised: the job is saved
+        and the sweep enqueues it once its task is found missing, so the caller still gets the job."""
+        try:
+            self.queues.enqueue(job.id, job.queue or SHARED_QUEUE)
+        except Exception as exc:
+            log.warning("job %s saved but not enqueued (%s: %s); the sweep will enqueue it", job.id,
+                        type(exc).__name__, exc)
+            return
         _log_event(job, "queued", kind=job.kind, queue=job.queue, batch=job.batch_id)
+
+    def _requeue_if_lost(self, job: Job) -> None:
+        try:
+            lost = self._task_lost(job)
+        except Exception as exc:
+            log.warning("job %s: could not read the queue (%s: %s)", job.id, type(exc).__name__, exc)
+            return
+        if lost:
+            self._enqueue(job)
+
+    def _task_lost(self, job: Job, tasks: QueuedTasks | None = None) -> bool:
+        """True when a queued job has no task any live worker will take: none in its queue, or its queue is
+        a host queue no live worker reads, or it is parked for a retry (RETRY_QUEUE is read by nobody)."""
+        if job.status != "queued":
+            return False
+        queue = job.queue or SHARED_QUEUE
+        if queue == RETRY_QUEUE:
+            return True
+        if queue != SHARED_QUEUE and queue not in {w.queue for w in self.live_workers()}:
+            return True
+        tasks = tasks or QueuedTasks(self.queues)
+        return job.id not in tasks.job_ids(queue)
 
     def _replay(self, session: Session, owner: str, key: str | None, operation: str,
                 body: dict[str, Any]) -> str | None:
@@ -277,9 +317,15 @@ class JobService:
                 raise InvalidStateError(f"video {job_id} is {job.status}; cancel it first, then delete it")
             session.delete(job)
         _log_event(job, "deleted")
-        result = job.result or {}
-        for key in filter(None, (result.get(name) for name in RESULT_FILE_KEYS)):
-            self.storage.delete(key)
+        self.delete_outputs(job.id)
+
+    def delete_outputs(self, job_id: str) -> None:
+        """Remove every file a job may have stored; called when it is deleted or ends without success."""
+        for key in output_keys(job_id):
+            try:
+                self.storage.delete(key)
+            except Exception as exc:  # the row is already gone or failed; a file left is logged, not raised
+                log.warning("could not delete %s of job %s (%s: %s)", key, job_id, type(exc).__name__, exc)
 
     def id_for_idempotency_key(self, owner: str, key: str) -> str | None:
         """The id of what a create with this Idempotency-Key made, or None if the key is unused."""
@@ -297,8 +343,7 @@ class JobService:
             if job is None or job.status != "queued":
                 return None
             if job.attempts >= job.max_attempts:
-                self._set(session, job_id, {"status": "queued"}, status="failed", finished_at=now,
-                          error_code="worker_lost", error_message=_lost_message(job.attempts))
+                self._fail_lost(session, job, now)
                 return None
             won = self._set(session, job_id, {"status": "queued", "attempts": job.attempts},
                             status="processing", attempts=job.attempts + 1, lease_owner=worker_id,
@@ -308,6 +353,16 @@ class JobService:
         job = self._reload(job_id)
         _log_event(job, "processing", kind=job.kind, attempt=job.attempts, worker=worker_id)
         return job
+
+    def lease_held(self, job_ids: set[str]) -> dict[str, bool]:
+        """For those of `job_ids` that are jobs: whether a live lease holds the job (a worker is running it)."""
+        if not job_ids:
+            return {}
+        now = utcnow()
+        with self.db.session() as session:
+            rows = session.execute(select(Job.id, Job.status, Job.lease_expires_at).where(Job.id.in_(job_ids)))
+            return {job_id: status == "processing" and expires is not None and expires > now
+                    for job_id, status, expires in rows}
 
     def queued_in_batch(self, batch_id: str, limit: int) -> list[str]:
         """Ids of the oldest queued videos of a batch, for a worker that renders several at once."""
@@ -353,28 +408,28 @@ class JobService:
         return self._reload(job_id)
 
     def sweep(self) -> int:
-        """Recover work a crashed process left: expired leases are retried or failed; orphaned queued jobs
-        (their task was taken by a worker that died before claiming, or never enqueued) are enqueued again.
-        Returns how many jobs were touched. Safe to run from every worker at once."""
+        """Recover work a crashed process left: expired leases are retried or failed (and a failed job's files
+        removed); queued jobs whose task is gone (taken by a worker that died before claiming, never enqueued,
+        or waiting on a host queue no live worker reads) are enqueued again. A queued job whose task is still
+        waiting its turn is left alone. Returns how many jobs were re-enqueued. Safe from every worker at once."""
         now = utcnow()
         touched: list[Job] = []
         with self.db.session() as session:
             expired = list(session.scalars(select(Job).where(Job.status == "processing",
                                                              Job.lease_expires_at < now)))
+            stale = list(session.scalars(select(Job).where(Job.status == "queued",
+                                                           Job.enqueued_at < now - self._lease())))
+        tasks = QueuedTasks(self.queues)
+        orphans = [job for job in stale if self._task_lost(job, tasks)]
+        with self.db.session() as session:
             for job in expired:
                 where = {"status": "processing", "lease_owner": job.lease_owner}
                 if job.attempts >= job.max_attempts:
-                    if self._set(session, job.id, where, status="failed", finished_at=now, lease_owner=None,
-                                 error_code="worker_lost", error_message=_lost_message(job.attempts)):
-                        _log_event(job, "failed", code="worker_lost", attempts=job.attempts)
+                    self._fail_lost(session, job, now, where)
                 elif self._set(session, job.id, where, status="queued", lease_owner=None, lease_expires_at=None,
                                stage="requeued", enqueued_at=now, queue=SHARED_QUEUE, cancel_requested=False):
                     touched.append(job)
-            stale = list(session.scalars(select(Job).where(Job.status == "queued",
-                                                           Job.enqueued_at < now - self._lease())))
-            for job in stale:
-                if self.queues.pending(job.queue or SHARED_QUEUE) > 0 and job.queue == SHARED_QUEUE:
-                    continue  # still waiting its turn behind other tasks
+            for job in orphans:
                 if self._set(session, job.id, {"status": "queued", "enqueued_at": job.enqueued_at},
                              enqueued_at=now, queue=SHARED_QUEUE):
                     touched.append(job)
@@ -383,6 +438,14 @@ class JobService:
             self.queues.enqueue(job.id, SHARED_QUEUE)
             _log_event(job, "queued", reason="recovered", attempts=job.attempts)
         return len(touched)
+
+    def _fail_lost(self, session: Session, job: Job, now: dt.datetime, where: dict[str, Any] | None = None) -> None:
+        """End a job whose workers kept dying with worker_lost, and remove what its last attempt stored."""
+        if self._set(session, job.id, where or {"status": job.status}, status="failed", finished_at=now,
+                     lease_owner=None, lease_expires_at=None, error_code="worker_lost",
+                     error_message=_lost_message(job.attempts)):
+            _log_event(job, "failed", code="worker_lost", attempts=job.attempts)
+            self.delete_outputs(job.id)
 
     def heartbeat(self, worker_id: str, hostname: str, pid: int, queue: str) -> None:
         with self.db.session() as session:
@@ -422,7 +485,8 @@ class JobService:
         return dt.timedelta(seconds=self.settings.worker.lease_s)
 
     def _dead_before(self) -> dt.datetime:
-        return utcnow() - 3 * self._lease()
+        """Workers that have not renewed their heartbeat for a lease (about three missed beats) are gone."""
+        return utcnow() - self._lease()
 
     def _reload(self, job_id: str) -> Job:
         with self.db.session() as session:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -61,6 +63,27 @@ class UnauthorizedError(FacecastError):
     code = "unauthorized"
 
 
+class InsufficientStorageError(FacecastError):
+    """The data directory (or the database on it) is full: the request may succeed once space is freed."""
+
+    code = "insufficient_storage"
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True when `error`, or an error it was raised from, is the filesystem saying it is full."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in DISK_FULL_ERRNOS:
+            return True
+        if getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:  # SQLite's own "disk is full"
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 # The HTTP status of every error code, engine, voice and service alike: the only place codes meet HTTP.
 # 422 is a field of the request that cannot be used (it names nothing, or the file it names will not do).
 STATUS_BY_CODE: dict[str, int] = {
@@ -77,6 +100,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "tts_failed": 502,
     "tts_unreachable": 503,
     "internal_error": 500,
+    "insufficient_storage": 507, "disk_full": 507,
 }
 DEFAULT_STATUS = 400  # a code missing above; tests/service/test_problems.py keeps every error's code listed
 
@@ -122,9 +146,24 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
         return problem_response(exc.status_code, code, str(exc.detail), request.url.path)
 
+    @app.exception_handler(OSError)  # handled here, not below: Starlette re-raises what reaches Exception
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        if not is_disk_full(exc):
+            return _internal_error(request)
+        # One line, no traceback: a full disk fails every request until space is freed.
+        log.error("%s %s: storage full (%s)", request.method, request.url.path, exc)
+        code = InsufficientStorageError.code
+        return problem_response(STATUS_BY_CODE[code], code, "the server's storage is full; retry later",
+                                request.url.path)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        code = "internal_error"
-        return problem_response(STATUS_BY_CODE[code], code, "unexpected server error; see logs/facecast.log",
-                                request.url.path)
+        return _internal_error(request)
+
+
+def _internal_error(request: Request) -> JSONResponse:
+    """The answer to an error nobody expected; its traceback goes to the log (call from an except block)."""
+    log.exception("unhandled error on %s", request.url.path)
+    code = "internal_error"
+    return problem_response(STATUS_BY_CODE[code], code, "unexpected server error; see logs/facecast.log",
+                            request.url.path)

@@ -70,6 +70,21 @@ class Queues:
         self.pending()
 
 
+class QueuedTasks:
+    """The job ids whose tasks wait in each queue, read once per queue: tells a job still waiting its turn
+    from one whose task is gone."""
+
+    def __init__(self, queues: Queues) -> None:
+        self.queues = queues
+        self._ids: dict[str, set[str]] = {}
+
+    def job_ids(self, queue: str) -> set[str]:
+        if queue not in self._ids:
+            tasks = self.queues.huey(queue).pending()
+            self._ids[queue] = {str(task.args[0]) for task in tasks if task.args}
+        return self._ids[queue]
+
+
 def _make_huey(url: str, name: str) -> Any:
     if url.startswith("sqlite:///"):
         from huey import SqliteHuey

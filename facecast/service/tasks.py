@@ -17,7 +17,7 @@ from .db.models import Job, Template
 from .fetch import AUDIO, IMAGE, VIDEO, fetch_to_file
 from .jobs import JobService
 from .library import Library
-from .problems import UnsupportedMediaError
+from .problems import UnsupportedMediaError, is_disk_full
 from .queue import this_host
 from .schemas import video_public
 from .speech import RETRYABLE_CODES, speech_key, subtitle_keys, synthesize_cached
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("facecast.worker")
 PREPARE_SHARE = 0.25  # share of progress given to template tracking when a video has to track first
+DISK_FULL = "disk_full"  # a render that ran out of space is tried again later, when space may have been freed
+RETRY_CODES = RETRYABLE_CODES | {DISK_FULL}
 
 
 class Lease:
@@ -114,23 +116,45 @@ class JobRunner:
         return claimed
 
     def _run(self, job: Job) -> None:
-        """Run a claimed job under a renewed lease and record how it ended."""
-        status, result, code, message = "succeeded", None, None, None
-        retry = False
-        with Lease(self.jobs, job.id, self.worker_id, self.settings.worker.lease_s) as lease:
-            try:
-                result = self._prepare(job, lease) if job.kind == "prepare" else self._video(job, lease)
-            except FacecastError as exc:
-                status = "canceled" if exc.code == "canceled" else "failed"
-                code, message = (exc.code, str(exc)) if status == "failed" else (None, None)
-                retry = exc.code in RETRYABLE_CODES and job.attempts < job.max_attempts
-            except Exception as exc:
-                log.exception("job %s crashed", job.id)
-                status, code, message = "failed", "internal_error", f"unexpected error: {exc}"[:500]
+        """Run a claimed job under a renewed lease in its own scratch folder, then record how it ended."""
+        scratch = self.work_dir / job.id
+        try:
+            with Lease(self.jobs, job.id, self.worker_id, self.settings.worker.lease_s) as lease:
+                status, result, code, message = self._attempt(job, lease)
+            self._record(job, lease, status, result, code, message)
+        except Exception as exc:  # recording failed (database down or full): the lease expires, the sweep decides
+            log.error("job %s: could not record its end (%s: %s); the sweep will recover it", job.id,
+                      type(exc).__name__, exc)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _attempt(self, job: Job, lease: Lease) -> tuple[str, dict[str, Any] | None, str | None, str | None]:
+        """(status, result, error code, error message) of one attempt at the job."""
+        try:
+            result = self._prepare(job, lease) if job.kind == "prepare" else self._video(job, lease)
+            return "succeeded", result, None, None
+        except FacecastError as exc:
+            if exc.code == "canceled":
+                return "canceled", None, None, None
+            return "failed", None, exc.code, str(exc)
+        except Exception as exc:
+            if is_disk_full(exc):
+                log.error("job %s: disk full (%s)", job.id, exc)
+                return "failed", None, DISK_FULL, f"the server ran out of disk space: {exc}"[:500]
+            log.exception("job %s crashed", job.id)
+            return "failed", None, "internal_error", f"unexpected error: {exc}"[:500]
+
+    def _record(self, job: Job, lease: Lease, status: str, result: dict[str, Any] | None, code: str | None,
+                message: str | None) -> None:
+        """Write the attempt's end; what a job that did not succeed stored is removed."""
         if lease.lost:
             log.warning("job %s: lease lost while running; another attempt owns it now", job.id)
+            if self.jobs.load(job.id).status in ("failed", "canceled"):
+                self.jobs.delete_outputs(job.id)
             return
-        if retry:
+        if status != "succeeded":
+            self.jobs.delete_outputs(job.id)
+        if code in RETRY_CODES and job.attempts < job.max_attempts:
             log.info("job %s: %s on attempt %d of %d; retrying later", job.id, code, job.attempts, job.max_attempts)
             self.jobs.retry_later(job.id, self.worker_id, code or "", message or "")
             return
@@ -144,6 +168,32 @@ class JobRunner:
             deliver_in_background(self.settings, job.callback_url, f"video.{status}",
                                   video_public(finished, self.settings.base_url).model_dump(mode="json"))
 
+    def clean_orphan_scratch(self) -> int:
+        """Remove what crashed processes left in work/: folders of jobs no live lease holds, and other entries
+        (uploads cut off by a full disk or a killed API) untouched for a lease. Returns how many went."""
+        if not self.work_dir.is_dir():
+            return 0
+        entries = list(self.work_dir.iterdir())
+        held = self.jobs.lease_held({entry.name for entry in entries})
+        cutoff = time.time() - self.settings.worker.lease_s
+        removed = 0
+        for entry in entries:
+            orphan = not held[entry.name] if entry.name in held else _newest_mtime(entry) < cutoff
+            if not orphan:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def _scratch(self, job: Job) -> Path:
+        """The job's own folder under work/: removed when the attempt ends, however it ends."""
+        folder = self.work_dir / job.id
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     # --- kinds ----------------------------------------------------------------------------------------------
 
     def _prepare(self, job: Job, lease: Lease) -> dict[str, Any]:
@@ -154,7 +204,7 @@ class JobRunner:
         source_key, size = template.source_key, template.size_bytes
         if source_key is None:  # added by URL: fetch it now
             lease.stage = "downloading"
-            download = self.work_dir / f"{job.id}.download"
+            download = self._scratch(job) / "template.download"
             kind, ext = fetch_to_file(template.source_url or "", download, self.settings.fetch, lease.cancel)
             if kind not in (VIDEO, IMAGE):
                 download.unlink(missing_ok=True)
@@ -165,8 +215,7 @@ class JobRunner:
         prepared = prepare_template(self.storage.local_path(source_key), cache_dir=self.cache_dir,
                                     progress=lease.report, cancel=lease.cancel)
         thumbnail_key = f"templates/{template.id}.jpg"
-        staged = self.work_dir / f"{job.id}.jpg"
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        staged = self._scratch(job) / "thumbnail.jpg"
         shutil.copyfile(prepared.thumbnail_path, staged)
         self.storage.put(thumbnail_key, staged)
         self.library.template_prepared(template.id, source_key=None, size=size, facts=facts_to_dict(prepared.facts),
@@ -179,8 +228,7 @@ class JobRunner:
 
         template = self.library.get_template(job.owner, job.template_id or "")
         prepared = self._prepared_template(template, lease)
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        staged = self.work_dir / f"{job.id}.{job.attempts}.mp4"
+        staged = self._scratch(job) / f"{job.id}.mp4"
         options = job.options.generate_options(self.settings.limits())
         clip = self._audio(job, lease) if job.text is None else None
         started = time.monotonic()
@@ -190,7 +238,7 @@ class JobRunner:
             lease.stage = "rendering"
             outcome = generate(prepared, clip, staged, options, progress=lease.report, cancel=lease.cancel)
             subtitles = {}
-        thumb_staged = self.work_dir / f"{job.id}.{job.attempts}.jpg"
+        thumb_staged = staged.with_suffix(".jpg")
         has_thumb = _first_frame_jpeg(staged, thumb_staged)
         size = self.storage.put(f"outputs/{job.id}.mp4", staged)  # atomic: the key holds all of it or nothing
         if has_thumb:
@@ -271,7 +319,7 @@ class JobRunner:
             audio = self.library.get_audio(job.owner, job.audio_id)
             return load_audio(self.storage.local_path(audio.key), limits)
         lease.stage = "downloading"
-        download = self.work_dir / f"{job.id}.audio"
+        download = self._scratch(job) / "audio.download"
         kind, _ = fetch_to_file(job.audio_url or "", download, self.settings.fetch, lease.cancel)
         if kind not in (AUDIO, VIDEO):
             download.unlink(missing_ok=True)
@@ -297,3 +345,12 @@ def _first_frame_jpeg(video: Path, target: Path) -> bool:
     except Exception:
         log.warning("no thumbnail for %s", video, exc_info=True)
         return False
+
+
+def _newest_mtime(path: Path) -> float:
+    """The latest modification time of `path` and anything under it (0 when it vanished meanwhile)."""
+    try:
+        paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+        return max(p.stat().st_mtime for p in paths)
+    except FileNotFoundError:
+        return 0.0

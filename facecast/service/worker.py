@@ -52,7 +52,7 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
     jobs.heartbeat(worker_id, hostname, os.getpid(), own_queue)
     log.info("worker %s started (queue %s)", worker_id, settings.effective_queue_url.split("@")[-1])
 
-    maintenance = threading.Thread(target=_maintain, args=(jobs, worker_id, hostname, own_queue, settings, stop),
+    maintenance = threading.Thread(target=_maintain, args=(jobs, runner, worker_id, own_queue, stop),
                                    daemon=True, name="facecast-maintenance")
     maintenance.start()
     delay, max_delay = 0.05, settings.worker.poll_max_delay_s
@@ -75,18 +75,31 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
         log.info("worker %s stopped", worker_id)
 
 
-def _maintain(jobs: JobService, worker_id: str, hostname: str, queue: str, settings: Settings,
-              stop: threading.Event) -> None:
-    """Heartbeat and sweep on a timer; a failure is logged and retried next round."""
-    jobs.sweep()
-    next_sweep = time.monotonic() + settings.worker.sweep_interval_s
-    while not stop.wait(min(settings.worker.sweep_interval_s, settings.worker.lease_s / 3)):
+def stop_when_closed(fd: int, stop: threading.Event) -> None:
+    """Set `stop` when the pipe `fd` reaches end-of-file: the process holding its write end has ended."""
+    def watch() -> None:
+        while os.read(fd, 1):
+            pass
+        log.info("worker %d: the process that started it has ended; stopping after the current job", os.getpid())
+        stop.set()
+
+    threading.Thread(target=watch, daemon=True, name="facecast-lifeline").start()
+
+
+def _maintain(jobs: JobService, runner: JobRunner, worker_id: str, queue: str, stop: threading.Event) -> None:
+    """Heartbeat, sweep and scratch cleaning on a timer; a failure is logged in one line and retried next round."""
+    settings, hostname = jobs.settings, this_host(jobs.settings)
+    next_sweep = time.monotonic()
+    while True:
         try:
             jobs.heartbeat(worker_id, hostname, os.getpid(), queue)
             if time.monotonic() >= next_sweep:
                 recovered = jobs.sweep()
                 if recovered:
                     log.info("sweep re-enqueued %d job(s)", recovered)
+                runner.clean_orphan_scratch()
                 next_sweep = time.monotonic() + settings.worker.sweep_interval_s
-        except Exception:
-            log.warning("maintenance round failed; retrying", exc_info=True)
+        except Exception as exc:
+            log.warning("maintenance round failed (%s: %s); retrying", type(exc).__name__, exc)
+        if stop.wait(min(settings.worker.sweep_interval_s, settings.worker.lease_s / 3)):
+            return
