@@ -6,6 +6,7 @@ with a local-only theme (no web fonts, no analytics, no share links), so `faceca
 
 from __future__ import annotations
 
+import hmac
 import os
 import re
 import tempfile
@@ -418,13 +419,32 @@ def build_ui(api_base_url: str, api_key: str | None = None) -> gr.Blocks:
     return ui
 
 
+LOGIN_USER = "facecast"
+LOGIN_MESSAGE = f"User name: {LOGIN_USER} (or leave it empty). Password: an API key of this server."
+
+
+def login_check(keys: list[str], user: str = LOGIN_USER) -> Callable[[str, str], bool]:
+    """Gradio's login callback: the user name is `user` or empty and the password one of `keys`, every key
+    compared in constant time so the answer's timing says nothing about how much of a key was right."""
+    encoded = [key.encode() for key in keys]
+
+    def check(username: str, password: str) -> bool:
+        found = False
+        for key in encoded:
+            found |= hmac.compare_digest(password.encode("utf-8", "replace"), key)
+        return found and username.strip() in ("", user)
+
+    return check
+
+
 def mount_ui(app: Any, api_base_url: str, api_key: str | None = None, path: str = "/ui",
              login_keys: list[str] | None = None) -> Any:
     """Mount the UI on a FastAPI app at `path`. With `login_keys` the page asks for a login whose password
     is one of them (the API keys), since the UI itself calls the API with `api_key`."""
-    auth = (lambda _user, password: password in login_keys) if login_keys else None
+    auth = login_check(login_keys) if login_keys else None
     return gr.mount_gradio_app(app, build_ui(api_base_url, api_key), path=path, theme=THEME, css=CSS,
-                               footer_links=["api"], auth=auth, ssr_mode=False, pwa=False, mcp_server=False,
+                               footer_links=["api"], auth=auth, auth_message=LOGIN_MESSAGE, ssr_mode=False,
+                               pwa=False, mcp_server=False,
                                enable_monitoring=False, show_error=True)
 
 
