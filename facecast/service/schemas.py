@@ -9,7 +9,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .fetch import check_url_syntax
-from .problems import UrlRefusedError
 
 JobStatus = Literal["queued", "processing", "succeeded", "failed", "canceled"]
 TemplateStatus = Literal["preparing", "ready", "failed"]
@@ -72,12 +71,9 @@ def check_metadata(value: Any) -> Any:
 
 
 def check_url_field(value: Any) -> Any:
-    """An http(s) URL field: the same syntax rules the fetcher applies, refused at submit (422)."""
+    """An http(s) URL field: the fetcher's syntax rules, refused at submit (UrlRefusedError, 422 url_refused)."""
     if isinstance(value, str):
-        try:
-            check_url_syntax(value)
-        except UrlRefusedError as error:
-            raise ValueError(str(error)) from None
+        check_url_syntax(value)
     return value
 
 

@@ -94,15 +94,17 @@ class RequestGuard:
         if refusal is not None:
             await _problem(scope, send, *refusal)
             return
-        limit = self.policy.max_upload_bytes if scope["path"] in UPLOAD_PATHS else self.policy.max_json_bytes
+        upload = scope["path"] in UPLOAD_PATHS
+        limit = self.policy.max_upload_bytes if upload else self.policy.max_json_bytes
+        too_large = ("upload_too_large" if upload else "payload_too_large", _too_large(limit))
         declared = headers.get("content-length", "")
         if not declared.isascii() or (declared and not declared.isdigit()):
             await _problem(scope, send, 400, "invalid_request", "the Content-Length header is not a number")
             return
         if declared and int(declared) > limit:
-            await _problem(scope, send, 413, "payload_too_large", _too_large(limit))
+            await _problem(scope, send, 413, *too_large)
             return
-        await self._capped(scope, receive, send, limit)
+        await self._capped(scope, receive, send, limit, too_large)
 
     def _host_allowed(self, headers: dict[str, str]) -> bool:
         return "*" in self.policy.allowed_hosts or _hostname(headers.get("host", "")) in self.policy.allowed_hosts
@@ -123,8 +125,9 @@ class RequestGuard:
             return 422, "invalid_request", "the path or query contains a NUL character"
         return None
 
-    async def _capped(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        """Run the app with a body reader that answers 413 the moment `limit` is passed.
+    async def _capped(self, scope: Scope, receive: Receive, send: Send, limit: int,
+                      too_large: tuple[str, str]) -> None:
+        """Run the app with a body reader that answers 413 (code, detail) the moment `limit` is passed.
 
         The app then sees the client as gone (http.disconnect) and whatever it answers is dropped: raising
         into the app instead would come back as FastAPI's generic 400 for any error while reading a body.
@@ -141,7 +144,7 @@ class RequestGuard:
                 if received > limit:
                     if not started:
                         answered = True
-                        await _problem(scope, send, 413, "payload_too_large", _too_large(limit))
+                        await _problem(scope, send, 413, *too_large)
                     return {"type": "http.disconnect"}
             return message
 
