@@ -7,7 +7,7 @@ DATA_DIR ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test system-deps bench clean
+.PHONY: venv run test security system-deps bench clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ run: venv
 
 test: venv system-deps
 	$(PY) -m pytest -q
+
+# Hostile requests against a real server: it stays up, answers 4xx and leaks nothing (also part of `make test`).
+security: venv
+	$(PY) -m pytest -q -m security
 
 # Debian packages the tests use: real PostgreSQL and Redis servers, and a CJK font for burned-in subtitles.
 # Installed only when missing (needs root, as CI has).

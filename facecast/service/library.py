@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,18 @@ def receive_upload(upload: UploadFile, work_dir: Path, max_bytes: int) -> Path:
     return path
 
 
+NAME_CHARS = 200  # Template.name and what is kept of an uploaded file's name
+
+
+def display_name(raw: str | None) -> str | None:
+    """A client-given file name made safe to store and show: printable, valid UTF-8, at most NAME_CHARS."""
+    if not raw:
+        return None
+    text = raw.encode("utf-8", "replace").decode("utf-8", "replace")  # lone surrogates become "?"
+    cleaned = "".join(ch for ch in text if ch.isprintable())[:NAME_CHARS].strip()
+    return cleaned or None
+
+
 def _sniff_or_discard(path: Path) -> tuple[str, str]:
     try:
         return sniff_file(path)
@@ -63,7 +77,18 @@ class Library:
         template_id = new_id("tpl")
         key = f"templates/{template_id}.{ext}"
         size = self.storage.put(key, path)
-        return self._add_template(owner, template_id, name, source_key=key, source_url=None, size=size)
+        with self._removed_on_error(key):
+            return self._add_template(owner, template_id, display_name(name), source_key=key, source_url=None,
+                                      size=size)
+
+    @contextmanager
+    def _removed_on_error(self, key: str) -> Iterator[None]:
+        """Delete the stored `key` when its row could not be written: nothing else would ever remove it."""
+        try:
+            yield
+        except BaseException:
+            self.storage.delete(key)
+            raise
 
     def add_template_url(self, owner: str, url: str, name: str | None) -> Template:
         """Queue a template whose file a worker fetches from `url`."""
@@ -159,26 +184,39 @@ class Library:
     # --- audio ----------------------------------------------------------------------------------------------
 
     def add_audio_file(self, owner: str, path: Path, filename: str | None) -> Audio:
-        """Store uploaded audio after decoding it once, so a bad file fails here and not in every job."""
-        from facecast.engine import load_audio
-
+        """Store uploaded audio after probing its headers (duration, sample rate), so a file that is not
+        audio or is too long fails here; decoding is left to the worker that uses it."""
         kind, ext = _sniff_or_discard(path)
         if kind not in (AUDIO, VIDEO):
             path.unlink(missing_ok=True)
             raise UnsupportedMediaError("audio must be wav, mp3, m4a, aac, ogg, flac, or a video with sound")
         try:
-            clip = load_audio(path, self.settings.limits())
+            duration_s = self._probed_audio_s(path)
         except Exception:
             path.unlink(missing_ok=True)
             raise
         audio_id = new_id("aud")
         key = f"inputs/{audio_id}.{ext}"
         size = self.storage.put(key, path)
-        with self.db.session() as session:
-            audio = Audio(id=audio_id, owner=owner, key=key, size_bytes=size, duration_s=clip.duration_s,
-                          filename=(filename or "")[:255] or None, created_at=utcnow())
+        with self._removed_on_error(key), self.db.session() as session:
+            audio = Audio(id=audio_id, owner=owner, key=key, size_bytes=size, duration_s=duration_s,
+                          filename=display_name(filename), created_at=utcnow())
             session.add(audio)
         return audio
+
+    def _probed_audio_s(self, path: Path) -> float:
+        """The duration the headers declare, refused over max_audio_s, without a sound track, or with a sample
+        rate or picture over the engine's limits."""
+        from facecast.engine import AudioTooLongError, EmptyAudioError, probe
+
+        limits = self.settings.limits()
+        info = probe(path, limits)
+        if not info.has_audio:
+            raise EmptyAudioError("the file has no sound track; upload audio, or a video with sound")
+        if info.duration_s > limits.max_audio_s + 0.5:
+            raise AudioTooLongError(f"the audio is {info.duration_s:.1f} s long, over the {limits.max_audio_s:.0f} s "
+                                    "limit (max_audio_s); split the speech into shorter parts")
+        return info.duration_s
 
     def get_audio(self, owner: str, audio_id: str) -> Audio:
         with self.db.session() as session:

@@ -82,13 +82,18 @@ def is_disk_full(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+class InvalidRequestError(FacecastError):
+    """A request field the schema cannot express a rule for (a reserved key, a bad file name, ...)."""
+
+    code = "invalid_request"
 
 
 # The HTTP status of every error code, engine, voice and service alike: the only place codes meet HTTP.
 # 422 is a field of the request that cannot be used (it names nothing, or the file it names will not do).
 STATUS_BY_CODE: dict[str, int] = {
-    "facecast_error": 400,
+    "facecast_error": 400, "host_not_allowed": 400,
     "unauthorized": 401,
+    "cross_site_refused": 403,
     "not_found": 404, "input_not_found": 404,
     "canceled": 409, "idempotency_conflict": 409, "invalid_state": 409, "template_not_ready": 409,
     "audio_too_long": 413, "upload_too_large": 413, "media_too_large": 413, "payload_too_large": 413,

@@ -3,16 +3,78 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from facecast.engine.options import GenerateOptions
 from facecast.engine.optionspec import option_specs
 from facecast.voice.options import SubtitleOptions, SynthesisOptions
 from facecast.voice.text import MAX_TEXT_CHARS
 
+from .fetch import check_url_syntax
 from .statuses import ACTIVE, TERMINAL, JobStatus, TemplateStatus
+
+# metadata is stored with the job and echoed in every list page: bounded so a page stays small
+METADATA_MAX_BYTES = 16 * 1024   # serialized as UTF-8 JSON
+METADATA_MAX_DEPTH = 8           # the object itself is depth 1
+METADATA_MAX_KEYS = 64           # keys of all its objects together
+METADATA_LIMITS = (f"At most {METADATA_MAX_BYTES // 1024} KiB as JSON, {METADATA_MAX_KEYS} keys and "
+                   f"{METADATA_MAX_DEPTH} levels")
+
+
+def unstorable(text: str) -> str | None:
+    """Why a database cannot store `text` (a NUL, or a lone surrogate that is not UTF-8), or None."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (not valid UTF-8)"
+    return None
+
+
+def refuse_unstorable_fields(data: Any) -> Any:
+    """A model `before` validator: refuse top-level strings (and strings in top-level lists) no database stores."""
+    if isinstance(data, dict):
+        for name, value in data.items():
+            for item in value if isinstance(value, list) else [value]:
+                reason = unstorable(item) if isinstance(item, str) else None
+                if reason:
+                    raise ValueError(f"{name} {reason}")
+    return data
+
+
+def check_metadata(value: Any) -> Any:
+    """Refuse metadata over the size, depth or key limits, or holding strings no database stores."""
+    if not isinstance(value, dict):
+        return value  # None, or a type error pydantic words itself
+    keys, stack = 0, [(1, value)]
+    while stack:
+        depth, node = stack.pop()
+        if depth > METADATA_MAX_DEPTH:
+            raise ValueError(f"metadata is nested deeper than {METADATA_MAX_DEPTH} levels")
+        children = list(node.values()) if isinstance(node, dict) else node if isinstance(node, list) else []
+        strings = [node] if isinstance(node, str) else list(node) if isinstance(node, dict) else []
+        keys += len(node) if isinstance(node, dict) else 0
+        if keys > METADATA_MAX_KEYS:
+            raise ValueError(f"metadata has more than {METADATA_MAX_KEYS} keys")
+        for text in strings:
+            reason = unstorable(text) if isinstance(text, str) else None
+            if reason:
+                raise ValueError(f"metadata {reason}")
+        stack.extend((depth + 1, child) for child in children)
+    if len(json.dumps(value, ensure_ascii=False).encode()) > METADATA_MAX_BYTES:
+        raise ValueError(f"metadata is larger than {METADATA_MAX_BYTES:,} bytes as JSON")
+    return value
+
+
+def check_url_field(value: Any) -> Any:
+    """An http(s) URL field: the fetcher's syntax rules, refused at submit (UrlRefusedError, 422 url_refused)."""
+    if isinstance(value, str):
+        check_url_syntax(value)
+    return value
 
 
 class OptionGroup(BaseModel):
@@ -53,6 +115,8 @@ class AudioSource(SpeechOptions):  # type: ignore[valid-type,misc]
         "Voice id for text, from GET /v1/voices (e.g. espeak:en-us, espeak:cmn); default is the server's "
         "default voice"))
 
+    _audio_url = field_validator("audio_url", mode="before")(check_url_field)
+
     @model_validator(mode="after")
     def _one_audio_source(self) -> "AudioSource":
         given = [name for name in ("audio_id", "audio_url", "text") if getattr(self, name) is not None]
@@ -71,20 +135,30 @@ class AudioSource(SpeechOptions):  # type: ignore[valid-type,misc]
         return self.given(SpeechOptions)
 
 
-class VideoCreate(OutputOptions, AudioSource):  # type: ignore[valid-type,misc]
+class SubmitChecks(BaseModel):
+    """Checks every create body shares: strings a database stores, the callback URL, bounded metadata."""
+
+    _storable = model_validator(mode="before")(refuse_unstorable_fields)
+    _callback_url = field_validator("callback_url", mode="before", check_fields=False)(check_url_field)
+    _metadata = field_validator("metadata", mode="before", check_fields=False)(check_metadata)
+
+
+class VideoCreate(OutputOptions, AudioSource, SubmitChecks):  # type: ignore[valid-type,misc]
     """A lip-sync job: one template and one speech source (audio_id, audio_url, or text with a voice)."""
 
     template_id: str = Field(description="Id of a template from POST /v1/templates")
     callback_url: str | None = Field(None, description="URL that receives a signed POST when the job ends")
-    metadata: dict[str, Any] | None = Field(None, description="Any JSON object; echoed back on the video")
+    metadata: dict[str, Any] | None = Field(None, description=(
+        f"Any JSON object; echoed back on the video. {METADATA_LIMITS}"))
 
 
-class BatchCreate(OutputOptions, AudioSource):  # type: ignore[valid-type,misc]
+class BatchCreate(OutputOptions, AudioSource, SubmitChecks):  # type: ignore[valid-type,misc]
     """One speech onto 1-100 templates; the audio is decoded (or the text synthesised) once and shared."""
 
     template_ids: list[str] = Field(min_length=1, description="Templates to render, 1-100, each becomes a video")
     callback_url: str | None = Field(None, description="URL that receives a signed POST when each video ends")
-    metadata: dict[str, Any] | None = Field(None, description="Any JSON object; echoed back on the batch")
+    metadata: dict[str, Any] | None = Field(None, description=(
+        f"Any JSON object; echoed back on the batch. {METADATA_LIMITS}"))
 
 
 class VideoPublic(BaseModel):
@@ -142,11 +216,16 @@ class TemplateCreate(BaseModel):
     source_url: str = Field(description="http(s) URL of a video or photo showing one face")
     name: str | None = Field(None, max_length=200, description="Display name; defaults to the id")
 
+    _storable = model_validator(mode="before")(refuse_unstorable_fields)
+    _source_url = field_validator("source_url", mode="before")(check_url_field)
+
 
 class TemplateUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, description="New display name")
+
+    _storable = model_validator(mode="before")(refuse_unstorable_fields)
 
 
 class TemplatePublic(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -12,6 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from facecast.engine.options import Limits
 from facecast.engine.optionspec import build_options, option_specs
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 CONFIG_ENV = "FACECAST_CONFIG"  # path of the TOML file; the file's keys mirror the field names below
 
 
@@ -128,6 +130,13 @@ class Settings(LimitSettings):  # type: ignore[valid-type,misc]
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    allowed_hosts: list[str] = Field(default_factory=lambda: list(LOOPBACK_NAMES), description=(
+        "Host names (Host header, without port) the API answers to, besides host and public_url's host; "
+        "others get 400, which stops DNS-rebinding pages. Add the names clients use for a 0.0.0.0 bind, "
+        'or "*" to answer any'))
+    max_json_bytes: int = Field(1024 * 1024, ge=1024, description="Largest JSON request body accepted, in bytes")
+    docs_require_key: bool = Field(True, description=(
+        "With api_keys set, /docs, /openapi.json and /metrics need a key too"))
 
     @field_validator("data_dir")
     @classmethod
@@ -157,6 +166,14 @@ class Settings(LimitSettings):  # type: ignore[valid-type,misc]
         return self.queue_url or f"sqlite:///{self.data_dir / 'queue.db'}"
 
     @property
+    def effective_allowed_hosts(self) -> set[str]:
+        """allowed_hosts plus the bind address and public_url's host, lower-case and without brackets."""
+        names = {*self.allowed_hosts, self.host}
+        if self.public_url:
+            names.add(urlsplit(self.public_url).hostname or "")
+        return {name.strip("[]").lower() for name in names if name}
+
+    @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
@@ -171,7 +188,7 @@ class Settings(LimitSettings):  # type: ignore[valid-type,misc]
 
 
 def _mask_url_password(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
+    from urllib.parse import urlunsplit
 
     parts = urlsplit(url)
     if parts.password is None:

@@ -7,6 +7,7 @@ web fonts, no analytics, no share links), so `facecast serve` is one URL.
 
 from __future__ import annotations
 
+import hmac
 import os
 import tempfile
 from dataclasses import dataclass
@@ -115,15 +116,33 @@ def _load_page(ctx: UiContext, voices_state: gr.State, tabs: _Tabs) -> dict[Any,
             **{picker: gr.update(choices=voice_choices(voices or [])) for picker in voice_pickers},
             tabs.templates.table: [template_row(t) for t in templates], tabs.jobs.table: job_rows,
             tabs.jobs.message: "", tabs.templates.message: ""}
+LOGIN_USER = "facecast"
+LOGIN_MESSAGE = f"User name: {LOGIN_USER} (or leave it empty). Password: an API key of this server."
+
+
+def login_check(keys: list[str], user: str = LOGIN_USER) -> Callable[[str, str], bool]:
+    """Gradio's login callback: the user name is `user` or empty and the password one of `keys`, every key
+    compared in constant time so the answer's timing says nothing about how much of a key was right."""
+    encoded = [key.encode() for key in keys]
+
+    def check(username: str, password: str) -> bool:
+        found = False
+        for key in encoded:
+            found |= hmac.compare_digest(password.encode("utf-8", "replace"), key)
+        return found and username.strip() in ("", user)
+
+    return check
 
 
 def mount_ui(app: Any, api_base_url: str, api_key: str | None = None, path: str = "/ui",
              login_keys: list[str] | None = None) -> Any:
     """Mount the UI on a FastAPI app at `path`. With `login_keys` the page asks for a login whose password
     is one of them (the API keys), since the UI itself calls the API with `api_key`."""
-    auth = (lambda _user, password: password in login_keys) if login_keys else None
+    auth = login_check(login_keys) if login_keys else None
     # The server is not listening yet while it mounts the UI, so the OpenAPI document is the one the app would
     # serve at GET /openapi.json, read from the app object itself.
     ui = build_ui(api_base_url, api_key, openapi=app.openapi())
-    return gr.mount_gradio_app(app, ui, path=path, theme=THEME, css=CSS, footer_links=["api"], auth=auth, ssr_mode=False, pwa=False, mcp_server=False,
+    return gr.mount_gradio_app(app, ui, path=path, theme=THEME, css=CSS,
+                               footer_links=["api"], auth=auth, auth_message=LOGIN_MESSAGE, ssr_mode=False,
+                               pwa=False, mcp_server=False,
                                enable_monitoring=False, show_error=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import quote
 
@@ -41,4 +42,272 @@ def test_a_listed_variant_still_previews_from_a_child_process(make_service) -> N
     assert preview.status_code == 200, preview.text
     assert preview.content[:4] == b"RIFF" and len(preview.content) > 20_000
     assert service.client.get("/v1/voices/espeak:en-us+Andy/preview").status_code == 200
+    assert_alive(service)
+
+
+# --- the request guard, body caps and input limits ----------------------------------------------------------
+
+KEY = "k3y"
+
+
+def keyed(make_service, **env: str):
+    service = make_service(workers=0, FACECAST_API_KEYS=f'["{KEY}"]', **env)
+    service.client.headers["X-API-Key"] = KEY
+    return service.start()
+
+
+def raw_exchange(port: int, head: str, chunks: list[bytes] = (), timeout_s: float = 5.0) -> tuple[int, float]:
+    """Send a request head (and body chunks) over a socket; (status, seconds until the answer began)."""
+    import socket
+
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n")
+        try:
+            for chunk in chunks:
+                sock.sendall(chunk)
+        except OSError:
+            pass  # the server answered and closed while the body was still coming: what we want
+        answer = sock.recv(200)
+    return int(answer.split()[1]), time.monotonic() - started
+
+
+def problem_of(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    return response.json()
+
+
+def test_keys_and_declared_sizes_are_checked_before_any_body_is_read(make_service) -> None:
+    service = keyed(make_service, FACECAST_MAX_UPLOAD_BYTES="2000000")
+    head = "POST /v1/audio HTTP/1.1\nHost: 127.0.0.1\nContent-Length: 900000000\nContent-Type: multipart/form-data\n"
+    assert raw_exchange(service.port, head)[0] == 401  # no key: answered without waiting for 900 MB
+    status, seconds = raw_exchange(service.port, head.replace("Host:", f"X-API-Key: {KEY}\nHost:"))
+    assert status == 413 and seconds < 1.0
+    assert_alive(service)
+
+
+def test_bodies_are_capped_while_they_stream(make_service) -> None:
+    service = keyed(make_service, FACECAST_MAX_JSON_BYTES="4096")
+    head = (f"POST /v1/videos HTTP/1.1\nHost: 127.0.0.1\nX-API-Key: {KEY}\nContent-Type: application/json\n"
+            "Transfer-Encoding: chunked\n")
+    chunk = b"%x\r\n%s\r\n" % (1000, b" " * 1000)
+    status, seconds = raw_exchange(service.port, head, [chunk] * 2000)
+    assert status == 413 and seconds < 2.0
+    assert_alive(service)
+
+
+@pytest.mark.parametrize("metadata", [
+    {"k": "x" * 17_000},
+    {str(i): i for i in range(65)},
+    "deep",
+    {"nul": "a\u0000b"},
+])
+def test_metadata_is_bounded(make_service, metadata) -> None:
+    service = make_service(workers=0).start()
+    if metadata == "deep":
+        metadata = node = {}
+        for _ in range(300):
+            node["a"] = {}
+            node = node["a"]
+    answer = service.client.post("/v1/videos", json={"template_id": "tpl_x", "text": "Hi.", "metadata": metadata})
+    assert problem_of(answer, 422)["code"] == "invalid_request"
+    assert_alive(service)
+
+
+def test_host_and_cross_site_requests(make_service) -> None:
+    service = make_service(workers=0).start()
+    assert problem_of(service.client.get("/healthz", headers={"Host": "rebound.example"}), 400)["code"] == \
+        "host_not_allowed"
+    assert service.client.get("/healthz", headers={"Host": f"localhost:{service.port}"}).status_code == 200
+    body = {"template_id": "tpl_x", "text": "Hi."}
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}):
+        assert problem_of(service.client.post("/v1/videos", json=body, headers=headers), 403)["code"] == \
+            "cross_site_refused"
+    same = service.client.post("/v1/videos", json=body, headers={"Origin": service.url,
+                                                                 "Sec-Fetch-Site": "same-origin"})
+    assert problem_of(same, 404)["code"] == "not_found"  # reached the app: the template does not exist
+
+
+def test_docs_metrics_and_readiness_leak_nothing(make_service) -> None:
+    service = keyed(make_service)
+    for path in ("/docs", "/openapi.json", "/metrics", "/redoc"):
+        assert httpx.get(service.url + path).status_code == 401, path
+        assert service.client.get(path).status_code == 200, path
+    ready = httpx.get(f"{service.url}/readyz").json()
+    assert all(value in ("ok", "failed") for name, value in ready["checks"].items() if name != "workers")
+    assert str(service.data_dir) not in json.dumps(ready)
+
+
+def test_heygem_names_and_errors(make_service) -> None:
+    service = make_service(workers=0).start()
+    for name in ("a\u0000b.mp4", "x" * 5000, "../../etc/passwd", "/code/data/missing.mp4"):
+        answer = service.client.post("/easy/submit", json={"audio_url": "a.wav", "video_url": name, "code": "c1"})
+        assert answer.status_code in (200, 422), answer.text
+        assert str(service.data_dir) not in answer.text
+        if answer.status_code == 200:
+            assert answer.json()["success"] is False
+    sneaky = service.client.post("/v1/videos", json={"template_id": "tpl_x", "text": "Hi."},
+                                 headers={"Idempotency-Key": "heygem:sneaky"})
+    assert problem_of(sneaky, 422)["code"] == "invalid_request"
+    assert service.client.get("/easy/query", params={"code": "sneaky"}).json()["code"] == 10004
+    assert_alive(service)
+
+
+@pytest.mark.parametrize("field,url", [
+    ("callback_url", "http://a b/"), ("callback_url", "http://host/\r\nX: y"), ("callback_url", "file:///etc/passwd"),
+    ("callback_url", "https://h/" + "a" * 100_000), ("audio_url", "file:///etc/passwd"),
+    ("audio_url", "http://host/a b.wav"), ("source_url", "gopher://h/x"), ("source_url", "http://h/\r\n"),
+])
+def test_urls_are_checked_at_submit(make_service, field: str, url: str) -> None:
+    service = make_service(workers=0).start()
+    if field == "source_url":
+        answer = service.client.post("/v1/templates/from_url", json={"source_url": url})
+    else:
+        body = {"template_id": "tpl_x", field: url, **({} if field == "audio_url" else {"text": "Hi."})}
+        answer = service.client.post("/v1/videos", json=body)
+    problem = problem_of(answer, 422)
+    assert url[:50] not in problem["detail"]
+
+
+def test_odd_ids_cursors_text_and_file_names(make_service, portrait_jpg) -> None:
+    service = make_service(workers=0).start()
+    assert problem_of(service.client.get("/v1/videos", params={"cursor": "1e400_x"}), 422)
+    assert problem_of(service.client.get("/v1/templates", params={"cursor": "9" * 30 + ".0_x"}), 422)
+    assert problem_of(service.client.get("/v1/videos/vid_%00"), 422)
+    assert problem_of(service.client.get("/easy/query", params={"code": "a\u0000"}), 422)
+    text = service.client.post("/v1/videos", content=b'{"template_id": "tpl_x", "text": "\\ud800"}',
+                               headers={"Content-Type": "application/json"})
+    assert problem_of(text, 422)["code"] == "invalid_request"
+    with portrait_jpg.open("rb") as handle:
+        upload = service.client.post("/v1/templates", files={"file": ("\u0000" + "n" * 300 + ".jpg", handle)})
+    assert upload.status_code == 202, upload.text
+    assert len(upload.json()["name"]) <= 200
+    assert sorted(p.name for p in (service.data_dir / "templates").iterdir()) == [f"{upload.json()['id']}.jpg"]
+    assert_alive(service)
+
+
+def test_web_ui_login_wants_the_key_and_a_known_user() -> None:
+    from facecast.webui.app import LOGIN_USER, login_check
+
+    check = login_check(["s3cret", "other"])
+    assert check(LOGIN_USER, "s3cret") and check("", "other")
+    assert not check("admin", "s3cret") and not check(LOGIN_USER, "s3cre") and not check("", "")
+
+
+# --- everything at once against one server ------------------------------------------------------------------
+
+class Canary:
+    """An HTTP server on 127.0.0.2 that records every request: URLs pointing at it must never be fetched."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        hits = self.hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                hits.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+
+            do_POST = do_GET
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        self.url = f"http://127.0.0.2:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class HealthPoller:
+    """Polls /healthz every 0.2 s from a thread and keeps the slowest answer (or the failure)."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.url, self.slowest, self.failures = url, 0.0, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            started = time.monotonic()
+            try:
+                status = httpx.get(f"{self.url}/healthz", timeout=1.0).status_code
+            except httpx.HTTPError as exc:
+                self.failures.append(repr(exc))
+                continue
+            self.slowest = max(self.slowest, time.monotonic() - started)
+            if status != 200:
+                self.failures.append(str(status))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def hostile_requests(canary: str) -> list[tuple[str, str, dict]]:
+    """(method, path, httpx keyword arguments) of every hostile input above, aimed at one server."""
+    deep: dict = {}
+    node = deep
+    for _ in range(300):
+        node["a"] = {}
+        node = node["a"]
+    video = {"template_id": "tpl_x", "text": "Hi."}
+    requests = [
+        ("POST", "/v1/videos", {"json": {**video, "metadata": deep}}),
+        ("POST", "/v1/videos", {"json": {**video, "metadata": {"k": "x" * 17_000}}}),
+        ("POST", "/v1/videos", {"json": {**video, "callback_url": f"{canary}/cb"}}),
+        ("POST", "/v1/videos", {"json": {"template_id": "tpl_x", "audio_url": f"{canary}/a.wav"}}),
+        ("POST", "/v1/videos", {"json": {**video, "callback_url": "file:///etc/passwd"}}),
+        ("POST", "/v1/videos", {"json": {**video, "callback_url": "http://h/" + "a" * 100_000}}),
+        ("POST", "/v1/videos", {"json": video, "headers": {"Idempotency-Key": "heygem:sneaky"}}),
+        ("POST", "/v1/videos", {"content": b'{"template_id": "tpl_x", "text": "\\ud800"}',
+                                "headers": {"Content-Type": "application/json"}}),
+        ("POST", "/v1/videos", {"content": b"[" * 2_000_000, "headers": {"Content-Type": "application/json"}}),
+        ("POST", "/v1/videos", {"json": video, "headers": {"Origin": "http://evil.example"}}),
+        ("GET", "/healthz", {"headers": {"Host": "rebound.example"}}),
+        ("POST", "/v1/templates/from_url", {"json": {"source_url": f"{canary}/t.mp4"}}),
+        ("POST", "/v1/templates/from_url", {"json": {"source_url": "http://h/a b.mp4"}}),
+        ("POST", "/easy/submit", {"json": {"audio_url": f"{canary}/a.wav", "video_url": f"{canary}/v.mp4",
+                                           "code": "c1"}}),
+        ("POST", "/easy/submit", {"json": {"audio_url": "a.wav", "video_url": "x" * 5000, "code": "c2"}}),
+        ("POST", "/easy/submit", {"json": {"audio_url": "a.wav", "video_url": "a\u0000b", "code": "c3"}}),
+        ("GET", "/v1/videos", {"params": {"cursor": "1e400_x"}}),
+        ("GET", "/v1/videos/vid_%00", {}),
+        ("GET", "/easy/query", {"params": {"code": "a\u0000"}}),
+        ("POST", "/v1/audio", {"files": {"file": ("n" * 300 + ".wav", b"RIFF" + b"\0" * 100)}}),
+    ]
+    return requests
+
+
+def test_hostile_replay_keeps_the_server_up_small_and_quiet(make_service) -> None:
+    psutil = pytest.importorskip("psutil")
+    canary = Canary()
+    service = make_service(workers=0, FACECAST_MAX_JSON_BYTES="1048576").start()
+    poller = HealthPoller(service.url)
+    try:
+        for method, path, kwargs in hostile_requests(canary.url):
+            answer = service.client.request(method, path, **kwargs)
+            if path == "/easy/submit" and answer.status_code == 200:
+                assert answer.json()["success"] is False, answer.text  # HeyGem's envelope for a refused input
+                continue
+            assert 400 <= answer.status_code < 500, (method, path, answer.status_code, answer.text[:300])
+            assert answer.headers["content-type"].startswith("application/problem+json"), answer.text[:300]
+            assert str(service.data_dir) not in answer.text
+        rss = sum(p.memory_info().rss for p in [psutil.Process(service.api.pid)])
+        assert rss < 600 * 1024 * 1024, f"API process RSS {rss / 2**20:.0f} MB"
+    finally:
+        poller.stop()
+        canary.close()
+    assert poller.failures == [] and poller.slowest < 1.0, (poller.failures, poller.slowest)
+    assert canary.hits == [], canary.hits
     assert_alive(service)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from ..jobs import JobService
 from ..library import Library
-from ..problems import UnauthorizedError
+from ..problems import InvalidRequestError, UnauthorizedError
 from ..settings import Settings
 from ..storage import Storage
+from .guard import KEY_HINT, key_matches, presented_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,20 +41,30 @@ def _storage(request: Request) -> Storage:
 def _caller(settings: Annotated[Settings, Depends(_settings)],
             authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
             x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None) -> Caller:
+    """The guard has checked the key already; this keeps routes safe when the app runs without it (tests)."""
     if not settings.api_keys:
         return Caller()
-    given = x_api_key or (authorization[7:] if authorization and authorization.lower().startswith("bearer ")
-                          else None)
-    if given and any(hmac.compare_digest(given.encode(), key.get_secret_value().encode())
-                     for key in settings.api_keys):
+    given = presented_key({k: v for k, v in (("authorization", authorization), ("x-api-key", x_api_key)) if v})
+    if key_matches([key.get_secret_value().encode() for key in settings.api_keys], given):
         return Caller()
-    raise UnauthorizedError("missing or wrong API key; send Authorization: Bearer <key> or X-API-Key: <key>")
+    raise UnauthorizedError(KEY_HINT)
 
 
 def _idempotency_key(idempotency_key: Annotated[str | None, Header(
         max_length=255, description="Any unique string; repeating a create with the same key and body returns "
                                     "the first result instead of creating again")] = None) -> str | None:
+    if idempotency_key is not None and idempotency_key.lower().startswith(RESERVED_KEY_PREFIXES):
+        raise InvalidRequestError(f"Idempotency-Key may not start with {', '.join(RESERVED_KEY_PREFIXES)}: "
+                                  "those keys name tasks of the HeyGem-compatible routes")
     return idempotency_key
+
+
+# Idempotency keys the service stores for other route families (easy.KEY_PREFIX); clients may not plant them.
+RESERVED_KEY_PREFIXES = ("heygem:",)
+# next_cursor values look like 1712345678.123456_vid_...: checked here so no float or date overflow reaches them.
+CURSOR_PATTERN = r"^\d{1,11}\.\d{6}_[A-Za-z0-9_]{1,64}$"
+CursorQuery = Annotated[str | None, Query(max_length=100, pattern=CURSOR_PATTERN,
+                                          description="next_cursor of the previous page")]
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from facecast.engine.errors import FacecastError
 
@@ -24,7 +24,7 @@ from ...fetch import fetch_to_file
 from ...jobs import JobService
 from ...library import Library
 from ...problems import NotFoundError, UrlRefusedError
-from ...schemas import VideoCreate, video_public
+from ...schemas import VideoCreate, check_url_field, refuse_unstorable_fields, video_public
 from ...settings import Settings
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
 from .tools import TERMINAL
@@ -34,6 +34,7 @@ router = APIRouter(prefix="/easy", tags=["heygem"])
 FOLDER = "heygem"                  # under data_dir: where file-name inputs are looked up
 CONTAINER_PREFIX = "/code/data/"   # HeyGem's data path inside its container; maps onto FOLDER
 KEY_PREFIX = "heygem:"
+MAX_NAME_CHARS = 255               # a file name inside FOLDER (or CONTAINER_PREFIX + name)
 # HeyGem's envelope codes. 10000 and 10004 are HeyGem's; 10002 is what facecast answers for a refused input.
 OK, BAD_INPUT, NOT_FOUND = 10000, 10002, 10004
 # HeyGem's task states in /easy/query data.status
@@ -49,6 +50,17 @@ class EasySubmit(BaseModel):
     video_url: str = Field(min_length=1, description="Template video: http(s) URL or a file name in heygem/")
     code: str = Field(min_length=1, max_length=200, description="Your task id; query it with GET /easy/query")
 
+    _storable = model_validator(mode="before")(refuse_unstorable_fields)
+
+    @field_validator("audio_url", "video_url")
+    @classmethod
+    def _url_or_name(cls, value: str) -> str:
+        if _is_url(value):
+            return check_url_field(value)
+        if len(value) > MAX_NAME_CHARS:
+            raise ValueError(f"file names are limited to {MAX_NAME_CHARS} characters")
+        return value
+
 
 def _envelope(code: int = OK, data: Any = None, msg: str = "") -> dict[str, Any]:
     return {"code": code, "data": data if data is not None else {}, "msg": msg, "success": code == OK}
@@ -59,16 +71,24 @@ def _is_url(value: str) -> bool:
 
 
 def local_input(settings: Settings, name: str) -> Path:
-    """The file `name` names inside data_dir/heygem, refusing anything that resolves outside it."""
+    """The file `name` names inside data_dir/heygem, refusing anything that resolves outside it.
+
+    Errors name the file and the folder as the caller knows it (heygem/), never this machine's paths.
+    """
     folder = (settings.data_dir / FOLDER).resolve()
     relative = name[len(CONTAINER_PREFIX):] if name.startswith(CONTAINER_PREFIX) else name
-    candidate = Path(relative)
-    path = (candidate if candidate.is_absolute() else folder / candidate).resolve()
-    if folder not in path.parents:
-        raise UrlRefusedError(f"{name!r} is not a file inside {folder}; put the file there and send its name, "
-                              "or send an http(s) URL")
-    if not path.is_file():
-        raise NotFoundError(f"{name!r} does not exist in {folder}")
+    shown = Path(relative).name[:100] or relative[:100]
+    try:
+        candidate = Path(relative)
+        path = (candidate if candidate.is_absolute() else folder / candidate).resolve()
+        inside, exists = folder in path.parents, path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system
+        inside = exists = False
+    if not inside:
+        raise UrlRefusedError(f"{shown!r} is not a file inside the data directory's {FOLDER}/ folder; put the "
+                              "file there and send its name, or send an http(s) URL")
+    if not exists:
+        raise NotFoundError(f"{shown!r} does not exist in the data directory's {FOLDER}/ folder")
     return path
 
 
@@ -93,7 +113,8 @@ def _template_for(settings: Settings, library: Library, owner: str, video_url: s
             fetch_to_file(video_url, download, settings.fetch)
             return library.add_template_file(owner, download, name).id
     path = local_input(settings, video_url)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()[:16]
     name = f"{KEY_PREFIX}{path.name[:150]}#{digest}"
     existing = _template_named(library, owner, name)
     if existing:

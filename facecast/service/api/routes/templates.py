@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from ...library import receive_upload
 from ...problems import InvalidStateError
 from ...schemas import TemplateCreate, TemplateList, TemplatePublic, TemplateStatus, TemplateUpdate, template_public
-from ..deps import CallerDep, LibraryDep, SettingsDep, StorageDep
+from ..deps import CallerDep, CursorQuery, LibraryDep, SettingsDep, StorageDep
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
 
@@ -39,7 +39,7 @@ def create_template(body: TemplateCreate, caller: CallerDep, library: LibraryDep
 @router.get("", operation_id="list_templates", response_model=TemplateList)
 def list_templates(caller: CallerDep, library: LibraryDep, settings: SettingsDep,
                    status: Annotated[TemplateStatus | None, Query(description="Only this status")] = None,
-                   cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+                   cursor: CursorQuery = None,
                    limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20) -> TemplateList:
     """List templates, newest first."""
     rows, next_cursor = library.list_templates(caller.tenant_id, status=status, cursor=cursor, limit=limit)

@@ -15,9 +15,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from facecast.engine.errors import FacecastError
-
 from ...jobs import TERMINAL
+from ...problems import InvalidRequestError
 from ...schemas import BatchCreate, VideoCreate, VideoPublic, batch_public, video_public
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
 from .videos import RETRY_AFTER_S, wait_until
@@ -29,10 +28,6 @@ TOOL_OPERATIONS = ("generate_video", "generate_batch", "get_video", "get_batch",
                    "upload_audio")
 MAX_WAIT_S = 55  # below Dify's 60 s read timeout for custom tools, with room for the request itself
 DEFAULT_WAIT_S = 50
-
-
-class InvalidToolRequestError(FacecastError):
-    code = "invalid_request"
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -122,13 +117,13 @@ def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
     """Build the service's own create request; its validation errors become a 422 problem."""
     unknown = [k for k in data if k not in model.model_fields]
     if unknown:
-        raise InvalidToolRequestError(
+        raise InvalidRequestError(
             f"this server does not support {', '.join(unknown)} (no text-to-speech?); give audio_url or audio_id")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
-        raise InvalidToolRequestError(detail) from None
+        raise InvalidRequestError(detail) from None
 
 
 def _video_message(view: VideoPublic) -> str:
@@ -174,7 +169,7 @@ async def generate_batch(body: GenerateBatchRequest, caller: CallerDep, jobs: Jo
     seconds. Returns the video URLs when all are done, else batch_id and status to pass to get_batch."""
     references = [part.strip() for part in body.template_ids.split(",") if part.strip()]
     if not references:
-        raise InvalidToolRequestError("template_ids: give at least one template id or name, comma-separated")
+        raise InvalidRequestError("template_ids: give at least one template id or name, comma-separated")
     ids = [(await run_in_threadpool(library.find_template, caller.tenant_id, r)).id for r in references]
     request = _validated(BatchCreate, {"template_ids": ids, **body.speech()})
     batch, _ = await run_in_threadpool(jobs.create_batch, caller.tenant_id, request, None)

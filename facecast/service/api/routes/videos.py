@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from ...jobs import TERMINAL
 from ...problems import InvalidStateError, NotFoundError
 from ...schemas import JobStatus, VideoCreate, VideoList, VideoPublic, video_public
-from ..deps import CallerDep, IdempotencyKeyDep, JobsDep, SettingsDep, StorageDep
+from ..deps import CallerDep, CursorQuery, IdempotencyKeyDep, JobsDep, SettingsDep, StorageDep
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
 T = TypeVar("T")
@@ -66,7 +66,7 @@ async def create_video(body: VideoCreate, caller: CallerDep, jobs: JobsDep, sett
 def list_videos(caller: CallerDep, jobs: JobsDep, settings: SettingsDep,
                 status: Annotated[JobStatus | None, Query(description="Only this status")] = None,
                 batch_id: Annotated[str | None, Query(description="Only videos of this batch")] = None,
-                cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+                cursor: CursorQuery = None,
                 limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20) -> VideoList:
     """List videos, newest first, with cursor pagination."""
     rows, next_cursor = jobs.list(caller.tenant_id, status=status, batch_id=batch_id, cursor=cursor, limit=limit)

@@ -1,0 +1,214 @@
+"""The request guard: checks that cost nothing run before a request body is read.
+
+In order: the Host header names this server (a DNS-rebinding page cannot reach it under another name);
+a cross-site browser request without a valid key is refused (a web page cannot drive a keyless local server);
+the API key is checked from the headers alone; ids in the path and query may not hold NUL (databases refuse
+it); the body is capped per route while it streams in, so an oversized or unauthenticated upload is answered at
+once instead of being spooled to disk first.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+UPLOAD_PATHS = frozenset({"/v1/templates", "/v1/audio"})  # multipart routes; everything else takes JSON or nothing
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+DOC_PATHS = frozenset({"/docs", "/redoc", "/openapi.json", "/metrics", "/v1/tools/openapi.json"})
+KEYED_PREFIXES = ("/v1/", "/easy/")
+KEY_HINT = "missing or wrong API key; send Authorization: Bearer <key> or X-API-Key: <key>"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardPolicy:
+    """What the guard enforces; the service derives it from its settings (`policy_for`)."""
+
+    allowed_hosts: frozenset[str]               # host names (no port) this server answers to; "*" for any
+    max_json_bytes: int                         # bodies of JSON routes
+    max_upload_bytes: int                       # multipart uploads (template and audio files)
+    keys: tuple[bytes, ...]                     # accepted API keys; empty means no authentication
+    docs_require_key: bool                      # /docs, /openapi.json and /metrics need a key too
+
+    def is_valid_key(self, key: str | None) -> bool:
+        return key_matches(self.keys, key)
+
+
+def policy_for(settings: Settings) -> GuardPolicy:
+    return GuardPolicy(allowed_hosts=frozenset(settings.effective_allowed_hosts),
+                       max_json_bytes=settings.max_json_bytes, max_upload_bytes=settings.max_upload_bytes,
+                       keys=tuple(key.get_secret_value().encode() for key in settings.api_keys),
+                       docs_require_key=settings.docs_require_key)
+
+
+def key_matches(keys: Sequence[bytes], given: str | None) -> bool:
+    """Whether `given` is one of `keys`, comparing every key in constant time (no early exit)."""
+    if given is None:
+        return False
+    encoded, found = given.encode("utf-8", "replace"), False
+    for key in keys:
+        found |= hmac.compare_digest(encoded, key)
+    return found
+
+
+def presented_key(headers: dict[str, str]) -> str | None:
+    """The key in `X-API-Key` or `Authorization: Bearer`, or None."""
+    if headers.get("x-api-key"):
+        return headers["x-api-key"]
+    authorization = headers.get("authorization", "")
+    if not authorization.lower().startswith("bearer "):
+        return None
+    return authorization[7:].strip() or None
+
+
+class RequestGuard:
+    """Pure ASGI middleware applying a GuardPolicy to every HTTP request (and the Host check to websockets)."""
+
+    def __init__(self, app: ASGIApp, policy: GuardPolicy) -> None:
+        self.app, self.policy = app, policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = _first_headers(scope["headers"])
+        if scope["type"] == "websocket":
+            if self._host_allowed(headers):
+                await self.app(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        refusal = self.refusal(scope, headers)
+        if refusal is not None:
+            await _problem(scope, send, *refusal)
+            return
+        upload = scope["path"] in UPLOAD_PATHS
+        limit = self.policy.max_upload_bytes if upload else self.policy.max_json_bytes
+        too_large = ("upload_too_large" if upload else "payload_too_large", _too_large(limit))
+        declared = headers.get("content-length", "")
+        if not declared.isascii() or (declared and not declared.isdigit()):
+            await _problem(scope, send, 400, "invalid_request", "the Content-Length header is not a number")
+            return
+        if declared and int(declared) > limit:
+            await _problem(scope, send, 413, *too_large)
+            return
+        await self._capped(scope, receive, send, limit, too_large)
+
+    def _host_allowed(self, headers: dict[str, str]) -> bool:
+        return "*" in self.policy.allowed_hosts or _hostname(headers.get("host", "")) in self.policy.allowed_hosts
+
+    def refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str] | None:
+        """(status, code, detail) when the request must not reach the app, else None."""
+        if not self._host_allowed(headers):
+            return 400, "host_not_allowed", ("this server does not answer to that host name; add it to "
+                                             "allowed_hosts in the config")
+        path, key = scope["path"], presented_key(headers)
+        valid = self.policy.is_valid_key(key)
+        if scope["method"] in UNSAFE_METHODS and not valid and _cross_site(headers):
+            return 403, "cross_site_refused", ("cross-site requests need an API key; open the web UI from this "
+                                               "server's own address")
+        if self.policy.keys and _needs_key(path, self.policy.docs_require_key) and not valid:
+            return 401, "unauthorized", KEY_HINT
+        if "\x00" in path or b"%00" in scope.get("query_string", b"").lower():
+            return 422, "invalid_request", "the path or query contains a NUL character"
+        return None
+
+    async def _capped(self, scope: Scope, receive: Receive, send: Send, limit: int,
+                      too_large: tuple[str, str]) -> None:
+        """Run the app with a body reader that answers 413 (code, detail) the moment `limit` is passed.
+
+        The app then sees the client as gone (http.disconnect) and whatever it answers is dropped: raising
+        into the app instead would come back as FastAPI's generic 400 for any error while reading a body.
+        """
+        received, started, answered = 0, False, False
+
+        async def counting_receive() -> Message:
+            nonlocal received, answered
+            if answered:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    if not started:
+                        answered = True
+                        await _problem(scope, send, 413, *too_large)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if answered:
+                return  # the app answering after the 413 went out: nobody is listening
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, counting_receive, tracking_send)
+
+
+def _first_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Headers by lower-case name, the first of repeated ones winning, as Starlette reads them."""
+    headers: dict[str, str] = {}
+    for key, value in raw:
+        headers.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+    return headers
+
+
+def _needs_key(path: str, docs_require_key: bool) -> bool:
+    if path in PUBLIC_PATHS:
+        return False
+    if path in DOC_PATHS or path.startswith("/docs/"):
+        return docs_require_key
+    return path.startswith(KEYED_PREFIXES)
+
+
+def _hostname(host_header: str) -> str:
+    """The host name of a Host header without its port ("[::1]:8000" -> "::1")."""
+    try:
+        return (urlsplit(f"//{host_header}").hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _cross_site(headers: dict[str, str]) -> bool:
+    """A browser says so with Sec-Fetch-Site, or with an Origin whose host is not the one it addressed."""
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")  # same-site is another port or subdomain: not this server
+    origin = headers.get("origin")
+    if origin is None:
+        return False  # not a browser, or a same-origin GET-like request
+    if origin == "null":
+        return True
+    try:
+        return urlsplit(origin).netloc.lower() != headers.get("host", "").lower()
+    except ValueError:
+        return True
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than this route accepts ({limit:,} bytes)"
+
+
+async def _problem(scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
+    from ..problems import problem_response
+
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    response = problem_response(status, code, detail, scope["path"], headers)
+    await response(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
