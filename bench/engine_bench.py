@@ -1,13 +1,14 @@
-"""Engine benchmark: generation speed against a plain transcode, preparation speed, and peak memory.
+"""Engine benchmark: generation speed against a plain transcode for both renderers, real-time factors, memory.
 
-Builds a 720x1280 30 fps portrait template from a shared clip and loops eng.wav to 60 s and 600 s, prepares the
-template once, then times each job in its own `python -m facecast.cli` child process and reads that child's peak
-RSS from os.wait4. The baseline is `transcode_plain` (decode + re-encode of the same number of frames with the
-same EncodeOptions), timed in the same run, so the ratio survives a noisy shared machine better than seconds do.
+Builds 30 fps portrait templates from shared clips (sun.mp4 for the parametric mouth, talking_man_480.mp4 for
+the mouth bank) and loops eng.wav, prepares each template once, then times each job in its own
+`python -m facecast.cli` child process and reads that child's peak RSS from os.wait4. The baseline is
+`transcode_plain` (decode + re-encode of the same number of frames with the same EncodeOptions), timed in the
+same run and interleaved with generation, so the ratio survives a noisy shared machine better than seconds do.
 
-    python bench/engine_bench.py [--quick] [--template sun|talking_man] [--out bench/results_engine.md]
+    python bench/engine_bench.py [--quick] [--out bench/results_engine.md]
 
---quick skips the 10-minute run and repeats nothing (a smoke test of the bench itself).
+--quick runs each 720p case once, with no 10-minute run and no 480p/1080p rows (a smoke test of the bench).
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
 WIDTH, HEIGHT, FPS = 720, 1280, 30
-SOURCES = {"sun": "sun.mp4", "talking_man": "talking_man_480.mp4"}
-SPEED_GOAL = 1.5          # generation / plain transcode
+SIZES = {"480p": (480, 854), "720p": (WIDTH, HEIGHT), "1080p": (1080, 1920)}
+CASES = {"parametric": "sun.mp4", "mouthbank": "talking_man_480.mp4"}  # renderer -> template source
+SPEED_S = 60.0            # speech for the speed goal (720p)
+RTF_S = 30.0              # speech for the 480p and 1080p real-time factor rows
+LONG_S = 600.0            # speech for the memory rows (parametric, 720p)
+SPEED_GOAL = 1.2          # generation / plain transcode, wall clock
 RSS_LIMIT_MB = 1536       # 10 minutes of audio on a 720p template
 RSS_GROWTH_LIMIT = 1.2    # 10-minute peak / 1-minute peak
 
@@ -62,8 +67,8 @@ def run_child(args: list[str]) -> Run:
     return Run(wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime, rss_mb=usage.ru_maxrss / 1024)
 
 
-def make_template(source: Path, path: Path) -> float:
-    """Scale `source` to cover 720x1280 (crop the excess, centred a little high to keep the face) at 30 fps.
+def make_template(source: Path, path: Path, width: int = WIDTH, height: int = HEIGHT) -> float:
+    """Scale `source` to cover width x height (crop the excess, centred a little high to keep the face), 30 fps.
 
     Source frames are written one per output frame, so a 25 fps source plays slightly faster: this is a
     benchmark input, not a video to watch. Returns the template's duration in seconds.
@@ -71,15 +76,15 @@ def make_template(source: Path, path: Path) -> float:
     count = 0
     with av.open(str(source)) as src, av.open(str(path), "w") as dst:
         stream = dst.add_stream("libx264", rate=FPS, options={"crf": "18", "preset": "veryfast"})
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for frame in src.decode(video=0):
             rgb = frame.to_ndarray(format="rgb24")
             h, w = rgb.shape[:2]
-            scale = max(WIDTH / w, HEIGHT / h)
+            scale = max(width / w, height / h)
             big = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
-            x0 = (big.shape[1] - WIDTH) // 2
-            y0 = int((big.shape[0] - HEIGHT) * 0.3)
-            out = av.VideoFrame.from_ndarray(np.ascontiguousarray(big[y0:y0 + HEIGHT, x0:x0 + WIDTH]), format="rgb24")
+            x0 = (big.shape[1] - width) // 2
+            y0 = int((big.shape[0] - height) * 0.3)
+            out = av.VideoFrame.from_ndarray(np.ascontiguousarray(big[y0:y0 + height, x0:x0 + width]), format="rgb24")
             out.pts = count
             dst.mux(stream.encode(out))
             count += 1
@@ -115,9 +120,9 @@ def x264_version() -> str:
     return data[start:data.find(b" - ", start + 12)].decode(errors="replace") if start >= 0 else "unknown"
 
 
-def generate_args(template: Path, audio: Path, output: Path, cache: Path) -> list[str]:
+def generate_args(template: Path, audio: Path, output: Path, cache: Path, mode: str) -> list[str]:
     return ["-m", "facecast.cli", "generate", "-t", str(template), "-a", str(audio), "-o", str(output),
-            "--cache-dir", str(cache), "-q"]
+            "--cache-dir", str(cache), "--mode", mode, "-q"]
 
 
 def plain_args(template: Path, output: Path, frames: int) -> list[str]:
@@ -127,86 +132,120 @@ def plain_args(template: Path, output: Path, frames: int) -> list[str]:
     return ["-c", code, str(template), str(output), str(frames)]
 
 
-def run_bench(template_name: str, quick: bool) -> tuple[str, bool]:
-    """Returns the markdown section and whether every goal was met."""
-    from facecast.engine.media import probe
+@dataclass
+class Case:
+    """One renderer on one template size: its timed runs and the plain transcodes interleaved with them."""
 
+    mode: str
+    size: str
+    speech_s: float
+    generated: list[Run]
+    plain: list[Run]
+    prepare_s_per_s: float | None = None  # tracking wall time per template second, when this case prepared it
+
+    @property
+    def best(self) -> tuple[Run, Run]:
+        return min(self.generated, key=lambda r: r.wall_s), min(self.plain, key=lambda r: r.wall_s)
+
+    @property
+    def speed(self) -> float:
+        gen, base = self.best
+        return gen.wall_s / base.wall_s
+
+    def rows(self) -> list[str]:
+        gen, base = self.best
+        label = f"{self.mode}, {self.size}, {self.speech_s:.0f} s"
+        runs = " ".join(f"{g.wall_s / p.wall_s:.2f}" for g, p in zip(self.generated, self.plain))
+        prepare = [] if self.prepare_s_per_s is None else [
+            f"| {self.mode}, {self.size}: prepare (tracking) | **{self.prepare_s_per_s:.2f} s per template s** | |"]
+        return prepare + [
+            f"| {label}: generate | {gen.wall_s:.1f} s wall, {gen.cpu_s:.1f} s CPU, {gen.rss_mb:.0f} MiB | |",
+            f"| {label}: plain decode + re-encode | {base.wall_s:.1f} s wall, {base.cpu_s:.1f} s CPU | |",
+            f"| {label}: real-time factor (generation / audio) | **{gen.wall_s / self.speech_s:.2f}** | |",
+            f"| {label}: generation / plain, wall (each run: {runs}) | **{self.speed:.2f}** | "
+            + (f"≤ {SPEED_GOAL} {'✅' if self.speed <= SPEED_GOAL else '❌'} |" if self.size == "720p" else "|"),
+            f"| {label}: generation / plain, CPU | {gen.cpu_s / base.cpu_s:.2f} | |",
+        ]
+
+
+def time_case(mode: str, size: str, speech_s: float, scratch: Path, repeats: int) -> Case:
+    """Build the template at `size`, prepare it, then interleave plain transcodes and generations."""
+    width, height = SIZES[size]
+    template = scratch / f"{mode}_{size}.mp4"
+    case = Case(mode, size, speech_s, [], [])
+    if not template.exists():
+        template_s = make_template(MEDIA / CASES[mode], template, width, height)
+        prepared = run_child(["-m", "facecast.cli", "prepare", str(template), "--cache-dir", str(scratch / "cache"),
+                              "-q"])
+        case.prepare_s_per_s = prepared.wall_s / template_s
+        print(f"template {template.name}: {template_s:.1f} s, prepared in {prepared.wall_s:.1f} s", file=sys.stderr)
+    speech = scratch / f"speech_{speech_s:.0f}s.wav"
+    if not speech.exists():
+        make_speech(MEDIA / "eng.wav", speech, speech_s)
+    frames = round(speech_s * FPS)
+    for _ in range(repeats):  # interleaved, so drifting load hits both alike
+        case.plain.append(run_child(plain_args(template, scratch / "plain.mp4", frames)))
+        case.generated.append(run_child(generate_args(template, speech, scratch / "gen.mp4", scratch / "cache", mode)))
+        print(f"{mode} {size} {speech_s:.0f} s: generate {case.generated[-1].wall_s:.1f} s, "
+              f"plain {case.plain[-1].wall_s:.1f} s", file=sys.stderr)
+    return case
+
+
+def memory_rows(scratch: Path, short: Case) -> tuple[list[str], bool]:
+    """Peak RSS of 10 minutes of audio against 1 minute (parametric, 720p)."""
+    speech = make_speech(MEDIA / "eng.wav", scratch / "speech_600s.wav", LONG_S)
+    template = scratch / f"{short.mode}_{short.size}.mp4"
+    long_run = run_child(generate_args(template, speech, scratch / "gen.mp4", scratch / "cache", short.mode))
+    rss_1 = max(r.rss_mb for r in short.generated)
+    growth = long_run.rss_mb / rss_1
+    rss_ok, growth_ok = long_run.rss_mb < RSS_LIMIT_MB, growth <= RSS_GROWTH_LIMIT
+    return [
+        f"| peak RSS, 1 min of audio ({short.mode}, {short.size}) | {rss_1:.0f} MiB | |",
+        f"| peak RSS, 10 min of audio | {long_run.rss_mb:.0f} MiB (generation {long_run.wall_s:.0f} s "
+        f"= {long_run.wall_s / LONG_S:.2f} x audio) | < {RSS_LIMIT_MB} MiB {'✅' if rss_ok else '❌'} |",
+        f"| RSS 10 min / RSS 1 min | **{growth:.2f}** | ≤ {RSS_GROWTH_LIMIT} {'✅' if growth_ok else '❌'} |",
+    ], rss_ok and growth_ok
+
+
+def run_bench(quick: bool) -> tuple[str, bool]:
+    """Returns the markdown section and whether every goal was met."""
     repeats = 1 if quick else 2
     with tempfile.TemporaryDirectory(prefix="facecast-bench-") as scratch_name:
         scratch = Path(scratch_name)
-        cache = scratch / "cache"
-        template = scratch / f"{template_name}_720x1280.mp4"
-        template_s = make_template(MEDIA / SOURCES[template_name], template)
-        speech_1 = make_speech(MEDIA / "eng.wav", scratch / "speech_60s.wav", 60.0)
-        speech_10 = make_speech(MEDIA / "eng.wav", scratch / "speech_600s.wav", 600.0)
-        print(f"template {template.name}: {template_s:.1f} s", file=sys.stderr)
-
-        prepared = run_child(["-m", "facecast.cli", "prepare", str(template), "--cache-dir", str(cache), "-q"])
-        print(f"prepare: {prepared.wall_s:.1f} s", file=sys.stderr)
-
-        frames = 60 * FPS
-        generated, plain = [], []
-        for attempt in range(repeats):  # interleaved, so drifting load hits both alike
-            plain.append(run_child(plain_args(template, scratch / "plain.mp4", frames)))
-            generated.append(run_child(generate_args(template, speech_1, scratch / "gen_60.mp4", cache)))
-            print(f"60 s: generate {generated[-1].wall_s:.1f} s, plain {plain[-1].wall_s:.1f} s", file=sys.stderr)
-        out_info = probe(scratch / "gen_60.mp4")
-        long_run = None
-        if not quick:
-            long_run = run_child(generate_args(template, speech_10, scratch / "gen_600.mp4", cache))
-            print(f"600 s: generate {long_run.wall_s:.1f} s, {long_run.rss_mb:.0f} MiB", file=sys.stderr)
-
-    gen = min(generated, key=lambda r: r.wall_s)
-    base = min(plain, key=lambda r: r.wall_s)
-    speed = gen.wall_s / base.wall_s
-    cpu_speed = gen.cpu_s / base.cpu_s
-    rss_1 = max(r.rss_mb for r in generated)
+        speed = [time_case(mode, "720p", SPEED_S, scratch, repeats) for mode in CASES]
+        ok = all(case.speed <= SPEED_GOAL for case in speed)
+        rows = [row for case in speed for row in case.rows()]
+        if quick:
+            rows.append("| 480p/1080p rows, peak RSS of 10 min of audio | not measured (--quick) | |")
+        else:
+            for size in ("480p", "1080p"):
+                rows += [row for mode in CASES for row in time_case(mode, size, RTF_S, scratch, 1).rows()]
+            memory, memory_ok = memory_rows(scratch, speed[0])
+            rows += memory
+            ok = ok and memory_ok
     lines = [
         "## Engine",
         "",
-        f"Template: `{SOURCES[template_name]}` scaled and cropped to {WIDTH}x{HEIGHT} at {FPS} fps "
-        f"({template_s:.1f} s, {round(template_s * FPS)} frames), prepared once before timing. "
-        f"Speech: `eng.wav` looped to 60 s and 600 s. Output: {out_info.width}x{out_info.height} "
-        f"@ {out_info.fps:g} fps, default EncodeOptions. Each figure is one `python -m facecast.cli` child process "
-        f"(wall clock, and user+sys CPU from `os.wait4`); with repeats the fastest of {repeats} interleaved runs.",
+        f"Templates: {', '.join(f'`{source}` ({mode})' for mode, source in CASES.items())}, scaled and cropped "
+        f"to portrait 480p/720p/1080p at {FPS} fps, prepared once before timing. Speech: `eng.wav` looped to "
+        f"{SPEED_S:.0f} s (720p), {RTF_S:.0f} s (480p, 1080p) and {LONG_S:.0f} s (memory). Default EncodeOptions. "
+        "Each figure is one `python -m facecast.cli` child process (wall clock, and user+sys CPU from "
+        f"`os.wait4`); 720p rows are the fastest of {repeats} runs interleaved with the plain transcode, which "
+        "decodes in its own thread as generation does.",
         "",
         "| measure | value | goal |",
         "| --- | --- | --- |",
-        f"| prepare (tracking) wall time | {prepared.wall_s:.1f} s = **{prepared.wall_s / template_s:.2f} s per template s** | |",
-        f"| generate 60 s of audio | {gen.wall_s:.1f} s wall, {gen.cpu_s:.1f} s CPU | |",
-        f"| plain decode + re-encode, {frames} frames | {base.wall_s:.1f} s wall, {base.cpu_s:.1f} s CPU | ~25 s wall |",
-        f"| generation time / audio duration | **{gen.wall_s / 60:.2f}** | |",
-        f"| generation time / plain transcode (wall) | **{speed:.2f}** | ≤ {SPEED_GOAL} {'✅' if speed <= SPEED_GOAL else '❌'} |",
-        f"| generation CPU / plain transcode CPU | {cpu_speed:.2f} | (less noisy on a shared machine) |",
-        f"| peak RSS, 1 min of audio | {rss_1:.0f} MiB | |",
+        *rows,
     ]
-    ok = speed <= SPEED_GOAL
-    if long_run is not None:
-        growth = long_run.rss_mb / rss_1
-        rss_ok = long_run.rss_mb < RSS_LIMIT_MB
-        growth_ok = growth <= RSS_GROWTH_LIMIT
-        ok = ok and rss_ok and growth_ok
-        lines += [
-            f"| peak RSS, 10 min of audio | {long_run.rss_mb:.0f} MiB "
-            f"(generation {long_run.wall_s:.0f} s = {long_run.wall_s / 600:.2f} x audio) | "
-            f"< {RSS_LIMIT_MB} MiB {'✅' if rss_ok else '❌'} |",
-            f"| RSS 10 min / RSS 1 min | **{growth:.2f}** | ≤ {RSS_GROWTH_LIMIT} {'✅' if growth_ok else '❌'} |",
-        ]
-    else:
-        lines.append("| peak RSS, 10 min of audio | not measured (--quick) | |")
-    for index, (g, p) in enumerate(zip(generated, plain)):
-        lines.append(f"| run {index + 1}: generate / plain | {g.wall_s:.1f} s / {p.wall_s:.1f} s "
-                     f"= {g.wall_s / p.wall_s:.2f} | |")
     return "\n".join(lines) + "\n", ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one repeat, no 10-minute run")
-    parser.add_argument("--template", choices=sorted(SOURCES), default="sun")
+    parser.add_argument("--quick", action="store_true", help="one repeat, 720p only, no 10-minute run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results_engine.md")
     args = parser.parse_args()
-    section, ok = run_bench(args.template, args.quick)
+    section, ok = run_bench(args.quick)
     args.out.write_text(section)
     print(section)
     return 0 if ok else 1

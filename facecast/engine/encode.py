@@ -7,6 +7,7 @@ and muxes the speech as AAC alongside, cut to the video's length.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,7 @@ from .errors import InvalidOptionError
 from .media import iter_pingpong_frames, probe, rational_fps, resample_audio
 from .options import EncodeOptions
 from .speech_types import AudioClip, SubtitleCue
+from .stages import in_thread
 
 logger = logging.getLogger("facecast.engine.encode")
 
@@ -172,8 +174,10 @@ def encode_frames(frames: Iterable[np.ndarray], path: Path, width: int, height: 
 def transcode_plain(src: Path, dst: Path, options: EncodeOptions, frame_count: int) -> None:
     """Decode `frame_count` frames of `src` (ping-pong, as generation does) and re-encode them untouched.
 
-    The baseline the benchmark and eval compare generation against: same decoder, writer and settings.
+    The baseline the benchmark and eval compare generation against: same decoder, writer and settings, and
+    the decoder in its own thread as generation has it, so only the rendering differs.
     """
     info = probe(src)
     frames = (frame for _, frame in iter_pingpong_frames(src, info, frame_count, start=options.start_frame))
-    encode_frames(frames, dst, info.width, info.height, info.fps, None, options)
+    with contextlib.closing(in_thread(frames, "decode")) as decoded:
+        encode_frames(decoded, dst, info.width, info.height, info.fps, None, options)

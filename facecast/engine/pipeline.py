@@ -1,14 +1,15 @@
 """The engine's stages in order: prepare template -> analyse speech -> plan mouth -> render -> encode.
 
 No maths here: each stage lives in its own module. Frames stream from the decoder through the renderer into
-the encoder one at a time, so memory does not grow with the length of the audio.
+the encoder, each in its own thread with a few frames queued between them, so the stages overlap on several
+cores and memory does not grow with the length of the audio.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from .render.base import MouthRenderer, choose_renderer
 from .results import GenerateResult, PreparedTemplate, TemplateFacts
 from .speech import ANALYSIS_RATE, analyse_hops, hop_features_stream
 from .speech_types import AudioClip, SubtitleCue
+from .stages import in_thread
 from .still import animate_still
 from .template_cache import MiddleFrame, TemplateCache, cache_key, content_hash
 from .tracking import Tracks, template_summary, track_frames
@@ -98,16 +100,15 @@ def generate(
     frame_count = max(1, int(round(clip.duration_s * fps)))
     plan = plan_mouth(clip, fps, frame_count, options)
     renderer = choose_renderer(prepared, tracks, plan, options.render, options.encode.start_frame)
-    frames = _template_frames(prepared, info, tracks, frame_count, options)
+    # Decode, render and encode overlap: each of the first two runs in its own thread (see stages.py).
+    frames = in_thread(_template_frames(prepared, info, tracks, frame_count, options), "decode")
+    rendered = in_thread(_rendered(frames, renderer, frame_hook, fps, cancel), "render")
     width, height = output_size(prepared.facts.width, prepared.facts.height, options.encode.max_height)
     logger.info("generating %s: %d frames at %.3f fps, %dx%d, renderer %s", output.name, frame_count, fps, width,
                 height, renderer.name)
-    with single_threaded_blas(), atomic_output(output) as temporary:
+    with single_threaded_blas(), atomic_output(output) as temporary, contextlib.closing(rendered):
         with VideoWriter(temporary, width, height, fps, clip, options.encode, subtitles) as writer:
-            for index, frame in enumerate(_rendered(frames, renderer, frame_hook, fps, cancel)):
-                writer.write(frame)
-                if index % 5 == 0 or index == frame_count - 1:
-                    progress("rendering", index + 1, frame_count)
+            _encode(rendered, writer, frame_count, progress, cancel)
     return GenerateResult(output=output, duration_s=frame_count / fps, frame_count=frame_count, width=width,
                           height=height, fps=fps, renderer=renderer.name)
 
@@ -181,16 +182,27 @@ def _template_frames(prepared: PreparedTemplate, info: MediaInfo, tracks: Tracks
         yield frame, (tracks.points[template_index] if tracks.present[template_index] else None)
 
 
-def _rendered(frames: Iterable[tuple[np.ndarray, np.ndarray | None]], renderer: MouthRenderer,
+def _rendered(frames: Iterator[tuple[np.ndarray, np.ndarray | None]], renderer: MouthRenderer,
               frame_hook: FrameHook | None, fps: float, cancel: CancelToken) -> Iterator[np.ndarray]:
     """Each template frame with the planned mouth drawn in (where a face was tracked), then the hook."""
-    for index, (frame, points) in enumerate(frames):
+    with contextlib.closing(frames):  # stops the decoder's thread when rendering stops early
+        for index, (frame, points) in enumerate(frames):
+            cancel.raise_if_canceled()
+            if points is not None:
+                frame = renderer.render(frame, points, index)
+            if frame_hook is not None:
+                frame = frame_hook(frame, index / fps)
+            yield frame
+
+
+def _encode(frames: Iterator[np.ndarray], writer: VideoWriter, frame_count: int, progress: Progress,
+            cancel: CancelToken) -> None:
+    """Write every frame, reporting progress; a cancel stops before the next frame (frames queued are dropped)."""
+    for index, frame in enumerate(frames):
         cancel.raise_if_canceled()
-        if points is not None:
-            frame = renderer.render(frame, points, index)
-        if frame_hook is not None:
-            frame = frame_hook(frame, index / fps)
-        yield frame
+        writer.write(frame)
+        if index % 5 == 0 or index == frame_count - 1:
+            progress("rendering", index + 1, frame_count)
 
 
 def _check_start_frame(facts: TemplateFacts, options: GenerateOptions) -> None:

@@ -47,33 +47,30 @@ def displacement_field(targets: np.ndarray, moves: np.ndarray, region: Region, s
     height, width = region.y1 - region.y0, region.x1 - region.x0
     grid_x = np.arange(0, width + _GRID_STEP, _GRID_STEP, dtype=np.float32) + region.x0
     grid_y = np.arange(0, height + _GRID_STEP, _GRID_STEP, dtype=np.float32) + region.y0
-    gx, gy = np.meshgrid(grid_x, grid_y)
-    cells = np.stack([gx.ravel(), gy.ravel()], axis=1)
     control = targets.astype(np.float32)
     # Exact Gaussian RBF interpolation (lightly regularised): control points land where they are told to.
-    between = _squared_distances(control, control)
+    delta = control[:, None, :] - control[None, :, :]
+    between = (delta * delta).sum(axis=2)
     kernel = np.exp(-between / (2.0 * sigma * sigma)) + 0.01 * np.eye(len(control), dtype=np.float32)
     # OpenCV's solver: no BLAS thread pool to wake for a 100x100 system.
     _, coefficients = cv2.solve(kernel.astype(np.float32), moves.astype(np.float32), flags=cv2.DECOMP_CHOLESKY)
-    field = np.exp(_squared_distances(cells, control) * (-0.5 / (sigma * sigma))) @ coefficients
-    field = field.reshape(len(grid_y), len(grid_x), 2)
+    # The Gaussian is separable, exp(-(dx² + dy²)) = exp(-dx²) exp(-dy²), and the cells form a grid: two small
+    # matrix products per axis of the field instead of a (cells x controls) distance matrix.
+    along_x = np.exp(np.square(grid_x[:, None] - control[None, :, 0]) * (-0.5 / (sigma * sigma)))
+    along_y = np.exp(np.square(grid_y[:, None] - control[None, :, 1]) * (-0.5 / (sigma * sigma)))
+    field = np.stack([(along_y * coefficients[:, axis]) @ along_x.T for axis in range(2)], axis=2)
     full = cv2.resize(field, (len(grid_x) * _GRID_STEP, len(grid_y) * _GRID_STEP), interpolation=cv2.INTER_LINEAR)
     return full[:height, :width]
-
-
-def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    dx = a[:, 0, None] - b[None, :, 0]
-    dy = a[:, 1, None] - b[None, :, 1]
-    return dx * dx + dy * dy
 
 
 def apply_field(image: np.ndarray, field: np.ndarray, region: Region) -> np.ndarray:
     """The region of `image` warped by `field` (backward mapping: pixel p takes image[p - field(p)])."""
     height, width = field.shape[:2]
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32) + region.x0, np.arange(height, dtype=np.float32) + region.y0)
-    map_x = xs - field[..., 0]
-    map_y = ys - field[..., 1]
-    return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # One two-channel map, built in place: cv2.remap takes (x, y) pairs as a single CV_32FC2 array.
+    maps = np.negative(field, dtype=np.float32)
+    maps[..., 0] += np.arange(width, dtype=np.float32) + region.x0
+    maps[..., 1] += (np.arange(height, dtype=np.float32) + region.y0)[:, None]
+    return cv2.remap(image, maps, None, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def warp_points(image: np.ndarray, sources: np.ndarray, targets: np.ndarray, pins: np.ndarray, region: Region,

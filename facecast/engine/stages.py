@@ -1,0 +1,80 @@
+"""Run the stages of a frame stream in their own threads, joined by bounded queues.
+
+Decoding (PyAV), rendering (OpenCV, numpy) and encoding (x264) release the GIL for most of their work, so
+on two cores a stage running in a thread overlaps the others instead of waiting for them. Each queue holds a
+few frames, so memory stays flat however long the video is. An exception in a stage thread is raised again
+in the thread reading the stream; closing the stream (an error or cancel downstream) stops the stage thread
+and closes its source there, so no decoder is left open and nothing runs after the caller has returned.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import TypeVar
+
+Item = TypeVar("Item")
+
+QUEUE_FRAMES = 4     # frames waiting between two stages: enough to absorb jitter, a few MB at 1080p
+_POLL_S = 0.05       # how often a blocked stage looks whether the stream was closed
+_JOIN_S = 5.0        # how long closing waits for a stage to finish the frame it is on
+
+
+class _Failed:
+    """Carries a stage thread's exception to the reading thread."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def in_thread(source: Iterator[Item], name: str, maxsize: int = QUEUE_FRAMES) -> Iterator[Item]:
+    """Iterate `source` in a thread of its own, `maxsize` items ahead of the reader.
+
+    Returns a generator: the thread starts on the first next() and stops when the generator ends or is closed.
+    """
+    items: queue.Queue[object] = queue.Queue(maxsize=maxsize)
+    closed = threading.Event()
+
+    def put(item: object) -> bool:
+        while not closed.is_set():
+            try:
+                items.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in source:
+                if not put(item):
+                    break
+            else:
+                put(_DONE)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the reading thread
+            put(_Failed(error))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    return _read(items, closed, threading.Thread(target=produce, name=f"facecast-{name}", daemon=True))
+
+
+def _read(items: queue.Queue[object], closed: threading.Event, thread: threading.Thread) -> Iterator[Item]:
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        closed.set()
+        thread.join(timeout=_JOIN_S)
