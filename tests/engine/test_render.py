@@ -10,7 +10,7 @@ from facecast.engine.landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, mouth_ope
 from facecast.engine.motion import MouthPlan
 from facecast.engine.options import TrackingOptions
 from facecast.engine.render.base import MouthRenderer
-from facecast.engine.render.mouthbank import MouthBankRenderer
+from facecast.engine.render.mouthbank import own_mouth_renderer
 from facecast.engine.render.parametric import ParametricRenderer
 from facecast.engine.results import PreparedTemplate
 from facecast.engine.tracking import Tracks, track_frames
@@ -27,7 +27,7 @@ def _plan() -> MouthPlan:
 def _build(name: str, prepared: PreparedTemplate, tracks: Tracks) -> MouthRenderer:
     if name == "parametric":
         return ParametricRenderer(_plan())
-    return MouthBankRenderer.build(prepared, tracks, _plan())
+    return own_mouth_renderer(prepared, tracks, _plan())
 
 
 @pytest.fixture(scope="module", params=["parametric", "mouthbank"])

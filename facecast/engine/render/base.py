@@ -31,11 +31,11 @@ def choose_renderer(prepared: PreparedTemplate, tracks: Tracks, plan: MouthPlan,
     if mode == "auto":
         mode = "mouthbank" if prepared.facts.talking else "parametric"
     if mode == "mouthbank":
-        from .mouthbank import MouthBankRenderer
+        from .mouthbank import own_mouth_renderer
 
         if prepared.facts.is_still:
             raise BackendUnavailableError("a photo has only one mouth; use mode 'parametric' or 'auto' for photos")
-        return MouthBankRenderer.build(prepared, tracks, plan, start_frame)
+        return own_mouth_renderer(prepared, tracks, plan, start_frame)
     from .parametric import ParametricRenderer
 
     return ParametricRenderer(plan)

@@ -40,7 +40,9 @@ from ..media import iter_frames, pingpong_indices, probe
 from ..motion import MouthPlan
 from ..results import PreparedTemplate
 from ..tracking import Tracks
-from .parametric import CHIN_LINE, CHIN_SIDES, CLOSED_GAP, draw_mouth
+from .base import MouthRenderer
+from .expression import ExpressionVerdict, judge, measure_looks
+from .parametric import CHIN_LINE, CHIN_SIDES, CLOSED_GAP, ParametricRenderer, draw_mouth
 from .warp import Region, warp_points
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ CANON_FACE = 200.0        # canonical face height (forehead to chin) in pixels
 MAX_BANK = 1500           # crops kept in the bank (evenly sampled from longer templates)
 CANDIDATES = 12
 SWITCH_COST = 0.024       # cost (in face heights of opening error) of jumping to a non-consecutive template frame
+MIN_SPEECH_LIKE = 40      # fewer speech-like crops than this: the parametric mouth looks better than repeats
+_NOT_SPEECH_COST = 1e3    # crops that do not look like speech are never chosen while CANDIDATES others exist
 BANK_VERSION = 2
 _BOUNDARY = [98, 327, 2, 205, 425, 50, 280, 187, 411, 123, 352, 132, 361, 58, 288, 93, 323]
 _MOUTH_AND_CHIN = sorted(set(OUTER_LIPS + INNER_LIPS + [i for i, _ in CHIN_LINE + CHIN_SIDES]))
@@ -162,24 +166,31 @@ def load_or_build_bank(prepared: PreparedTemplate, tracks: Tracks) -> MouthBank:
     return bank
 
 
-def target_openings(bank: MouthBank, plan: MouthPlan) -> np.ndarray:
-    """The planned opening per frame within the range this person's mouth actually shows."""
-    low, high = np.percentile(bank.openings, [2, 98])
+def speech_like_entries(bank: MouthBank) -> ExpressionVerdict:
+    """Which crops look like speech (no tongue out, bitten lips, bared teeth, pouts or twists)."""
+    twist = np.array([mouth_asymmetry(p) for p in bank.points], np.float32)
+    return judge(measure_looks(bank.crops, bank.points, twist))
+
+
+def target_openings(bank: MouthBank, plan: MouthPlan, allowed: np.ndarray) -> np.ndarray:
+    """The planned opening per frame within the range this person's speaking mouth actually shows."""
+    low, high = np.percentile(bank.openings[allowed], [2, 98])
     target = np.clip(low + plan.opening * (1.0 - plan.press), low, high)
     return np.where(plan.press > 0.5, low, target)
 
 
-def choose_frames(bank: MouthBank, plan: MouthPlan, current_poses: np.ndarray) -> np.ndarray:
-    """Bank index per output frame: close to the planned state and pose, smooth over time (Viterbi)."""
-    target_open = target_openings(bank, plan)
-    target_width = np.median(bank.widths) * (1.0 + 0.08 * plan.width)
+def choose_frames(bank: MouthBank, plan: MouthPlan, current_poses: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Bank index per output frame: speech-like, close to the planned state and pose, smooth over time (Viterbi)."""
+    target_open = target_openings(bank, plan, allowed)
+    target_width = np.median(bank.widths[allowed]) * (1.0 + 0.08 * plan.width)
     # Grimaces (lips stretched thin over bared teeth) are not speech: steer away from them.
     thickness = np.array([lip_thickness(p) for p in bank.points], np.float32)
     twist = np.array([mouth_asymmetry(p) for p in bank.points], np.float32)
     expression = (1.5 * np.abs(thickness - np.median(thickness))
                   + 0.8 * np.maximum(bank.widths - np.percentile(bank.widths, 75), 0)
                   + 1.0 * np.maximum(twist - np.percentile(twist, 50), 0)
-                  + 0.04 * np.clip(1.0 - bank.sharpness, 0, 1))
+                  + 0.04 * np.clip(1.0 - bank.sharpness, 0, 1)
+                  + np.where(allowed, 0.0, _NOT_SPEECH_COST))
     count = plan.frame_count
     candidates = np.zeros((count, CANDIDATES), np.int64)
     costs = np.zeros((count, CANDIDATES), np.float32)
@@ -236,23 +247,24 @@ class MouthBankRenderer:
 
     name = "mouthbank"
 
-    def __init__(self, bank: MouthBank, chosen: np.ndarray, plan: MouthPlan) -> None:
+    def __init__(self, bank: MouthBank, chosen: np.ndarray, plan: MouthPlan, allowed: np.ndarray) -> None:
         self.bank = bank
         self.chosen = chosen
         self.plan = plan
-        self.targets = target_openings(bank, plan)
+        self.targets = target_openings(bank, plan, allowed)
 
     @classmethod
-    def build(cls, prepared: PreparedTemplate, tracks: Tracks, plan: MouthPlan, start_frame: int = 0) -> MouthBankRenderer:
-        bank = load_or_build_bank(prepared, tracks)
+    def build(cls, bank: MouthBank, allowed: np.ndarray, tracks: Tracks, plan: MouthPlan,
+              start_frame: int = 0) -> MouthBankRenderer:
+        """Choose a speech-like crop for every output frame of `plan` (`allowed`: the speech-like entries)."""
         order = np.fromiter(pingpong_indices(tracks.frame_count, plan.frame_count, start_frame), np.int64,
                             count=plan.frame_count)
         neutral = np.median(bank.poses, axis=0)
         poses = np.array([head_pose(tracks.points[i]) if tracks.present[i] else neutral for i in order])
-        chosen = choose_frames(bank, plan, poses)
+        chosen = choose_frames(bank, plan, poses, allowed)
         logger.info("mouth bank: %d crops, %d distinct used for %d frames", len(bank.openings),
                     len(np.unique(chosen)), plan.frame_count)
-        return cls(bank, chosen, plan)
+        return cls(bank, chosen, plan, allowed)
 
     def render(self, frame: np.ndarray, points: np.ndarray, index: int) -> np.ndarray:
         entry = int(self.chosen[index])
@@ -286,3 +298,17 @@ class MouthBankRenderer:
         pasted_points[_MOUTH_AND_CHIN] = crop_points[_MOUTH_AND_CHIN]
         return draw_mouth(out, pasted_points, float(self.targets[index]) - CLOSED_GAP, float(self.plan.width[index]) * 0.3,
                           0.0, paint_below_gap=0.012)
+
+
+def own_mouth_renderer(prepared: PreparedTemplate, tracks: Tracks, plan: MouthPlan,
+                       start_frame: int = 0) -> MouthRenderer:
+    """The mouth bank renderer, or the parametric mouth when too few of the template's mouths look like speech."""
+    bank = load_or_build_bank(prepared, tracks)
+    verdict = speech_like_entries(bank)
+    logger.info("mouth bank: %s", verdict.summary())
+    count = int(verdict.speech_like.sum())
+    if count < MIN_SPEECH_LIKE:
+        logger.warning("mouth bank too small (%d speech-like crops, %d needed): using the parametric mouth",
+                       count, MIN_SPEECH_LIKE)
+        return ParametricRenderer(plan, name=f"parametric (bank too small: {count} speech-like frames)")
+    return MouthBankRenderer.build(bank, verdict.speech_like, tracks, plan, start_frame)

@@ -32,10 +32,9 @@ UPPER_SHARE = 0.22      # of an opening, how much the upper lip rises (the rest 
 class ParametricRenderer:
     """Draws the planned mouth on any frame from its landmarks alone."""
 
-    name = "parametric"
-
-    def __init__(self, plan: MouthPlan) -> None:
+    def __init__(self, plan: MouthPlan, name: str = "parametric") -> None:
         self.plan = plan
+        self.name = name  # says why when it stands in for the mouth bank
 
     def render(self, frame: np.ndarray, points: np.ndarray, index: int) -> np.ndarray:
         opening = float(self.plan.opening[index])
