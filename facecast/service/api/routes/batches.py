@@ -5,16 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 
-from ...jobs import TERMINAL
 from ...schemas import BatchCreate, BatchPublic, batch_public
 from ..deps import CallerDep, IdempotencyKeyDep, JobsDep, SettingsDep
-from .videos import WaitQuery, progress_headers, wait_until
+from .polling import WaitQuery, answer_created, ended, progress_headers, wait_until
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
-
-
-def _ended(view: BatchPublic) -> bool:
-    return view.status in TERMINAL
 
 
 @router.post("", status_code=202, operation_id="create_batch", response_model=BatchPublic)
@@ -23,11 +18,8 @@ async def create_batch(body: BatchCreate, caller: CallerDep, jobs: JobsDep, sett
     """Render one audio onto 1-100 templates. The audio is decoded once and shared; each template gives a video."""
     batch, _ = await run_in_threadpool(jobs.create_batch, caller.tenant_id, body, idem)
     view = await wait_until(lambda: batch_public(*jobs.get_batch(caller.tenant_id, batch.id), settings.base_url),
-                            _ended, wait)
-    progress_headers(response, f"/v1/batches/{view.id}", view.status)
-    if _ended(view):
-        response.status_code = 200
-    return view
+                            ended, wait)
+    return answer_created(response, f"/v1/batches/{view.id}", view)
 
 
 @router.get("/{batch_id}", operation_id="get_batch", response_model=BatchPublic)
@@ -35,6 +27,6 @@ async def get_batch(batch_id: str, caller: CallerDep, jobs: JobsDep, settings: S
                     wait: WaitQuery = 0) -> BatchPublic:
     """Get a batch's aggregate status and progress and each of its videos. ?wait=N answers when all have ended."""
     view = await wait_until(lambda: batch_public(*jobs.get_batch(caller.tenant_id, batch_id), settings.base_url),
-                            _ended, wait)
+                            ended, wait)
     progress_headers(response, f"/v1/batches/{view.id}", view.status)
     return view

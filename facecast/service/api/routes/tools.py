@@ -19,7 +19,7 @@ from ...jobs import TERMINAL
 from ...problems import InvalidRequestError
 from ...schemas import BatchCreate, VideoCreate, VideoPublic, batch_public, video_public
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
-from .videos import RETRY_AFTER_S, wait_until
+from .polling import RETRY_AFTER_S, wait_until
 
 router = APIRouter(prefix="/v1", tags=["tools"])
 

@@ -2,47 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from ...jobs import TERMINAL
 from ...problems import InvalidStateError, NotFoundError
 from ...schemas import JobStatus, VideoCreate, VideoList, VideoPublic, video_public
 from ..deps import CallerDep, CursorQuery, IdempotencyKeyDep, JobsDep, SettingsDep, StorageDep
+from .polling import WaitQuery, answer_created, ended, progress_headers, wait_until
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
-T = TypeVar("T")
-WaitQuery = Annotated[int, Query(ge=0, le=60, description=(
-    "Seconds to wait for the job to end before answering (long-poll), 0-60"))]
-RETRY_AFTER_S = "2"
-POLL_S = 0.2
-
-
-async def wait_until(load: Callable[[], T], done: Callable[[T], bool], wait_s: int) -> T:
-    """Reload until `done` or `wait_s` passes; the database is read from the thread pool."""
-    deadline = time.monotonic() + wait_s
-    value = await run_in_threadpool(load)
-    while not done(value) and time.monotonic() < deadline:
-        await asyncio.sleep(min(POLL_S, max(deadline - time.monotonic(), 0)))
-        value = await run_in_threadpool(load)
-    return value
-
-
-def _ended(view: VideoPublic) -> bool:
-    return view.status in TERMINAL
-
-
-def progress_headers(response: Response, location: str, status: str) -> None:
-    """Location of the resource, and while it runs, when to poll it again."""
-    response.headers["Location"] = location
-    if status not in TERMINAL:
-        response.headers["Retry-After"] = RETRY_AFTER_S
 
 
 @router.post("", status_code=202, operation_id="create_video", response_model=VideoPublic,
@@ -53,13 +24,10 @@ async def create_video(body: VideoCreate, caller: CallerDep, jobs: JobsDep, sett
     or give a callback_url."""
     job = await run_in_threadpool(jobs.create_video, caller.tenant_id, body, idem)
     view = video_public(job, settings.base_url)
-    if wait and not _ended(view):
+    if wait and not ended(view):
         view = await wait_until(lambda: video_public(jobs.get(caller.tenant_id, job.id), settings.base_url),
-                                _ended, wait)
-    progress_headers(response, f"/v1/videos/{view.id}", view.status)
-    if _ended(view):
-        response.status_code = 200
-    return view
+                                ended, wait)
+    return answer_created(response, f"/v1/videos/{view.id}", view)
 
 
 @router.get("", operation_id="list_videos", response_model=VideoList)
@@ -78,7 +46,7 @@ async def get_video(video_id: str, caller: CallerDep, jobs: JobsDep, settings: S
                     wait: WaitQuery = 0) -> VideoPublic:
     """Get a video's status, progress, ETA and, once succeeded, its URLs. ?wait=N answers as soon as it ends."""
     view = await wait_until(lambda: video_public(jobs.get(caller.tenant_id, video_id), settings.base_url),
-                            _ended, wait)
+                            ended, wait)
     progress_headers(response, f"/v1/videos/{view.id}", view.status)
     return view
 
@@ -126,17 +94,25 @@ def _subtitle_file(jobs: JobsDep, storage: StorageDep, caller: CallerDep, video_
     return _result_file(jobs, storage, caller, video_id, field)
 
 
+SUBTITLE_FORMATS = {"srt": ("srt_key", "application/x-subrip; charset=utf-8"),
+                    "vtt": ("vtt_key", "text/vtt; charset=utf-8")}
+
+
+def _subtitles(jobs: JobsDep, storage: StorageDep, caller: CallerDep, video_id: str, kind: str) -> FileResponse:
+    key_field, media_type = SUBTITLE_FORMATS[kind]
+    path = _subtitle_file(jobs, storage, caller, video_id, key_field)
+    return FileResponse(path, media_type=media_type, filename=f"{video_id}.{kind}")
+
+
 @router.get("/{video_id}/subtitles.srt", operation_id="get_video_srt", response_class=FileResponse,
             responses={200: {"content": {"application/x-subrip": {}}}})
 def get_video_srt(video_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> FileResponse:
     """SRT subtitles of a succeeded text video, timed from the synthesised speech."""
-    path = _subtitle_file(jobs, storage, caller, video_id, "srt_key")
-    return FileResponse(path, media_type="application/x-subrip; charset=utf-8", filename=f"{video_id}.srt")
+    return _subtitles(jobs, storage, caller, video_id, "srt")
 
 
 @router.get("/{video_id}/subtitles.vtt", operation_id="get_video_vtt", response_class=FileResponse,
             responses={200: {"content": {"text/vtt": {}}}})
 def get_video_vtt(video_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> FileResponse:
     """WebVTT subtitles of a succeeded text video, timed from the synthesised speech."""
-    path = _subtitle_file(jobs, storage, caller, video_id, "vtt_key")
-    return FileResponse(path, media_type="text/vtt; charset=utf-8", filename=f"{video_id}.vtt")
+    return _subtitles(jobs, storage, caller, video_id, "vtt")
