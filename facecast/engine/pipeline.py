@@ -19,7 +19,7 @@ from .files import atomic_output
 from .errors import AudioTooLongError, EmptyAudioError, InvalidOptionError, UnreadableInputError
 from .media import MediaInfo, iter_frames, iter_pingpong_frames, iter_resampled, load_audio, probe
 from .motion import MouthPlan, plan_from_features, plan_from_phonemes
-from .options import GenerateOptions, TrackingOptions
+from .options import GenerateOptions, Limits, TrackingOptions
 from .progress import NEVER_CANCELED, CancelToken, Progress, no_progress
 from .render.base import MouthRenderer, choose_renderer
 from .results import GenerateResult, PreparedTemplate, TemplateFacts
@@ -40,6 +40,7 @@ def prepare_template(
     *,
     cache_dir: Path | None = None,
     options: TrackingOptions = TrackingOptions(),
+    limits: Limits = Limits(),
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELED,
 ) -> PreparedTemplate:
@@ -49,13 +50,15 @@ def prepare_template(
         template: a video (mp4/mov/webm/mkv) or a photo (jpg/png/webp).
         cache_dir: where prepared templates live (default: $FACECAST_CACHE_DIR or ~/.cache/facecast/templates).
         options: face choice and smoothing.
+        limits: max_pixels and max_template_s, checked from the file's headers before anything is decoded.
     Returns:
         The prepared template; calling again with the same file and options returns the cached one at once.
     Raises:
-        InputNotFoundError, UnreadableInputError, NoFaceError, FaceTooSmallError, CanceledError.
+        InputNotFoundError, UnreadableInputError, MediaTooLargeError, NoFaceError, FaceTooSmallError,
+        CanceledError.
     """
     template = Path(template)
-    return _prepare_probed(template, _probe_template_or_raise(template), TemplateCache(cache_dir), options,
+    return _prepare_probed(template, _probe_template_or_raise(template, limits), TemplateCache(cache_dir), options,
                            progress, cancel)
 
 
@@ -93,7 +96,7 @@ def generate(
     output = Path(output)
     clip = audio if isinstance(audio, AudioClip) else load_audio(Path(audio), options.limits)
     _check_clip(clip, options)
-    prepared, info = _prepared_and_probed(template, cache_dir, options.tracking, progress, cancel)
+    prepared, info = _prepared_and_probed(template, cache_dir, options, progress, cancel)
     _check_start_frame(prepared.facts, options)
     tracks = Tracks.load(prepared.cache_path / "tracks.npz")
     fps = prepared.facts.fps
@@ -129,8 +132,8 @@ def plan_mouth(clip: AudioClip, fps: float, frame_count: int, options: GenerateO
     return plan_from_features(features, options.motion)
 
 
-def _probe_template_or_raise(template: Path) -> MediaInfo:
-    info = probe(template)
+def _probe_template_or_raise(template: Path, limits: Limits) -> MediaInfo:
+    info = probe(template, limits)
     if info.kind == "audio":
         raise UnreadableInputError(f"{template.name} has no picture; a template must be a video or a photo")
     return info
@@ -152,13 +155,14 @@ def _prepare_probed(template: Path, info: MediaInfo, cache: TemplateCache, optio
     return cache.store(template, key, tracks, facts, frames.kept)
 
 
-def _prepared_and_probed(template: Path | PreparedTemplate, cache_dir: Path | None, options: TrackingOptions,
+def _prepared_and_probed(template: Path | PreparedTemplate, cache_dir: Path | None, options: GenerateOptions,
                          progress: Progress, cancel: CancelToken) -> tuple[PreparedTemplate, MediaInfo]:
     """The prepared template and its file's probe, probing the file once either way."""
     if isinstance(template, PreparedTemplate):
-        return template, probe(template.source)
-    info = _probe_template_or_raise(Path(template))
-    return _prepare_probed(Path(template), info, TemplateCache(cache_dir), options, progress, cancel), info
+        return template, probe(template.source, options.limits)
+    info = _probe_template_or_raise(Path(template), options.limits)
+    prepared = _prepare_probed(Path(template), info, TemplateCache(cache_dir), options.tracking, progress, cancel)
+    return prepared, info
 
 
 def _template_facts(info: MediaInfo, tracks: Tracks) -> TemplateFacts:

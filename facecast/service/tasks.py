@@ -213,7 +213,7 @@ class JobRunner:
             size = self.storage.put(source_key, download)
             self.library.template_source_stored(template.id, source_key, size)
         prepared = prepare_template(self.storage.local_path(source_key), cache_dir=self.cache_dir,
-                                    progress=lease.report, cancel=lease.cancel)
+                                    limits=self.settings.limits(), progress=lease.report, cancel=lease.cancel)
         thumbnail_key = f"templates/{template.id}.jpg"
         staged = self._scratch(job) / "thumbnail.jpg"
         shutil.copyfile(prepared.thumbnail_path, staged)
@@ -260,7 +260,8 @@ class JobRunner:
             cached = TemplateCache(self.cache_dir).load(source, template.content_hash)
             if cached is not None:
                 return cached
-        return prepare_template(source, cache_dir=self.cache_dir, progress=lease.report, cancel=lease.cancel)
+        return prepare_template(source, cache_dir=self.cache_dir, limits=self.settings.limits(), progress=lease.report,
+                                cancel=lease.cancel)
 
     def _say(self, job: Job, lease: Lease, prepared: PreparedTemplate, staged: Path,
              options: GenerateOptions) -> tuple[GenerateResult, dict[str, Any]]:

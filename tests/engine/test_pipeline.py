@@ -99,7 +99,7 @@ def test_prepared_template_is_probed_once_and_not_hashed(tmp_path: Path, cache_d
     calls: list[str] = []
     real_probe = pipeline.probe
     monkeypatch.setattr(pipeline, "content_hash", lambda path: calls.append("hash") or "")
-    monkeypatch.setattr(pipeline, "probe", lambda path: calls.append("probe") or real_probe(path))
+    monkeypatch.setattr(pipeline, "probe", lambda path, limits: calls.append("probe") or real_probe(path, limits))
     result = pipeline.generate(prepared, load_audio(speech_8s), tmp_path / "prepared.mp4")
     assert calls == ["probe"] and result.frame_count == 200
 
