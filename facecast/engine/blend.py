@@ -8,6 +8,7 @@ import numpy as np
 from .landmarks import CHIN, FOREHEAD, JAW, face_height
 from .render.warp import Region
 
+_WEIGHT_STEP = 4  # blend_warped resamples weights on a grid this many pixels apart
 
 
 def lower_face_polygon(points: np.ndarray, chin_drop: float = 0.0) -> np.ndarray:
@@ -70,9 +71,14 @@ def blend_warped(frame: np.ndarray, picture: np.ndarray, weight: np.ndarray, mat
     shifted = matrix.astype(np.float32)
     shifted[:, 2] -= (region.x0, region.y0)
     size = (region.x1 - region.x0, region.y1 - region.y0)
-    rendered = cv2.warpAffine(picture, shifted, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    mask = cv2.warpAffine(weight, shifted, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    blend_region(frame, rendered, mask, region)
+    rendered = cv2.warpAffine(picture, shifted, size, flags=cv2.INTER_LINEAR)  # outside: weight 0, any colour
+    # The weight is smooth: resampled on a grid _WEIGHT_STEP times coarser, then scaled up (cheaper than a warp).
+    coarse = (-(-size[0] // _WEIGHT_STEP), -(-size[1] // _WEIGHT_STEP))
+    to_coarse = shifted.copy()
+    to_coarse[:, 2] -= (_WEIGHT_STEP - 1) / 2  # a coarse pixel's centre is the centre of the fine pixels it covers
+    mask = cv2.warpAffine(weight, to_coarse / _WEIGHT_STEP, coarse, flags=cv2.INTER_LINEAR)
+    mask = cv2.resize(mask, (coarse[0] * _WEIGHT_STEP, coarse[1] * _WEIGHT_STEP), interpolation=cv2.INTER_LINEAR)
+    blend_region(frame, rendered, mask[:size[1], :size[0]], region)
 
 
 def match_colour(source: np.ndarray, reference: np.ndarray, weight: np.ndarray) -> np.ndarray:
