@@ -8,6 +8,7 @@ import numpy as np
 from .landmarks import CHIN, FOREHEAD, JAW, face_height
 from .render.warp import Region
 
+_WEIGHT_STEP = 4  # blend_warped resamples weights on a grid this many pixels apart
 
 
 def lower_face_polygon(points: np.ndarray, chin_drop: float = 0.0) -> np.ndarray:
@@ -41,15 +42,43 @@ def feathered_mask(polygon: np.ndarray, region: Region, feather_px: float) -> np
         grow = max(1, int(feather_px / scale))
         mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
         mask = cv2.GaussianBlur(mask, (0, 0), max(0.5, feather_px / 2.0 / scale))
+    weight = np.multiply(mask, 1.0 / 255.0, dtype=np.float32)  # at the small size: one full-size pass fewer
     if scale > 1:
-        mask = cv2.resize(mask, (small[0] * scale, small[1] * scale), interpolation=cv2.INTER_LINEAR)[:height, :width]
-    return mask.astype(np.float32) * (1.0 / 255.0)
+        weight = cv2.resize(weight, (small[0] * scale, small[1] * scale), interpolation=cv2.INTER_LINEAR)
+    return weight[:height, :width]
 
 
 def blend_region(frame: np.ndarray, rendered: np.ndarray, mask: np.ndarray, region: Region) -> None:
     """frame[region] = rendered where mask is 1, unchanged where 0 (in place)."""
     target = region.slice(frame)
-    target[:] = cv2.blendLinear(rendered, target, mask, 1.0 - mask)
+    cv2.blendLinear(rendered, target, mask, 1.0 - mask, dst=target)  # writes through the view: no copy back
+
+
+def blend_warped(frame: np.ndarray, picture: np.ndarray, weight: np.ndarray, matrix: np.ndarray) -> None:
+    """Blend `picture` into `frame` in place where `weight` (float, [0, 1]) is above 0, through the 2x3
+    `matrix` from picture to frame coordinates.
+
+    The picture is resampled once, and only over the frame rectangle its weight covers: a mouth worked on at
+    its own small scale costs one pass at the frame's.
+    """
+    x, y, width, height = cv2.boundingRect((weight > 0).view(np.uint8))
+    if width == 0 or height == 0:
+        return
+    corners = np.array([[x, y], [x + width, y], [x, y + height], [x + width, y + height]], np.float32)
+    region = Region.around(corners @ matrix[:, :2].T + matrix[:, 2], 1.0, frame.shape[1], frame.shape[0])
+    if region.empty:
+        return
+    shifted = matrix.astype(np.float32)
+    shifted[:, 2] -= (region.x0, region.y0)
+    size = (region.x1 - region.x0, region.y1 - region.y0)
+    rendered = cv2.warpAffine(picture, shifted, size, flags=cv2.INTER_LINEAR)  # outside: weight 0, any colour
+    # The weight is smooth: resampled on a grid _WEIGHT_STEP times coarser, then scaled up (cheaper than a warp).
+    coarse = (-(-size[0] // _WEIGHT_STEP), -(-size[1] // _WEIGHT_STEP))
+    to_coarse = shifted.copy()
+    to_coarse[:, 2] -= (_WEIGHT_STEP - 1) / 2  # a coarse pixel's centre is the centre of the fine pixels it covers
+    mask = cv2.warpAffine(weight, to_coarse / _WEIGHT_STEP, coarse, flags=cv2.INTER_LINEAR)
+    mask = cv2.resize(mask, (coarse[0] * _WEIGHT_STEP, coarse[1] * _WEIGHT_STEP), interpolation=cv2.INTER_LINEAR)
+    blend_region(frame, rendered, mask[:size[1], :size[0]], region)
 
 
 def match_colour(source: np.ndarray, reference: np.ndarray, weight: np.ndarray) -> np.ndarray:

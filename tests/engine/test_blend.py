@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facecast.engine.blend import blend_region, feathered_mask, lower_face_polygon, match_colour
+from facecast.engine.blend import blend_region, blend_warped, feathered_mask, lower_face_polygon, match_colour
 from facecast.engine.landmarks import face_height
 from facecast.engine.render.warp import Region
 from facecast.engine.tracking import Tracks
@@ -62,3 +62,24 @@ def test_colour_match_moves_the_mean_to_the_reference(face) -> None:
     before = np.abs(tinted.mean((0, 1)) - current.mean((0, 1))).max()
     after = np.abs(matched.mean((0, 1)) - current.mean((0, 1))).max()
     assert before > 9 and after < 2
+
+
+def test_warped_blend_lands_only_under_its_weight(face) -> None:
+    """A half-size picture blended in through a 2x affine covers the polygon at frame scale, nothing else."""
+    frame, points, region = face
+    polygon = lower_face_polygon(points)
+    half = Region(0, 0, (region.x1 - region.x0) // 2, (region.y1 - region.y0) // 2)
+    weight = feathered_mask((polygon - [region.x0, region.y0]) / 2, half, 6.0)
+    picture = np.full((half.y1, half.x1, 3), 255, np.uint8)
+    out = frame.copy()
+    blend_warped(out, picture, weight, np.float32([[2, 0, region.x0], [0, 2, region.y0]]))
+    outside = np.ones(frame.shape[:2], bool)
+    outside[region.y0:region.y1, region.x0:region.x1] = False
+    np.testing.assert_array_equal(out[outside], frame[outside])
+    hard = feathered_mask(polygon, region, 0.0) > 0.99
+    interior = cv2.erode(hard.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    assert interior.sum() > 1000 and (region.slice(out)[interior] >= 254).all()
+    changed = (region.slice(out) != region.slice(frame)).any(axis=2)
+    # the feather of the same polygon drawn at frame scale, give or take a pixel or two of resampling
+    reach = cv2.dilate((feathered_mask(polygon, region, 12.0) > 0).astype(np.uint8), np.ones((5, 5), np.uint8))
+    assert changed.sum() > hard.sum() and not (changed & (reach == 0)).any()

@@ -58,3 +58,10 @@ def test_larger_plan_values_open_the_mouth_more(rendered) -> None:
     measured = [mouth_opening(points) for points in tracks.points]
     assert measured[1] < measured[2] < measured[3]
     assert measured[3] - measured[0] > 0.06
+
+
+def test_mouth_bank_draws_into_the_frame_it_is_given(man_prepared: PreparedTemplate, man_tracks: Tracks,
+                                                     man_frames: list[np.ndarray]) -> None:
+    frame = man_frames[0].copy()
+    drawn = own_mouth_renderer(man_prepared, man_tracks, _plan()).render(frame, man_tracks.points[0], 2)
+    assert drawn is frame and np.abs(drawn.astype(int) - man_frames[0]).max() > 40

@@ -14,7 +14,10 @@ from ..tracking import Tracks
 
 
 class MouthRenderer(Protocol):
-    """Draws output frame `index` of a mouth plan onto a template frame, given that frame's landmarks."""
+    """Draws output frame `index` of a mouth plan onto a template frame, given that frame's landmarks.
+
+    The frame is handed over: a renderer may draw into it in place (no full-frame copy) and return it.
+    """
 
     name: str
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..blend import blend_region, feathered_mask, lower_face_polygon, match_colour
+from ..blend import blend_warped, feathered_mask, lower_face_polygon, match_colour
 from ..files import atomic_output
 from ..landmarks import (
     CHIN,
@@ -55,6 +55,7 @@ MIN_SPEECH_LIKE = 40      # fewer speech-like crops than this: the parametric mo
 _NOT_SPEECH_COST = 1e3    # crops that do not look like speech are never chosen while CANDIDATES others exist
 BANK_VERSION = 2
 _BOUNDARY = [98, 327, 2, 205, 425, 50, 280, 187, 411, 123, 352, 132, 361, 58, 288, 93, 323]
+_EDGE = 2                 # crop border (pixels) never blended: nothing was warped in from beyond it
 _MOUTH_AND_CHIN = sorted(set(OUTER_LIPS + INNER_LIPS + [i for i, _ in CHIN_LINE + CHIN_SIDES]))
 
 
@@ -225,16 +226,6 @@ def choose_frames(bank: MouthBank, plan: MouthPlan, current_poses: np.ndarray, a
     return candidates[np.arange(count), path]
 
 
-def _fit_boundary(pasted: np.ndarray, crop_points: np.ndarray, points: np.ndarray, region: Region,
-                  fh: float) -> np.ndarray:
-    """Bend the pasted crop so its cheeks and nose base sit exactly on the current frame's (no seam), while
-    the mouth and chin it brings stay as they are."""
-    offset = np.array([region.x0, region.y0], np.float32)
-    local = Region(0, 0, pasted.shape[1], pasted.shape[0])
-    return warp_points(pasted, crop_points[_BOUNDARY] - offset, points[_BOUNDARY] - offset,
-                       crop_points[_MOUTH_AND_CHIN] - offset, local, sigma=0.09 * fh)
-
-
 def lip_thickness(points: np.ndarray) -> float:
     """Upper plus lower lip height / face height: thin when lips are stretched over bared teeth."""
     upper = np.linalg.norm(points[UPPER_OUTER_LIP] - points[UPPER_INNER_LIP])
@@ -267,37 +258,46 @@ class MouthBankRenderer:
         return cls(bank, chosen, plan, allowed)
 
     def render(self, frame: np.ndarray, points: np.ndarray, index: int) -> np.ndarray:
+        """Draws into `frame` in place and returns it.
+
+        All the work happens in the bank's canonical space, at the crops' own scale (a face CANON_FACE pixels
+        high), and the result is resampled into the frame once: the frame's face may be twice as large, but the
+        crops carry no more detail than that.
+        """
+        to_canon = to_canonical(points, self.bank.reference)
+        here = points @ to_canon[:, :2].T + to_canon[:, 2]  # this frame's landmarks in canonical coordinates
+        mouth, weight = self._canonical_mouth(frame, to_canon, here, index)
+        blend_warped(frame, mouth, weight, cv2.invertAffineTransform(to_canon))
+        return frame
+
+    def _canonical_mouth(self, frame: np.ndarray, to_canon: np.ndarray, here: np.ndarray,
+                         index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The chosen crop fitted to this frame's face, colour matched and tuned to the planned opening, with
+        its blend weight; both on the canonical crop grid."""
         entry = int(self.chosen[index])
-        bank = self.bank
-        to_canon = to_canonical(points, bank.reference)
-        to_frame = cv2.invertAffineTransform(to_canon)
-        crop_points = bank.points[entry] @ to_frame[:, :2].T + to_frame[:, 2]
-        fh = face_height(points)
-        height, width = frame.shape[:2]
-        polygon = np.concatenate([lower_face_polygon(points), lower_face_polygon(crop_points)])
-        region = Region.around(polygon, 0.08 * fh, width, height)
-        if region.empty:
-            return frame
-        shifted = to_frame.copy()
-        shifted[:, 2] -= (region.x0, region.y0)
-        size = (region.x1 - region.x0, region.y1 - region.y0)
-        pasted = cv2.warpAffine(bank.crops[entry], shifted, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        pasted = _fit_boundary(pasted, crop_points, points, region, fh)
-        inside = cv2.warpAffine(np.full(bank.crops.shape[1:3], 255, np.uint8), shifted, size, flags=cv2.INTER_NEAREST)
-        inside = cv2.erode(inside, np.ones((5, 5), np.uint8)).astype(np.float32) / 255.0
-        mask = feathered_mask(polygon, region, feather_px=0.06 * fh) * inside
-        current = region.slice(frame)
+        crop, crop_points = self.bank.crops[entry], self.bank.points[entry]
+        height, width = crop.shape[:2]
+        whole = Region(0, 0, width, height)
+        fh = face_height(here)
+        # Bend the crop so its cheeks and nose base sit exactly on this frame's (no seam), while the mouth and
+        # chin it brings stay as they are.
+        fitted = warp_points(crop, crop_points[_BOUNDARY], here[_BOUNDARY], crop_points[_MOUTH_AND_CHIN], whole,
+                             sigma=0.09 * fh)
+        polygon = np.concatenate([lower_face_polygon(here), lower_face_polygon(crop_points)])
+        weight = feathered_mask(polygon, whole, feather_px=0.06 * fh)
+        weight[:, :_EDGE], weight[:, -_EDGE:], weight[:_EDGE], weight[-_EDGE:] = 0, 0, 0, 0
         # Colour statistics from skin only: the lower face without the lips, whose content differs on purpose.
-        lips = np.concatenate([points[OUTER_LIPS], crop_points[OUTER_LIPS]])
-        skin = np.clip(feathered_mask(polygon, region, 0) - feathered_mask(lips, region, 0.1 * fh), 0, 1) * inside
-        pasted = match_colour(pasted, current, skin)
-        out = frame.copy()
-        blend_region(out, pasted, mask, region)
+        current = cv2.warpAffine(frame, to_canon, (width, height), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+        lips = np.concatenate([here[OUTER_LIPS], crop_points[OUTER_LIPS]])
+        skin = np.clip(feathered_mask(polygon, whole, 0) - feathered_mask(lips, whole, 0.1 * fh), 0, 1)
+        fitted = match_colour(fitted, current, skin)
         # Fine-tune the pasted mouth to the planned opening: a small warp of the person's real mouth.
-        pasted_points = points.copy()
-        pasted_points[_MOUTH_AND_CHIN] = crop_points[_MOUTH_AND_CHIN]
-        return draw_mouth(out, pasted_points, float(self.targets[index]) - CLOSED_GAP, float(self.plan.width[index]) * 0.3,
-                          0.0, paint_below_gap=0.012)
+        fitted_points = here.copy()
+        fitted_points[_MOUTH_AND_CHIN] = crop_points[_MOUTH_AND_CHIN]
+        tuned = draw_mouth(fitted, fitted_points, float(self.targets[index]) - CLOSED_GAP,
+                           float(self.plan.width[index]) * 0.3, 0.0, paint_below_gap=0.012)
+        return tuned, weight
 
 
 def own_mouth_renderer(prepared: PreparedTemplate, tracks: Tracks, plan: MouthPlan,
