@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# torch is installed first so pip keeps this build: the CPU wheel here, e.g. TORCH_SPEC='torch==2.13.0+cu128' for CUDA
+TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: venv run test security system-deps bench clean
 
@@ -14,6 +16,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q '$(TORCH_SPEC)'
 	$(PY) -m pip install -q -e '.[all,test]'
 	touch $(STAMP)
 

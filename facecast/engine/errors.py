@@ -53,3 +53,9 @@ class BackendUnavailableError(FacecastError):
 
 class CanceledError(FacecastError):
     code = "canceled"
+
+
+class InvalidWeightsError(FacecastError):
+    """A weights file that is not the model the backend runs (another architecture, or not a checkpoint)."""
+
+    code = "invalid_weights"

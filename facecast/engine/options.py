@@ -47,6 +47,8 @@ class RenderOptions:
                               "else parametric), mouthbank or parametric.", name="render_mode", flag="mode", api=True)
     backend: str = option("classical", "classical (no weights) or wav2lip (needs --weights).")
     weights_path: str | None = option(None, "Model weights for a neural backend.", flag="weights")
+    batch_size: int | None = option(None, "Frames per neural model call; unset picks from free GPU memory (8 on a "
+                                    "CPU).", min=1, max=1024)
 
     def __post_init__(self) -> None:
         check_options(self)

@@ -8,6 +8,7 @@ cores and memory does not grow with the length of the audio.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from .media import MediaInfo, iter_frames, iter_pingpong_frames, iter_resampled,
 from .motion import MouthPlan, plan_from_features, plan_from_phonemes
 from .options import GenerateOptions, Limits, TrackingOptions
 from .progress import NEVER_CANCELED, CancelToken, Progress, no_progress
-from .render.base import MouthRenderer, choose_renderer
+from .render.base import BatchMouthRenderer, MouthRenderer, choose_renderer
 from .results import GenerateResult, PreparedTemplate, TemplateFacts
 from .speech import ANALYSIS_RATE, analyse_hops, hop_features_stream
 from .speech_types import AudioClip, SubtitleCue
@@ -102,7 +103,7 @@ def generate(
     fps = prepared.facts.fps
     frame_count = max(1, int(round(clip.duration_s * fps)))
     plan = plan_mouth(clip, fps, frame_count, options)
-    renderer = choose_renderer(prepared, tracks, plan, options.render, options.encode.start_frame)
+    renderer = choose_renderer(prepared, tracks, plan, options.render, options.encode.start_frame, clip)
     # Decode, render and encode overlap: each of the first two runs in its own thread (see stages.py).
     frames = in_thread(_template_frames(prepared, info, tracks, frame_count, options), "decode")
     rendered = in_thread(_rendered(frames, renderer, frame_hook, fps, cancel), "render")
@@ -188,15 +189,37 @@ def _template_frames(prepared: PreparedTemplate, info: MediaInfo, tracks: Tracks
 
 def _rendered(frames: Iterator[tuple[np.ndarray, np.ndarray | None]], renderer: MouthRenderer,
               frame_hook: FrameHook | None, fps: float, cancel: CancelToken) -> Iterator[np.ndarray]:
-    """Each template frame with the planned mouth drawn in (where a face was tracked), then the hook."""
+    """Each template frame with the planned mouth drawn in (where a face was tracked), then the hook.
+
+    A batch renderer gets its frames in chunks of its batch size; the others one at a time.
+    """
+    chunk_size = renderer.batch_size if isinstance(renderer, BatchMouthRenderer) else 1
+    index = 0
     with contextlib.closing(frames):  # stops the decoder's thread when rendering stops early
-        for index, (frame, points) in enumerate(frames):
+        while chunk := list(itertools.islice(frames, chunk_size)):
             cancel.raise_if_canceled()
-            if points is not None:
-                frame = renderer.render(frame, points, index)
-            if frame_hook is not None:
-                frame = frame_hook(frame, index / fps)
-            yield frame
+            for frame in _render_chunk(renderer, chunk, index):
+                if frame_hook is not None:
+                    frame = frame_hook(frame, index / fps)
+                index += 1
+                yield frame
+
+
+def _render_chunk(renderer: MouthRenderer, chunk: list[tuple[np.ndarray, np.ndarray | None]],
+                  first_index: int) -> list[np.ndarray]:
+    """The chunk's frames with mouths drawn on those with a face: in one call when the renderer batches."""
+    frames = [frame for frame, _ in chunk]
+    faces = [(i, points) for i, (_, points) in enumerate(chunk) if points is not None]
+    if not faces:
+        return frames
+    if isinstance(renderer, BatchMouthRenderer):
+        drawn = renderer.render_batch([frames[i] for i, _ in faces], [points for _, points in faces],
+                                      [first_index + i for i, _ in faces])
+    else:
+        drawn = [renderer.render(frames[i], points, first_index + i) for i, points in faces]
+    for (i, _), frame in zip(faces, drawn):
+        frames[i] = frame
+    return frames
 
 
 def _encode(frames: Iterator[np.ndarray], writer: VideoWriter, frame_count: int, progress: Progress,
