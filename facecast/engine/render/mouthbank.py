@@ -40,7 +40,6 @@ from ..media import iter_frames, pingpong_indices, probe
 from ..motion import MouthPlan
 from ..results import PreparedTemplate
 from ..tracking import Tracks
-from .base import MouthRenderer
 from .expression import ExpressionVerdict, judge, measure_looks
 from .parametric import CHIN_LINE, CHIN_SIDES, CLOSED_GAP, ParametricRenderer, draw_mouth
 from .warp import Region, warp_points
@@ -301,7 +300,7 @@ class MouthBankRenderer:
 
 
 def own_mouth_renderer(prepared: PreparedTemplate, tracks: Tracks, plan: MouthPlan,
-                       start_frame: int = 0) -> MouthRenderer:
+                       start_frame: int = 0) -> MouthBankRenderer | ParametricRenderer:
     """The mouth bank renderer, or the parametric mouth when too few of the template's mouths look like speech."""
     bank = load_or_build_bank(prepared, tracks)
     verdict = speech_like_entries(bank)
