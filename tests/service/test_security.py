@@ -9,6 +9,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from test_reliability import _until
+
 pytestmark = pytest.mark.security
 
 
@@ -311,3 +313,77 @@ def test_hostile_replay_keeps_the_server_up_small_and_quiet(make_service) -> Non
     assert poller.failures == [] and poller.slowest < 1.0, (poller.failures, poller.slowest)
     assert canary.hits == [], canary.hits
     assert_alive(service)
+
+
+# --- HeyGem downloads happen on workers, never inside the request -------------------------------------------
+
+class DripServer:
+    """An HTTP server on 127.0.0.1 that declares an MP4 and then sends one byte every 2 s, for up to 40 s."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self.send_response(200)
+                self.send_header("Content-Length", "10000000")
+                self.end_headers()
+                try:
+                    self.wfile.write(b"\0\0\0\x20ftypisom")
+                    for _ in range(20):
+                        self.wfile.flush()
+                        time.sleep(2)
+                        self.wfile.write(b"x")
+                except OSError:
+                    return  # the client gave up: what the deadline is for
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_heygem_submit_answers_at_once_while_a_worker_fetches_a_dripping_url(make_service) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    drip = DripServer()
+    service = make_service(workers=1, FACECAST_FETCH__TIMEOUT_S="2").start()  # 127.0.0.1 is in allow_hosts
+
+    def submit(index: int) -> tuple[dict, float]:
+        started = time.monotonic()
+        answer = httpx.post(f"{service.url}/easy/submit", timeout=30, json={
+            "video_url": f"{drip.url}/v.mp4", "audio_url": f"{drip.url}/a.wav", "code": f"drip-{index}"})
+        return answer.json(), time.monotonic() - started
+
+    def ended() -> list[dict] | None:
+        data = [service.client.get("/easy/query", params={"code": f"drip-{i}"}).json()["data"] for i in range(21)]
+        return data if all(task["status"] != 1 for task in data) else None
+
+    submits = [submit(20)]  # the first task also pays for what the API imports on first use (the queue)
+    poller = HealthPoller(service.url)
+    try:
+        with ThreadPoolExecutor(20) as pool:
+            submits += pool.map(submit, range(20))
+        assert all(body["success"] for body, _ in submits), submits
+        assert max(seconds for _, seconds in submits) < 2.0, [round(seconds, 2) for _, seconds in submits]
+        waiting = service.client.get("/easy/query", params={"code": "drip-0"}).json()["data"]
+        assert waiting["status"] == 1, waiting
+        tasks = _until(ended, 90, "every HeyGem task ended")
+    finally:
+        poller.stop()
+        drip.close()
+    assert poller.failures == [] and poller.slowest < 1.0, (poller.failures, poller.slowest)
+    for task in tasks:
+        assert task["status"] == 3 and task["error_code"] == "url_refused", task
+        assert "took longer than 2 s" in task["msg"] and task["msg"].endswith("[url_refused]"), task
+    _until(lambda: not list((service.data_dir / "work").iterdir()), 20, "work/ empty")
+    assert_alive(service)
+
