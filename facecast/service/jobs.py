@@ -109,6 +109,15 @@ class JobService:
         self.db = db
         self.queues = queues
         self.storage = storage
+        self._load_queue_client()
+
+    def _load_queue_client(self) -> None:
+        """Import and open the queue client now: its first use costs a second or more (huey and its storage
+        drivers), which would otherwise stall the first request that creates a job and every request beside it."""
+        try:
+            self.queues.huey(SHARED_QUEUE)
+        except Exception as exc:  # a queue that does not answer yet is reported by /readyz, not at startup
+            log.warning("queue client not loaded (%s: %s)", type(exc).__name__, exc)
 
     # --- creation -------------------------------------------------------------------------------------------
 
