@@ -27,7 +27,7 @@ from .queue import SHARED_QUEUE, QueuedTasks, Queues, host_queue_name
 from .schemas import BatchCreate, VideoCreate
 from .settings import Settings
 from .speech import check_speech_or_raise
-from .statuses import TERMINAL
+from .statuses import ACTIVE, TERMINAL
 from .storage import Storage
 
 events = logging.getLogger("facecast.jobs")
@@ -37,6 +37,9 @@ AUDIO_HINT = "upload it with POST /v1/audio"
 # A job waiting out a retryable failure is parked on this queue, which no worker reads; the sweep moves it back
 # to the shared queue after worker.lease_s, which spaces the attempts out.
 RETRY_QUEUE = "facecast.retry"
+# A video whose template is still being fetched or prepared is parked on RETRY_QUEUE under this stage; the
+# template's preparation wakes it when it ends (the sweep also re-checks it every worker.lease_s).
+WAITING_STAGE = "waiting_for_template"
 # Every file a video job may store is named by its id, so a job that did not succeed (or a deleted one) can be
 # cleaned without a result row saying what was written: the worker may die between storing and recording.
 OUTPUT_SUFFIXES = ("mp4", "jpg", "srt", "vtt")
@@ -106,11 +109,22 @@ class JobService:
         self.db = db
         self.queues = queues
         self.storage = storage
+        self._load_queue_client()
+
+    def _load_queue_client(self) -> None:
+        """Import and open the queue client now: its first use costs a second or more (huey and its storage
+        drivers), which would otherwise stall the first request that creates a job and every request beside it."""
+        try:
+            self.queues.huey(SHARED_QUEUE)
+        except Exception as exc:  # a queue that does not answer yet is reported by /readyz, not at startup
+            log.warning("queue client not loaded (%s: %s)", type(exc).__name__, exc)
 
     # --- creation -------------------------------------------------------------------------------------------
 
-    def create_video(self, owner: str, request: VideoCreate, idempotency_key: str | None = None) -> Job:
-        """Queue one video. With an Idempotency-Key, a repeat of the same body returns the first job."""
+    def create_video(self, owner: str, request: VideoCreate, idempotency_key: str | None = None, *,
+                     wait_for_template: bool = False) -> Job:
+        """Queue one video. With an Idempotency-Key, a repeat of the same body returns the first job.
+        With wait_for_template, a template still being downloaded is accepted: the job waits for it."""
         body = request.model_dump(mode="json")
         with self.db.session() as session:
             existing = self._replay(session, owner, idempotency_key, "create_video", body)
@@ -121,7 +135,8 @@ class JobService:
             return job
         with self.db.session() as session:
             voice = self._voice_or_raise(request)  # the body's own fields first, then what they refer to
-            template = self._usable_template_or_raise(session, owner, request.template_id)
+            template = self._usable_template_or_raise(session, owner, request.template_id,
+                                                      downloading_ok=wait_for_template)
             self._audio_or_raise(session, owner, request.audio_id)
             job = self._new_video(owner, request, template, voice, batch_id=None, metadata=request.metadata,
                                   callback_url=request.callback_url)
@@ -248,12 +263,13 @@ class JobService:
             raise IdempotencyConflictError(f"Idempotency-Key {key!r} is being used by a concurrent request; "
                                            "retry to get its result") from exc
 
-    def _usable_template_or_raise(self, session: Session, owner: str, template_id: str) -> Template:
+    def _usable_template_or_raise(self, session: Session, owner: str, template_id: str, *,
+                                  downloading_ok: bool = False) -> Template:
         template = owned_or_raise(session, Template, template_id, owner, "template", TEMPLATE_HINT)
         if template.status == "failed":
             raise TemplateNotReadyError(f"template {template_id} failed to prepare ({template.error_code}): "
                                         f"{template.error_message}")
-        if template.source_key is None:
+        if template.source_key is None and not downloading_ok:
             raise TemplateNotReadyError(f"template {template_id} is still being downloaded; retry when its "
                                         "status is ready")
         return template
@@ -406,6 +422,48 @@ class JobService:
 
     def load(self, job_id: str) -> Job:
         return self._reload(job_id)
+
+    def park_while_template_prepares(self, job_id: str) -> bool:
+        """Park a queued video whose template is still being fetched or prepared, instead of running it; True
+        when parked. Preparing the template twice at once (or without its file) would waste a worker."""
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.kind != "video" or job.status != "queued" or not job.template_id:
+                return False
+            if not self._template_preparing(session, job.template_id):
+                return False
+            parked = self._set(session, job_id, {"status": "queued", "queue": job.queue}, queue=RETRY_QUEUE,
+                               stage=WAITING_STAGE, enqueued_at=utcnow())
+        if parked:
+            _log_event(job, "queued", reason=WAITING_STAGE, template=job.template_id)
+            with self.db.session() as session:  # the preparation may have ended while this job was parked
+                ended = not self._template_preparing(session, job.template_id)
+            if ended:
+                self.wake_waiting(job.template_id)
+        return parked
+
+    def wake_waiting(self, template_id: str) -> int:
+        """Send the videos parked for `template_id` back to the shared queue (its preparation ended)."""
+        with self.db.session() as session:
+            waiting = list(session.scalars(select(Job).where(
+                Job.template_id == template_id, Job.kind == "video", Job.status == "queued",
+                Job.queue == RETRY_QUEUE, Job.stage == WAITING_STAGE)))
+            woken = [job for job in waiting
+                     if self._set(session, job.id, {"status": "queued", "queue": RETRY_QUEUE, "stage": WAITING_STAGE},
+                                  queue=SHARED_QUEUE, stage=None, enqueued_at=utcnow())]
+        for job in woken:
+            job.queue = SHARED_QUEUE
+            self._enqueue(job)
+        return len(woken)
+
+    @staticmethod
+    def _template_preparing(session: Session, template_id: str) -> bool:
+        """True while the template is preparing and its preparation job is queued or running."""
+        template = session.get(Template, template_id)
+        if template is None or template.status != "preparing":
+            return False
+        return session.scalar(select(Job.id).where(Job.template_id == template_id, Job.kind == "prepare",
+                                                   Job.status.in_(ACTIVE)).limit(1)) is not None
 
     def sweep(self) -> int:
         """Recover work a crashed process left: expired leases are retried or failed (and a failed job's files

@@ -16,6 +16,7 @@ from .db.models import Audio, Job, Template, utcnow
 from .fetch import AUDIO, IMAGE, VIDEO, check_url, sniff_file
 from .jobs import AUDIO_HINT, TEMPLATE_HINT, JobService, new_id, newest_first_page, owned_or_raise
 from .problems import InvalidStateError, NotFoundError, UnsupportedMediaError, UploadTooLargeError
+from .schemas import unstorable
 
 log = logging.getLogger("facecast.service")
 
@@ -113,6 +114,8 @@ class Library:
     def find_template(self, owner: str, reference: str) -> Template:
         """The template with id `reference` (tpl_...), or else the newest usable one named `reference`: ready if
         one is, otherwise one still preparing. Raises NotFoundError when neither exists."""
+        if reason := unstorable(reference):  # no row holds it, and PostgreSQL refuses to even compare it
+            raise NotFoundError(f"no template has the id or name given: it {reason}; {TEMPLATE_HINT}")
         if reference.startswith("tpl_"):
             return self.get_template(owner, reference)
         query = (select(Template).where(Template.owner == owner, Template.name == reference,

@@ -17,7 +17,7 @@ from .db.models import Job, Template
 from .fetch import AUDIO, IMAGE, VIDEO, fetch_to_file
 from .jobs import JobService
 from .library import Library
-from .problems import UnsupportedMediaError, is_disk_full
+from .problems import TemplateNotReadyError, UnsupportedMediaError, is_disk_full
 from .queue import this_host
 from .schemas import video_public
 from .speech import RETRYABLE_CODES, speech_key, subtitle_keys, synthesize_cached
@@ -32,6 +32,15 @@ log = logging.getLogger("facecast.worker")
 PREPARE_SHARE = 0.25  # share of progress given to template tracking when a video has to track first
 DISK_FULL = "disk_full"  # a render that ran out of space is tried again later, when space may have been freed
 RETRY_CODES = RETRYABLE_CODES | {DISK_FULL}
+
+
+class TemplateFailedError(TemplateNotReadyError):
+    """The video's template could not be fetched or prepared: the video ends with the template's own code."""
+
+    def __init__(self, template: Template) -> None:
+        super().__init__(f"template {template.id} failed: {template.error_message or 'no reason recorded'}")
+        if template.error_code:
+            self.code = template.error_code
 
 
 class Lease:
@@ -90,6 +99,8 @@ class JobRunner:
         self._audio_lock = threading.Lock()
 
     def __call__(self, job_id: str) -> None:
+        if self.jobs.park_while_template_prepares(job_id):
+            return  # woken when its template's preparation ends
         job = self.jobs.claim(job_id, self.worker_id)
         if job is None:
             return  # already done, taken by another worker, or canceled
@@ -163,6 +174,8 @@ class JobRunner:
             return
         if job.kind == "prepare" and status == "failed":
             self.library.template_failed(job.template_id or "", code or "failed", message or "")
+        if job.kind == "prepare":
+            self.jobs.wake_waiting(job.template_id or "")
         if job.callback_url and job.kind == "video":
             finished = self.jobs.load(job.id)
             deliver_in_background(self.settings, job.callback_url, f"video.{status}",
@@ -227,6 +240,8 @@ class JobRunner:
         from facecast.engine import generate
 
         template = self.library.get_template(job.owner, job.template_id or "")
+        if template.status == "failed" or template.source_key is None:
+            raise TemplateFailedError(template)
         prepared = self._prepared_template(template, lease)
         staged = self._scratch(job) / f"{job.id}.mp4"
         options = job.options.generate_options(self.settings.limits())

@@ -74,17 +74,46 @@ def test_heygem_submit_and_query_survive_a_restart(live) -> None:
                                                   "code": "task-1"}).json()["code"] == 10000  # a retry
     first = query(live, "task-1")
     assert first["code"] == 10000 and first["data"]["status"] in (1, 2)
-    deadline = time.monotonic() + 240
-    while query(live, "task-1")["data"]["status"] == 1:
-        assert time.monotonic() < deadline
-        time.sleep(1)
-    done = query(live, "task-1")["data"]
+    done = wait_for_task(live, "task-1")
     assert done["status"] == 2 and done["progress"] == 100 and done["result"].endswith("/content")
     live.service.stop()
     live.service.start()
     again = query(live, "task-1")["data"]
     assert again["status"] == 2 and again["result"] == done["result"]
     assert live.client.get(again["result"]).content[4:8] == b"ftyp"
+
+
+def wait_for_task(live, code: str, timeout_s: float = 240) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while (task := query(live, code)["data"])["status"] == 1:
+        assert time.monotonic() < deadline, task
+        time.sleep(1)
+    return task
+
+
+def test_heygem_urls_are_fetched_by_the_worker_and_the_video_waits_for_its_template(live, tmp_path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    shutil.copyfile(media_path("talking_man_480.mp4"), tmp_path / "man.mp4")
+    shutil.copyfile(live.speech, tmp_path / "voice.wav")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        started = time.monotonic()
+        submit = live.client.post("/easy/submit", json={"video_url": f"{base}/man.mp4",
+                                                        "audio_url": f"{base}/voice.wav", "code": "by-url"}).json()
+        assert submit["success"] is True and time.monotonic() - started < 2.0, submit
+        assert query(live, "by-url")["data"]["status"] in (1, 2)
+        done = wait_for_task(live, "by-url")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done["status"] == 2 and done["progress"] == 100 and done["error_code"] is None, done
+    assert live.client.get(done["result"]).content[4:8] == b"ftyp"
 
 
 def test_heygem_refusals(live) -> None:

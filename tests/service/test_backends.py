@@ -100,3 +100,46 @@ def test_postgres_database_with_redis_or_postgres_queue(queue: str, make_service
     log = (service.data_dir / "logs" / "facecast.log").read_text()
     assert sum(log.count(f"job={v['id']} status=succeeded") for v in created) == 3
     assert not (service.data_dir / "facecast.db").exists() and not (service.data_dir / "queue.db").exists()
+
+
+NUL = "\u0000"
+NUL_REQUESTS = [  # (method, path, httpx keyword arguments): a NUL (%00 in paths) in every id, code, key, name
+    ("GET", "/v1/videos/vid_%00", {}), ("DELETE", "/v1/videos/vid_%00", {}),
+    ("POST", "/v1/videos/vid_%00/cancel", {}), ("GET", "/v1/videos/vid_%00/content", {}),
+    ("GET", "/v1/templates/tpl_%00", {}), ("PATCH", "/v1/templates/tpl_%00", {"json": {"name": "n"}}),
+    ("DELETE", "/v1/templates/tpl_%00", {}), ("GET", "/v1/audio/aud_%00", {}),
+    ("GET", "/v1/batches/bat_%00", {}), ("GET", "/v1/voices/espeak:en%00/preview", {}),
+    ("GET", "/v1/videos", {"params": {"cursor": f"1.0_vid_{NUL}"}}),
+    ("GET", "/v1/videos", {"params": {"status": f"queued{NUL}"}}),
+    ("GET", "/v1/templates", {"params": {"cursor": f"1.0_{NUL}"}}),
+    ("GET", "/easy/query", {"params": {"code": f"task{NUL}"}}),
+    ("POST", "/easy/submit", {"json": {"audio_url": "a.wav", "video_url": "v.mp4", "code": f"task{NUL}"}}),
+    ("POST", "/easy/submit", {"json": {"audio_url": "a.wav", "video_url": f"v{NUL}.mp4", "code": "task"}}),
+    ("POST", "/v1/videos", {"json": {"template_id": f"tpl_{NUL}", "text": "Hi."}}),
+    ("POST", "/v1/videos", {"json": {"template_id": "tpl_x", "audio_id": f"aud_{NUL}"}}),
+    ("POST", "/v1/batches", {"json": {"template_ids": [f"tpl_{NUL}"], "text": "Hi."}}),
+    ("POST", "/v1/generate", {"json": {"template_id": f"presenter{NUL}", "text": "Hi."}}),
+    ("POST", "/v1/generate", {"json": {"template_id": f"tpl_{NUL}", "text": "Hi."}}),
+    ("POST", "/v1/generate/batch", {"json": {"template_ids": f"demo,x{NUL}", "text": "Hi."}}),
+    ("PATCH", "/v1/templates/tpl_x", {"json": {"name": f"a{NUL}b"}}),
+    ("POST", "/v1/templates/from_url", {"json": {"source_url": "http://127.0.0.1/v.mp4", "name": f"a{NUL}"}}),
+]
+
+
+def test_a_nul_anywhere_is_refused_with_4xx_on_postgres(make_service, postgres_url: str,
+                                                         request: pytest.FixtureRequest) -> None:
+    """PostgreSQL cannot store NUL in text: each of these would be a 500 DataError if it reached a query."""
+    import socket
+
+    service = make_service(workers=0, FACECAST_DATABASE_URL=postgres_url)
+    request.addfinalizer(service.stop)  # before the database server stops
+    service.start()
+    for method, path, kwargs in NUL_REQUESTS:
+        answer = service.client.request(method, path, **kwargs)
+        assert 400 <= answer.status_code < 500, (method, path, kwargs, answer.status_code, answer.text[:300])
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock:  # httpx refuses to send it
+        sock.sendall(b"POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nIdempotency-Key: k\x00\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+        assert sock.recv(100).split()[1].startswith(b"4")
+    assert service.client.get("/healthz").status_code == 200
+    assert "DataError" not in (service.data_dir / "serve.out").read_text()

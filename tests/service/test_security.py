@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
+
+from tests.support.server import free_port
+from test_reliability import _until
 
 pytestmark = pytest.mark.security
 
@@ -84,6 +88,24 @@ def test_keys_and_declared_sizes_are_checked_before_any_body_is_read(make_servic
     assert raw_exchange(service.port, head)[0] == 401  # no key: answered without waiting for 900 MB
     status, seconds = raw_exchange(service.port, head.replace("Host:", f"X-API-Key: {KEY}\nHost:"))
     assert status == 413 and seconds < 1.0
+    assert_alive(service)
+
+
+def test_a_314_mb_upload_without_a_key_is_answered_before_its_body(make_service) -> None:
+    service = keyed(make_service)
+    size = 314 * 1024 * 1024
+    head = (f"POST /v1/templates HTTP/1.1\nHost: 127.0.0.1\nContent-Length: {size}\n"
+            "Content-Type: multipart/form-data; boundary=b\n")
+    status, seconds = raw_exchange(service.port, head, [b"\0" * 65536] * 16)  # the first MB of it, at most
+    assert status == 401 and seconds < 0.5, (status, seconds)
+    assert_alive(service)
+
+
+def test_a_29_mb_json_body_is_413(make_service) -> None:
+    service = make_service(workers=0).start()  # the default JSON cap, 1 MiB
+    body = b'{"template_id": "tpl_x", "text": "' + b"a" * (29 * 1024 * 1024) + b'"}'
+    answer = service.client.post("/v1/videos", content=body, headers={"Content-Type": "application/json"})
+    assert problem_of(answer, 413)["code"] == "payload_too_large"
     assert_alive(service)
 
 
@@ -310,4 +332,166 @@ def test_hostile_replay_keeps_the_server_up_small_and_quiet(make_service) -> Non
         canary.close()
     assert poller.failures == [] and poller.slowest < 1.0, (poller.failures, poller.slowest)
     assert canary.hits == [], canary.hits
+    assert_alive(service)
+
+
+# --- HeyGem downloads happen on workers, never inside the request -------------------------------------------
+
+class DripServer:
+    """An HTTP server on 127.0.0.1 that declares an MP4 and then sends one byte every 2 s, for up to 40 s."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self.send_response(200)
+                self.send_header("Content-Length", "10000000")
+                self.end_headers()
+                try:
+                    self.wfile.write(b"\0\0\0\x20ftypisom")
+                    for _ in range(20):
+                        self.wfile.flush()
+                        time.sleep(2)
+                        self.wfile.write(b"x")
+                except OSError:
+                    return  # the client gave up: what the deadline is for
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_heygem_submit_answers_at_once_while_a_worker_fetches_a_dripping_url(make_service) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    drip = DripServer()
+    service = make_service(workers=1, FACECAST_FETCH__TIMEOUT_S="2").start()  # 127.0.0.1 is in allow_hosts
+
+    def submit(index: int) -> tuple[dict, float]:
+        started = time.monotonic()
+        answer = httpx.post(f"{service.url}/easy/submit", timeout=30, json={
+            "video_url": f"{drip.url}/v.mp4", "audio_url": f"{drip.url}/a.wav", "code": f"drip-{index}"})
+        return answer.json(), time.monotonic() - started
+
+    def ended() -> list[dict] | None:
+        data = [service.client.get("/easy/query", params={"code": f"drip-{i}"}).json()["data"] for i in range(20)]
+        return data if all(task["status"] != 1 for task in data) else None
+
+    poller = HealthPoller(service.url)
+    try:
+        with ThreadPoolExecutor(20) as pool:
+            submits = list(pool.map(submit, range(20)))
+        assert all(body["success"] for body, _ in submits), submits
+        assert max(seconds for _, seconds in submits) < 2.0, [round(seconds, 2) for _, seconds in submits]
+        waiting = service.client.get("/easy/query", params={"code": "drip-0"}).json()["data"]
+        assert waiting["status"] == 1, waiting
+        tasks = _until(ended, 90, "every HeyGem task ended")
+    finally:
+        poller.stop()
+        drip.close()
+    assert poller.failures == [] and poller.slowest < 1.0, (poller.failures, poller.slowest)
+    for task in tasks:
+        assert task["status"] == 3 and task["error_code"] == "url_refused", task
+        assert "took longer than 2 s" in task["msg"] and task["msg"].endswith("[url_refused]"), task
+    _until(lambda: not list((service.data_dir / "work").iterdir()), 20, "work/ empty")
+    assert_alive(service)
+
+
+
+def test_heygem_urls_on_a_closed_port_or_a_silent_server_end_failed_not_in_the_request(make_service) -> None:
+    import socket
+
+    silent = socket.socket()  # listens and never answers: the request waits for headers that never come
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    closed = f"http://127.0.0.1:{free_port()}"
+    service = make_service(workers=1, FACECAST_FETCH__TIMEOUT_S="2").start()
+    try:
+        for code, base in (("closed", closed), ("silent", f"http://127.0.0.1:{silent.getsockname()[1]}")):
+            started = time.monotonic()
+            answer = service.client.post("/easy/submit", json={"video_url": f"{base}/v.mp4",
+                                                               "audio_url": f"{base}/a.wav", "code": code})
+            assert answer.json()["success"] is True and time.monotonic() - started < 2.0, answer.text
+        tasks = {code: _until(lambda c=code: _ended_task(service, c), 60, f"task {code} ended")
+                 for code in ("closed", "silent")}
+    finally:
+        silent.close()
+    assert tasks["closed"]["error_code"] == "fetch_failed", tasks
+    assert tasks["silent"]["error_code"] in ("url_refused", "fetch_failed"), tasks
+    assert all(task["status"] == 3 and str(service.data_dir) not in task["msg"] for task in tasks.values())
+    _until(lambda: not list((service.data_dir / "work").iterdir()), 20, "work/ empty")
+    assert_alive(service)
+
+
+def _ended_task(service, code: str) -> dict | None:
+    task = service.client.get("/easy/query", params={"code": code}).json()["data"]
+    return task if task["status"] != 1 else None
+
+
+def test_callback_urls_are_logged_by_host_only(make_service, tmp_path) -> None:
+    """A video on a template that fails to prepare waits for it, fails with its code, and calls back."""
+    import cv2
+    import numpy as np
+
+    canary = Canary()
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((240, 240, 3), 128, np.uint8))
+    service = make_service(workers=1, FACECAST_FETCH__ALLOW_HOSTS='["127.0.0.1", "127.0.0.2"]').start()
+    try:
+        with blank.open("rb") as handle:
+            template_id = service.client.post("/v1/templates", files={"file": ("blank.png", handle)}).json()["id"]
+        video = service.client.post("/v1/videos", json={"template_id": template_id, "text": "Hi.",
+                                                        "callback_url": f"{canary.url}/hook?token=s3cr3t"}).json()
+        ended = service.wait_for(f"/v1/videos/{video['id']}", {"succeeded", "failed"}, 120)
+        _until(lambda: canary.hits, 20, "the callback")
+    finally:
+        canary.close()
+    template = service.client.get(f"/v1/templates/{template_id}").json()
+    assert template["status"] == "failed" and ended["error_code"] == template["error_code"], (ended, template)
+    logs = "".join(path.read_text() for path in [*service.data_dir.glob("*.out"),
+                                                   *(service.data_dir / "logs").glob("*.log")])
+    assert "s3cr3t" not in logs and "/hook" not in logs and "127.0.0.2" in logs
+
+
+def test_the_voice_preview_cache_is_bounded(make_service) -> None:
+    from facecast.service.speech import MAX_PREVIEW_FILES
+
+    service = make_service(workers=0)
+    cache = service.data_dir / "cache" / "voices"
+    cache.mkdir(parents=True)
+    for index in range(MAX_PREVIEW_FILES + 20):
+        (cache / f"{index:040x}.wav").write_bytes(b"RIFF")
+    service.start()
+    assert service.client.get("/v1/voices/espeak:en-us/preview").status_code == 200
+    assert len(list(cache.glob("*.wav"))) <= MAX_PREVIEW_FILES
+
+
+def test_huge_decoding_media_is_refused_through_the_api_in_bounded_memory(make_service, tmp_path) -> None:
+    from tests.engine.test_media_limits import write_fast_flac, write_huge_png
+
+    service = make_service(workers=1).start()
+    with write_huge_png(tmp_path / "huge.png").open("rb") as handle:
+        template = service.client.post("/v1/templates", files={"file": ("huge.png", handle)})
+    if template.status_code == 202:
+        template = service.wait_for(f"/v1/templates/{template.json()['id']}", {"ready", "failed"}, 120)
+        assert template["status"] == "failed" and template["error_code"] == "media_too_large", template
+    else:
+        assert problem_of(template, 413)["code"] == "media_too_large"
+    with write_fast_flac(tmp_path / "fast.flac").open("rb") as handle:
+        audio = service.client.post("/v1/audio", files={"file": ("fast.flac", handle)})
+    assert problem_of(audio, 413)["code"] == "media_too_large"
+    for pid in [service.api.pid, *service.worker_pids()]:
+        peak_kb = int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                           if line.startswith("VmHWM")))
+        assert peak_kb < 700 * 1024, f"process {pid} peaked at {peak_kb // 1024} MB"
     assert_alive(service)

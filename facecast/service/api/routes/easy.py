@@ -2,8 +2,9 @@
 
 Workflows and scripts written for HeyGem switch by changing the host. The caller's `code` names the task; it is
 stored as the video's Idempotency-Key (`heygem:<code>`), so a task survives restarts and can be queried any
-number of times. `video_url` and `audio_url` are http(s) URLs (fetched behind the SSRF guard) or file names
-inside the data directory's heygem/ folder (HeyGem's container path /code/data/ maps onto that folder).
+number of times. `video_url` and `audio_url` are http(s) URLs or file names inside the data directory's heygem/
+folder (HeyGem's container path /code/data/ maps onto that folder). URLs are only checked here: a worker
+downloads them behind the SSRF guard, within the fetch deadline, so a slow server never holds an API thread.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from facecast.engine.errors import FacecastError
 
-from ...fetch import fetch_to_file
-from ...jobs import JobService
+from ...jobs import WAITING_STAGE, JobService
 from ...library import Library
 from ...problems import NotFoundError, UrlRefusedError
-from ...schemas import VideoCreate, check_url_field, refuse_unstorable_fields, video_public
+from ...schemas import VideoCreate, VideoPublic, check_url_field, refuse_unstorable_fields, video_public
 from ...settings import Settings
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
 from .tools import TERMINAL
@@ -100,18 +100,13 @@ def _template_named(library: Library, owner: str, name: str) -> str | None:
 
 
 def _template_for(settings: Settings, library: Library, owner: str, video_url: str) -> str:
-    """A template for HeyGem's video_url, reused while the same URL (or the same file content) comes again."""
-    work = settings.data_dir / "work"
-    work.mkdir(parents=True, exist_ok=True)
+    """A template for HeyGem's video_url, reused while the same URL (or the same file content) comes again.
+    A URL is recorded for a worker to fetch; the video waits for it (see JobService.create_video)."""
     if _is_url(video_url):
         name = KEY_PREFIX + video_url[:180]
-        existing = _template_named(library, owner, name)
-        if existing:
-            return existing
-        with tempfile.TemporaryDirectory(dir=work) as scratch:
-            download = Path(scratch) / "template"
-            fetch_to_file(video_url, download, settings.fetch)
-            return library.add_template_file(owner, download, name).id
+        return _template_named(library, owner, name) or library.add_template_url(owner, video_url, name).id
+    work = settings.data_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
     path = local_input(settings, video_url)
     with path.open("rb") as handle:
         digest = hashlib.file_digest(handle, "sha256").hexdigest()[:16]
@@ -139,7 +134,7 @@ def _submit(settings: Settings, jobs: JobService, library: Library, owner: str, 
             shutil.copyfile(path, copy)
             audio["audio_id"] = library.add_audio_file(owner, copy, path.name).id
     request = VideoCreate(template_id=template_id, metadata={"heygem_code": body.code}, **audio)
-    jobs.create_video(owner, request, KEY_PREFIX + body.code)
+    jobs.create_video(owner, request, KEY_PREFIX + body.code, wait_for_template=True)
 
 
 @router.post("/submit", operation_id="heygem_submit")
@@ -165,9 +160,20 @@ def query(caller: CallerDep, settings: SettingsDep, jobs: JobsDep,
         view = video_public(jobs.get(caller.tenant_id, video_id), settings.base_url)
     except NotFoundError:  # the video was deleted
         return _envelope(NOT_FOUND, msg=f"task {code!r} was deleted")
+    return _envelope(data=_task_data(code, view))
+
+
+def _task_data(code: str, view: VideoPublic) -> dict[str, Any]:
+    """HeyGem's data block: status, progress 0-100, the result URL once done, and a message saying what is
+    happening or, for a failed task, why (with facecast's error code in brackets)."""
     status = DONE if view.status == "succeeded" else FAILED if view.status in TERMINAL else RUNNING
-    data = {"code": code, "status": status, "progress": 100 if status == DONE else int(view.progress * 100),
-            "result": view.video_url or "", "msg": view.error_message or view.stage or view.status,
+    if status == FAILED:
+        msg = f"{view.error_message or view.status} [{view.error_code or view.status}]"
+    elif view.stage == WAITING_STAGE:
+        msg = "waiting for the template video to be downloaded and prepared"
+    else:
+        msg = view.stage or view.status
+    return {"code": code, "status": status, "progress": 100 if status == DONE else int(view.progress * 100),
+            "result": view.video_url or "", "msg": msg, "error_code": view.error_code,
             "video_duration": view.duration_s, "width": view.width, "height": view.height,
             "video_id": view.id, "video_url": view.video_url}
-    return _envelope(data=data)
