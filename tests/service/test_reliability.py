@@ -147,16 +147,44 @@ def _state(pid: int) -> str:
         return "Z"
 
 
+def mount_small_tmpfs(folder: Path, size: str = "1m") -> None:
+    """Put `folder` on a tiny tmpfs so writes there hit ENOSPC (the test suite runs as root, as make test does)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, f"mounting a tmpfs needs root: {done.stderr}"
+
+
 @pytest.fixture
 def full_work_dir(tmp_path: Path):
-    """data/work on a 1 MB tmpfs, so uploads hit ENOSPC (needs permission to mount)."""
+    """data/work on a 1 MB tmpfs, so uploads hit ENOSPC."""
     work = tmp_path / "data" / "work"
-    work.mkdir(parents=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(work)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here")
+    mount_small_tmpfs(work)
     yield work
     subprocess.run(["umount", "-l", str(work)], check=False)
+
+
+def test_a_render_that_fills_the_disk_is_retried_once_space_returns(make_service, media: Path,
+                                                                     short_wav: Path) -> None:
+    """ENOSPC while rendering is a passing failure (disk_full): the job waits and succeeds when space is back."""
+    service = make_service(workers=1).start()
+    template_id = _ready(service, media)
+    audio_id = upload_audio(service, short_wav)
+    work = service.data_dir / "work"
+    mount_small_tmpfs(work, "8k")
+    try:
+        created = service.client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id,
+                                                            "render_mode": "parametric", "max_height": 240})
+        assert created.status_code == 202, created.text
+        video_id = created.json()["id"]
+        retrying = _until(lambda: (body := service.client.get(f"/v1/videos/{video_id}").json())["error_code"]
+                          and body, 60, "the render to hit the full disk")
+        assert retrying["error_code"] == "disk_full" and retrying["status"] in ("queued", "processing"), retrying
+    finally:
+        subprocess.run(["umount", "-l", str(work)], check=False)
+    done = service.wait_for(f"/v1/videos/{video_id}", {"succeeded", "failed", "canceled"})
+    assert done["status"] == "succeeded" and done["attempts"] >= 2, done
+    assert _work_left(service) == []
 
 
 def test_disk_full_upload_answers_507_in_one_log_line(make_service, media: Path, full_work_dir: Path) -> None:
