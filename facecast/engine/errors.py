@@ -53,3 +53,9 @@ class BackendUnavailableError(FacecastError):
 
 class CanceledError(FacecastError):
     code = "canceled"
+
+
+class LowSyncQualityError(FacecastError):
+    """A finished video's measured lip-sync fell below the gate and the gate was set to fail."""
+
+    code = "low_sync_quality"
