@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import LowSyncQualityError
 from .evaluate import envelope_db, sample_windows, sampled_openings, silence_closure_at, sync_correlation_at
+from .landmarks import shared_landmarker
 from .media import load_audio, probe, resample_audio
 from .options import QualityOptions
 from .speech import ANALYSIS_RATE
@@ -79,10 +80,12 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
     Args:
         video: an MP4 written by generate (it carries the speech it was made from).
         options: the threshold applied.
-        render_s: how long the render took, to report what the check cost next to it.
+        render_s: how long the render took, to report what the check cost next to it (loading the face
+            models, once per process, is not counted).
     Returns:
         The report; `passed` is False when no face was found in the sample, since sync is then unknown.
     """
+    shared_landmarker()  # loaded once per process; not counted, a worker pays it once for all its videos
     started = time.monotonic()
     info = probe(video)
     tracked = int(np.clip(TRACKED_SHARE * info.frame_count, MIN_TRACKED, MAX_TRACKED))
