@@ -88,8 +88,8 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
     shared_landmarker()  # loaded once per process; not counted, a worker pays it once for all its videos
     started = time.monotonic()
     info = probe(video)
-    tracked = int(np.clip(TRACKED_SHARE * info.frame_count, MIN_TRACKED, MAX_TRACKED))
-    times, openings = sampled_openings(video, sample_windows(info.frame_count, info.fps, tracked))
+    windows = sample_windows(info.frame_count, info.fps, tracked_count(info.frame_count))
+    times, openings = sampled_openings(video, windows)
     clip = load_audio(video)
     samples = resample_audio(clip, ANALYSIS_RATE) if clip.sample_rate != ANALYSIS_RATE else clip.samples
     envelope = envelope_db(samples)
@@ -100,7 +100,8 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
     travel = float(np.percentile(valid, 90) - np.percentile(valid, 10)) if len(valid) else math.nan
     measure_s = time.monotonic() - started
     report = QualityReport(
-        sync_r=_finite(r), sync_lag_ms=_finite(lag), offset_ms=_finite(offset), closed_in_silence=_finite(closed), travel=_finite(travel),
+        sync_r=_finite(r), sync_lag_ms=_finite(lag), offset_ms=_finite(offset), closed_in_silence=_finite(closed),
+        travel=_finite(travel),
         face_coverage=float(len(valid) / max(len(openings), 1)), frames_measured=len(openings),
         frame_count=info.frame_count, measure_s=measure_s,
         cost_ratio=measure_s / render_s if render_s else None, min_sync_r=options.min_sync_r,
@@ -109,6 +110,11 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
     logger.info("%s: %s (%d of %d frames in %.2f s)", video.name, report.summary(), report.frames_measured,
                 report.frame_count, measure_s)
     return report
+
+
+def tracked_count(frame_count: int) -> int:
+    """How many frames of a video the gate tracks."""
+    return int(np.clip(TRACKED_SHARE * frame_count, MIN_TRACKED, MAX_TRACKED))
 
 
 def gate_or_raise(video: Path, options: QualityOptions = QualityOptions(),
