@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -149,30 +149,37 @@ def sample_windows(frame_count: int, fps: float, tracked: int, stride: int = 2,
 def sampled_openings(video: Path, windows: Sequence[range], max_height: int = 480) -> tuple[np.ndarray, np.ndarray]:
     """Frame times (s) and raw openings (NaN without a face) of the frames in `windows`, tracked on copies at most
     max_height tall (the opening is a ratio, so the scale does not change it). Windows must be in order."""
-    import av
-
     info = probe(video)
     wanted = [index for window in windows for index in window]
-    scale = min(1.0, max_height / max(info.height, 1))
-    width, height = (int(info.width * scale) // 2 * 2, int(info.height * scale) // 2 * 2)
-    frames: list[np.ndarray] = []
+    taken: list[int] = []
+    frames = _frames_at(video, wanted, min(1.0, max_height / max(info.height, 1)), taken)
+    try:
+        openings = track_frames(frames, len(wanted), TrackingOptions(smoothing=0.0), name=video.name).openings()
+    except (NoFaceError, FaceTooSmallError):
+        openings = np.full(len(taken), np.nan)
+    return (np.asarray(taken, dtype=np.float64) + 0.5) / info.fps, openings
+
+
+def _frames_at(video: Path, wanted: Sequence[int], scale: float, taken: list[int]) -> Iterator[np.ndarray]:
+    """Frames number `wanted` (ascending) as RGB scaled by `scale`, appending each number to `taken`.
+
+    Every frame is decoded (the encoder leaves few keyframes to seek to), but only these are converted.
+    """
+    import av
+
+    targets = iter(wanted)
+    target = next(targets, None)
     with av.open(str(video)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        targets = iter(wanted)
-        target = next(targets, None)
-        for index, frame in enumerate(container.decode(stream)):  # decoding is cheap; converting is not
+        width, height = (int(stream.width * scale) // 2 * 2, int(stream.height * scale) // 2 * 2)
+        for index, frame in enumerate(container.decode(stream)):
             if target is None:
-                break
+                return
             if index == target:
-                frames.append(frame.reformat(width=width, height=height, format="rgb24").to_ndarray())
+                taken.append(index)
+                yield frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
                 target = next(targets, None)
-    times = frame_times(max(info.frame_count, len(wanted)), info.fps)[wanted[:len(frames)]]
-    try:
-        tracks = track_frames(iter(frames), len(frames), TrackingOptions(smoothing=0.0), name=video.name)
-    except (NoFaceError, FaceTooSmallError):
-        return times, np.full(len(frames), np.nan)
-    return times, tracks.openings()
 
 
 def sync_correlation_at(times: np.ndarray, openings: np.ndarray, envelope: np.ndarray,
@@ -189,7 +196,7 @@ def sync_correlation_at(times: np.ndarray, openings: np.ndarray, envelope: np.nd
         sound = envelope[hops[inside]]
         if inside.sum() > 10 and np.std(sound) > 0 and np.std(openings[inside]) > 0:
             r = float(np.corrcoef(openings[inside], sound)[0, 1])
-            if not r <= best[0]:  # also replaces the NaN start
+            if math.isnan(best[0]) or r > best[0]:
                 best = (r, float(lag_ms))
     return best
 
