@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .cli_support import Quiet, Verbose, fail, progress_bar, run_or_exit, setup_logging
+from .cli_support import AsJson, Quiet, Verbose, echo_result, fail, progress_bar, run_or_exit, setup_logging
 from .cli_options import OptionValues, option_flags
 from .engine.options import GenerateOptions, TrackingOptions
 from .engine.optionspec import build_options
@@ -29,20 +30,26 @@ def generate(
     output: Annotated[Path, typer.Option("--output", "-o", help="MP4 to write.")],
     option_values: OptionValues,
     cache_dir: CacheDir = None,
+    as_json: AsJson = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Lip-sync speech onto a template and write an MP4."""
+    """Lip-sync speech onto a template and write an MP4, then measure its lip-sync (the quality gate)."""
     from .engine.pipeline import generate as run_generate
+    from .engine.quality import gate_or_raise
 
     setup_logging(verbose)
     options = run_or_exit(lambda: build_options(GenerateOptions, option_values))
     cancel = CancelToken()
+    started = time.monotonic()
     with progress_bar(not quiet and sys.stderr.isatty()) as report:
         result = run_or_exit(lambda: run_generate(template, audio, output, options, cache_dir=cache_dir,
                                                   progress=report, cancel=cancel))
-    typer.echo(f"wrote {result.output} ({result.duration_s:.2f} s, {result.width}x{result.height} @ "
-               f"{result.fps:g} fps, {result.renderer})")
+    render_s = time.monotonic() - started
+    quality = run_or_exit(lambda: gate_or_raise(result.output, options.quality, render_s))
+    echo_result([f"wrote {result.output} ({result.duration_s:.2f} s, {result.width}x{result.height} @ "
+                 f"{result.fps:g} fps, {result.renderer})", quality.summary()],
+                {**result.as_dict(), "render_s": round(render_s, 3), "quality": quality.as_dict()}, as_json)
 
 
 @app.command()

@@ -6,6 +6,7 @@ imports no command module, so the commands can register onto one app without imp
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,6 +58,15 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], Non
         yield report
 
 
+def echo_result(lines: list[str], data: dict, as_json: bool) -> None:
+    """A finished command's result: `lines` for people, or `data` as JSON with --json."""
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for line in lines:
+        typer.echo(line)
+
+
 def setup_logging(verbose: bool) -> None:
     """INFO from every stage with -v, otherwise warnings only."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -64,3 +74,4 @@ def setup_logging(verbose: bool) -> None:
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log what each stage does.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

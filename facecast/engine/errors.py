@@ -59,3 +59,9 @@ class InvalidWeightsError(FacecastError):
     """A weights file that is not the model the backend runs (another architecture, or not a checkpoint)."""
 
     code = "invalid_weights"
+
+
+class LowSyncQualityError(FacecastError):
+    """A finished video's measured lip-sync fell below the gate and the gate was set to fail."""
+
+    code = "low_sync_quality"

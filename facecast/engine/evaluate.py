@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from .blend import lower_face_mask_full
 from .encode import encode_frames
+from .errors import FaceTooSmallError, NoFaceError
 from .files import atomic_output
 from .landmarks import CHIN, FOREHEAD, face_height
 from .media import iter_frames, iter_pingpong_frames, load_audio, probe, resample_audio
@@ -97,6 +98,11 @@ def sync_correlation(openings: np.ndarray, fps: float, envelope: np.ndarray) -> 
 
 def silence_closure(openings: np.ndarray, fps: float, audio_16k: np.ndarray) -> tuple[float, int]:
     """Share of frames inside pauses >= 300 ms with a closed mouth, and how many such frames there were."""
+    return silence_closure_at(frame_times(len(openings), fps), openings, audio_16k)
+
+
+def silence_closure_at(times: np.ndarray, openings: np.ndarray, audio_16k: np.ndarray) -> tuple[float, int]:
+    """silence_closure for openings measured at the given times (seconds), e.g. a sample of the frames."""
     loudness = loudness_from_level(hop_features(audio_16k).level_db)
     pauses = pause_mask(loudness, min_hops=30)
     edge = int(PAUSE_EDGE_S * HOP_RATE)
@@ -108,7 +114,7 @@ def silence_closure(openings: np.ndarray, fps: float, audio_16k: np.ndarray) -> 
     if valid.sum() == 0:
         return float("nan"), 0
     threshold = closed_threshold_for(openings)
-    centres = ((np.arange(len(openings)) + 0.5) / fps * HOP_RATE).astype(int)
+    centres = (np.asarray(times) * HOP_RATE).astype(int)
     inside = np.zeros(len(openings), bool)
     ok = centres < len(eroded)
     inside[ok] = eroded[centres[ok]]
@@ -116,6 +122,83 @@ def silence_closure(openings: np.ndarray, fps: float, audio_16k: np.ndarray) -> 
     if inside.sum() == 0:
         return float("nan"), 0
     return float((openings[inside] <= threshold).mean()), int(inside.sum())
+
+
+def frame_times(count: int, fps: float) -> np.ndarray:
+    """The middle of each of `count` frames, in seconds."""
+    return (np.arange(count) + 0.5) / fps
+
+
+# --- sampled measuring: a few windows of a long video, every other frame, on a downscaled copy ----------------
+
+
+def sample_windows(frame_count: int, fps: float, tracked: int, stride: int = 2,
+                   window_s: float = 2.0) -> list[range]:
+    """Frame indices to track: `tracked` frames (every `stride`-th) in windows of window_s spread evenly.
+
+    Windows, not single frames: the correlation needs the mouth to move through syllables and pauses.
+    """
+    span = min(frame_count, tracked * stride)
+    count = max(1, round(span / max(window_s * fps, stride)))
+    window = span // count
+    gap = (frame_count - count * window) / count
+    starts = [int(round(gap / 2 + k * (window + gap))) for k in range(count)]
+    return [range(start, min(start + window, frame_count), stride) for start in starts]
+
+
+def sampled_openings(video: Path, windows: Sequence[range], max_height: int = 480) -> tuple[np.ndarray, np.ndarray]:
+    """Frame times (s) and raw openings (NaN without a face) of the frames in `windows`, tracked on copies at most
+    max_height tall (the opening is a ratio, so the scale does not change it). Windows must be in order."""
+    info = probe(video)
+    wanted = [index for window in windows for index in window]
+    taken: list[int] = []
+    frames = _frames_at(video, wanted, min(1.0, max_height / max(info.height, 1)), taken)
+    try:
+        openings = track_frames(frames, len(wanted), TrackingOptions(smoothing=0.0), name=video.name).openings()
+    except (NoFaceError, FaceTooSmallError):
+        openings = np.full(len(taken), np.nan)
+    return (np.asarray(taken, dtype=np.float64) + 0.5) / info.fps, openings
+
+
+def _frames_at(video: Path, wanted: Sequence[int], scale: float, taken: list[int]) -> Iterator[np.ndarray]:
+    """Frames number `wanted` (ascending) as RGB scaled by `scale`, appending each number to `taken`.
+
+    Every frame is decoded (the encoder leaves few keyframes to seek to), but only these are converted.
+    """
+    import av
+
+    targets = iter(wanted)
+    target = next(targets, None)
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        width, height = (int(stream.width * scale) // 2 * 2, int(stream.height * scale) // 2 * 2)
+        for index, frame in enumerate(container.decode(stream)):
+            if target is None:
+                return
+            if index == target:
+                taken.append(index)
+                yield frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+                target = next(targets, None)
+
+
+def sync_correlation_at(times: np.ndarray, openings: np.ndarray, envelope: np.ndarray,
+                        lag_range_ms: tuple[int, int] = LAG_RANGE_MS) -> tuple[float, float]:
+    """sync_correlation for openings measured at the given times (seconds), e.g. a sample of the frames."""
+    valid = ~np.isnan(openings)
+    times, openings = np.asarray(times)[valid], openings[valid]
+    best = (float("nan"), float("nan"))
+    if len(openings) < 10 or np.std(openings) == 0:
+        return best
+    for lag_ms in range(lag_range_ms[0], lag_range_ms[1] + 1, 10):
+        hops = np.round((times + lag_ms / 1000.0) * HOP_RATE).astype(int)
+        inside = (hops >= 0) & (hops < len(envelope))
+        sound = envelope[hops[inside]]
+        if inside.sum() > 10 and np.std(sound) > 0 and np.std(openings[inside]) > 0:
+            r = float(np.corrcoef(openings[inside], sound)[0, 1])
+            if math.isnan(best[0]) or r > best[0]:
+                best = (r, float(lag_ms))
+    return best
 
 
 def evaluate(video: Path, audio: Path | None = None, template: Path | None = None, start_frame: int = 0,

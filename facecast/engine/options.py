@@ -10,6 +10,7 @@ from .errors import InvalidOptionError
 from .optionspec import check_options, option
 
 RenderMode = Literal["auto", "mouthbank", "parametric"]
+QualityAction = Literal["review", "fail"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,24 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class QualityOptions:
+    """The lip-sync gate: how well a finished video must sync, and what happens to one that does not."""
+
+    # sun.mp4 + eng.wav measures 0.95-0.99, talking_woman_480.mp4 + sun.wav 0.7-0.77
+    min_sync_r: float = option(0.5, "Lowest opening-vs-speech correlation a video passes with, 0-1.", min=0.0,
+                               max=1.0, api=True)
+    # a correct video measures 0-40 ms (the mouth leads by lead_ms); viewers notice sound 100-200 ms late
+    max_offset_ms: float = option(200.0, "Largest audio-vs-mouth offset, in ms, a video passes with.", min=50.0,
+                                  max=800.0, api=True)
+    action: QualityAction = option("review", "What a video below min_sync_r gets: review (delivered, flagged "
+                                   "needs_review) or fail (not delivered, error low_sync_quality).",
+                                   name="quality_action", api=True)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass(frozen=True, slots=True)
 class GenerateOptions:
     """Everything `generate` can be told, grouped by stage."""
 
@@ -100,3 +119,4 @@ class GenerateOptions:
     render: RenderOptions = field(default_factory=RenderOptions)
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     limits: Limits = field(default_factory=Limits)
+    quality: QualityOptions = field(default_factory=QualityOptions)

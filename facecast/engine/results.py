@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
@@ -47,3 +47,7 @@ class GenerateResult:
     height: int
     fps: float
     renderer: str            # "mouthbank" or "parametric" (or a neural backend's name)
+
+    def as_dict(self) -> dict:
+        """JSON-ready fields (`facecast generate --json`)."""
+        return {**asdict(self), "output": str(self.output), "duration_s": round(self.duration_s, 3)}

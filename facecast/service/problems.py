@@ -99,7 +99,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "audio_too_long": 413, "upload_too_large": 413, "media_too_large": 413, "payload_too_large": 413,
     "unsupported_media": 415,
     "invalid_request": 422, "invalid_option": 422, "unreadable_input": 422, "empty_audio": 422, "no_face": 422,
-    "face_too_small": 422, "backend_unavailable": 422, "invalid_weights": 422, "url_refused": 422,
+    "face_too_small": 422, "backend_unavailable": 422, "invalid_weights": 422, "low_sync_quality": 422, "url_refused": 422,
     "fetch_failed": 422, "empty_text": 422, "text_too_long": 422, "unknown_voice": 422, "unsupported_language": 422,
     "voice_config": 422,
     "tts_failed": 502,

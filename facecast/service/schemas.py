@@ -161,6 +161,26 @@ class BatchCreate(OutputOptions, AudioSource, SubmitChecks):  # type: ignore[val
         f"Any JSON object; echoed back on the batch. {METADATA_LIMITS}"))
 
 
+class QualityPublic(BaseModel):
+    """Lip-sync measured on the finished video (a sample of its frames, re-tracked), and the gate's verdict."""
+
+    sync_r: float | None = Field(None, description=(
+        "Correlation of mouth opening with the speech envelope at the best lag in -40..120 ms; null: no face seen"))
+    sync_lag_ms: float | None = Field(None, description="That lag; positive: the sound comes after the picture")
+    offset_ms: float | None = Field(None, description="Lag of the best correlation within +-800 ms")
+    closed_in_silence: float | None = Field(None, description="Share of measured frames in pauses with a closed mouth")
+    travel: float | None = Field(None, description="90th minus 10th percentile of the mouth opening / face height")
+    face_coverage: float = Field(description="Share of measured frames with a face")
+    frames_measured: int = Field(description="Frames tracked for the measure")
+    frame_count: int = Field(description="Frames in the video")
+    measure_s: float = Field(description="Seconds the measure took")
+    cost_ratio: float | None = Field(None, description="measure_s divided by the render time")
+    min_sync_r: float = Field(description="The threshold applied to sync_r")
+    max_offset_ms: float = Field(description="The threshold applied to offset_ms")
+    passed: bool = Field(description="sync_r and offset_ms within the thresholds")
+    needs_review: bool = Field(description="Not passed: a person should look at the video before it is used")
+
+
 class VideoPublic(BaseModel):
     """A video job as clients see it."""
 
@@ -188,6 +208,9 @@ class VideoPublic(BaseModel):
     size_bytes: int | None = Field(None, description="Output size in bytes")
     width: int | None = Field(None, description="Output width in pixels")
     height: int | None = Field(None, description="Output height in pixels")
+    quality: QualityPublic | None = Field(None, description="Lip-sync measured on the output once succeeded")
+    needs_review: bool = Field(False, description=(
+        "Succeeded, but below the lip-sync gate (quality_action=review): look before using it"))
     error_code: str | None = Field(None, description="Stable error code when failed")
     error_message: str | None = Field(None, description="What went wrong and what to do")
 
@@ -314,6 +337,7 @@ def video_public(job: Any, base_url: str) -> VideoPublic:
     """The public view of a video job row (db.models.Job)."""
     result = job.result or {}
     done = job.status == "succeeded"
+    quality = QualityPublic.model_validate(result["quality"]) if done and result.get("quality") else None
     return VideoPublic(
         id=job.id, status=job.status, progress=round(job.progress or 0.0, 4), stage=job.stage,
         eta_s=eta_seconds(job.progress or 0.0, job.started_at) if job.status == "processing" else None,
@@ -326,7 +350,8 @@ def video_public(job: Any, base_url: str) -> VideoPublic:
         subtitles_srt_url=f"{base_url}/v1/videos/{job.id}/subtitles.srt" if done and result.get("srt_key") else None,
         subtitles_vtt_url=f"{base_url}/v1/videos/{job.id}/subtitles.vtt" if done and result.get("vtt_key") else None,
         duration_s=result.get("duration_s"), size_bytes=result.get("size_bytes"), width=result.get("width"),
-        height=result.get("height"), error_code=job.error_code, error_message=job.error_message)
+        height=result.get("height"), quality=quality, needs_review=bool(quality and quality.needs_review),
+        error_code=job.error_code, error_message=job.error_message)
 
 
 def template_public(template: Any, base_url: str) -> TemplatePublic:

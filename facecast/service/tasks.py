@@ -238,6 +238,7 @@ class JobRunner:
 
     def _video(self, job: Job, lease: Lease) -> dict[str, Any]:
         from facecast.engine import generate
+        from facecast.engine.quality import gate_or_raise
 
         template = self.library.get_template(job.owner, job.template_id or "")
         if template.status == "failed" or template.source_key is None:
@@ -253,6 +254,9 @@ class JobRunner:
             lease.stage = "rendering"
             outcome = generate(prepared, clip, staged, options, progress=lease.report, cancel=lease.cancel)
             subtitles = {}
+        render_s = time.monotonic() - started
+        lease.stage = "checking"
+        quality = gate_or_raise(staged, options.quality, render_s)  # quality_action=fail raises: nothing stored
         thumb_staged = staged.with_suffix(".jpg")
         has_thumb = _first_frame_jpeg(staged, thumb_staged)
         size = self.storage.put(f"outputs/{job.id}.mp4", staged)  # atomic: the key holds all of it or nothing
@@ -262,7 +266,8 @@ class JobRunner:
         return {"video_key": f"outputs/{job.id}.mp4", "thumbnail_key": f"outputs/{job.id}.jpg" if has_thumb else None,
                 "duration_s": outcome.duration_s, "size_bytes": size, "width": outcome.width,
                 "height": outcome.height, "fps": outcome.fps, "frame_count": outcome.frame_count,
-                "renderer": outcome.renderer, "render_s": round(time.monotonic() - started, 3), **subtitles}
+                "renderer": outcome.renderer, "render_s": round(render_s, 3), "quality": quality.as_dict(),
+                **subtitles}
 
     def _prepared_template(self, template: Template, lease: Lease) -> PreparedTemplate:
         """The template's tracks from this host's cache, found by the key its row stores: the file is not

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from facecast.cli_options import OptionValues, option_flags
-from facecast.cli_support import Quiet, fail, progress_bar, run_or_exit
+from facecast.cli_support import AsJson, Quiet, echo_result, fail, progress_bar, run_or_exit
+from facecast.engine.options import GenerateOptions, QualityOptions
 from facecast.engine.optionspec import build_options
 
 from .options import (DEFAULT_VOICE, OpenAIServerConfig, PiperVoiceConfig, SubtitleOptions, SynthesisOptions,
@@ -51,7 +53,7 @@ def voices(
         typer.echo(f"{v.id:<{width}}  {v.engine:<7} {v.language or '?':<16} {v.gender or '-'}")
 
 
-@option_flags(SynthesisOptions, SubtitleOptions)
+@option_flags(SynthesisOptions, SubtitleOptions, QualityOptions)
 def say(
     template: Annotated[Path, typer.Option("--template", "-t", help="Template video or photo.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="MP4 to write.")],
@@ -71,15 +73,19 @@ def say(
     tts_url: TtsUrlOption = None,
     tts_model: TtsModelOption = "tts-1",
     tts_key: TtsKeyOption = None,
+    as_json: AsJson = False,
     quiet: Quiet = False,
 ) -> None:
     """Speak a text with a voice and lip-sync it onto a template; writes the MP4 and its subtitles."""
     from .burn import SubtitleStyle
+    from facecast.engine.quality import gate_or_raise
+
     from .say import SayRequest, say_to_video
 
     if (text is None) == (text_file is None):
         raise fail("give exactly one of --text or --text-file")
     subtitles = run_or_exit(lambda: build_options(SubtitleOptions, option_values)).mode
+    quality_options = run_or_exit(lambda: build_options(QualityOptions, option_values))
     if text_file is not None:
         try:
             text = text_file.read_text(encoding="utf-8")
@@ -89,18 +95,29 @@ def say(
     request = run_or_exit(lambda: SayRequest(
         template=template, text=text or "", voice=voice, output=output,
         synthesis=build_options(SynthesisOptions, option_values),
+        generate=GenerateOptions(quality=quality_options),
         voice_config=voice_config(piper, tts_url, tts_model, tts_key, tts_voice),
         srt_path=srt or output.with_suffix(".srt"), vtt_path=vtt or output.with_suffix(".vtt"),
         burn=SubtitleStyle(subtitle_font, subtitle_size, subtitle_position, None, subtitle_outline)  # type: ignore[arg-type]
         if subtitles == "burn" else None,
         soft=subtitles == "soft",
     ))
+    started = time.monotonic()
     with progress_bar(not quiet and sys.stderr.isatty()) as report:
         result = run_or_exit(lambda: say_to_video(request, progress=report))
+    render_s = time.monotonic() - started
+    quality = run_or_exit(lambda: gate_or_raise(result.video.output, quality_options, render_s))
     if timings is not None:
         write_timings(timings, result.phonemes, result.words)
-    typer.echo(f"wrote {result.video.output} ({result.duration_s:.2f} s, {len(result.phonemes)} phonemes), "
-               f"{result.srt_path}, {result.vtt_path}")
+    echo_result([f"wrote {result.video.output} ({result.duration_s:.2f} s, {len(result.phonemes)} phonemes), "
+                 f"{result.srt_path}, {result.vtt_path}", quality.summary()],
+                {**result.video.as_dict(), "render_s": round(render_s, 3), "srt": _text(result.srt_path),
+                 "vtt": _text(result.vtt_path), "phonemes": len(result.phonemes), "quality": quality.as_dict()},
+                as_json)
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def write_timings(path: Path, phonemes: list, words: list) -> None:

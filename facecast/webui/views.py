@@ -8,7 +8,7 @@ from typing import Any
 from .client import ApiError
 
 TEMPLATE_COLUMNS = ["Name", "Status", "Resolution", "FPS", "Duration (s)", "Face coverage", "Talking", "Id"]
-VIDEO_COLUMNS = ["Id", "Status", "Progress", "Stage", "Template", "Duration (s)", "Created", "Error"]
+VIDEO_COLUMNS = ["Id", "Status", "Progress", "Stage", "Template", "Duration (s)", "Lip-sync", "Created", "Error"]
 STATUS_ICON = {"ready": "✅", "preparing": "⏳", "failed": "❌", "queued": "🕒", "processing": "⏳",
                "succeeded": "✅", "canceled": "⏹"}
 
@@ -56,8 +56,19 @@ def video_row(video: dict[str, Any], template_names: dict[str, str]) -> list[Any
             f"{video.get('progress', 0.0):.0%}", video.get("stage") or "",
             template_names.get(template_id, template_id),
             round(video["duration_s"], 2) if video.get("duration_s") is not None else None,
+            quality_text(video),
             str(video.get("created_at", ""))[:19].replace("T", " "),
             video.get("error_message") or ""]
+
+
+def quality_text(video: dict[str, Any]) -> str:
+    """'✅ r 0.95, offset 0 ms', or '⚠️ review: r 0.31, offset 400 ms' below the gate; '' until measured."""
+    quality = video.get("quality")
+    if not quality:
+        return ""
+    r, offset = quality.get("sync_r"), quality.get("offset_ms")
+    figures = f"r {'n/a' if r is None else f'{r:.2f}'}, offset {'n/a' if offset is None else f'{offset:.0f}'} ms"
+    return f"⚠️ review: {figures}" if quality.get("needs_review") else f"✅ {figures}"
 
 
 def format_eta(eta_s: float | None) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from ..client import ENDED, ApiError
-from ..views import error_html, job_error_text, message_html, progress_html, template_choices
+from ..views import error_html, job_error_text, message_html, progress_html, quality_text, template_choices
 from .context import POLL_WAIT_S, TabActions, UiContext
 from .inputs import OutputInputs, SpeechInputs, output_body, output_inputs, speech_body, speech_inputs
 
@@ -95,6 +95,8 @@ class CreateActions(TabActions):
             yield error_html(exc), None, None
             return
         done = f"{job['id']}, {job.get('duration_s') or 0:.1f} s, {job.get('width')}×{job.get('height')}"
+        if job.get("quality"):
+            done += f", lip-sync {quality_text(job)}"
         yield progress_html(1.0, "succeeded", note=done), downloads[0], downloads
 
     def sample_voice(self, voice_id: str | None, voices: list[dict[str, Any]] | None) -> str | None:

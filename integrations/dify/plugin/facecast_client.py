@@ -135,13 +135,22 @@ def video_result(tool: Any, client: FacecastClient, video: dict[str, Any],
     yield tool.create_variable_message("video_id", video["id"])
     yield tool.create_variable_message("status", status)
     yield tool.create_variable_message("video_url", video.get("video_url") or "")
+    quality = video.get("quality") or {}
+    yield tool.create_variable_message("needs_review", bool(video.get("needs_review")))
+    if quality.get("sync_r") is not None:
+        yield tool.create_variable_message("sync_r", quality["sync_r"])
     yield tool.create_json_message(video)
     if status != "succeeded":
         yield tool.create_text_message(
             f"The video {video['id']} is still {status} ({float(video.get('progress') or 0):.0%}). "
             f"Call get_video with video_id {video['id']} later to get its URL.")
         return
-    yield tool.create_text_message(f"The video is ready: {video['video_url']}")
+    if video.get("needs_review"):
+        yield tool.create_text_message(
+            f"The video is ready but its lip-sync is below the server's gate (sync r {quality.get('sync_r')}, "
+            f"audio offset {quality.get('offset_ms')} ms); have a person check it before use: {video['video_url']}")
+    else:
+        yield tool.create_text_message(f"The video is ready: {video['video_url']}")
     yield tool.create_link_message(video["video_url"])
     size = int(video.get("size_bytes") or 0)
     if return_file and 0 < size <= client.max_file_bytes:

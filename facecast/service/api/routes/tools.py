@@ -91,6 +91,9 @@ class GenerateResult(BaseModel):
     progress: float = Field(description="0-1")
     duration_s: float | None = Field(None, description="Video duration in seconds once succeeded")
     template_id: str | None = Field(None, description="The template used")
+    needs_review: bool = Field(False, description="Succeeded but below the lip-sync gate: look before using it")
+    sync_r: float | None = Field(None, description="Measured lip-sync: mouth vs speech correlation, 0-1")
+    offset_ms: float | None = Field(None, description="Measured audio-vs-mouth offset in ms")
     error_code: str | None = Field(None, description="Stable error code when failed")
     error_message: str | None = Field(None, description="What went wrong and what to do")
     message: str = Field(description="One sentence saying what happened and what to do next")
@@ -101,6 +104,7 @@ class BatchItem(BaseModel):
     video_id: str = Field(description="Video id")
     status: str = Field(description="Video status")
     video_url: str | None = Field(None, description="MP4 URL once succeeded")
+    needs_review: bool = Field(False, description="Succeeded but below the lip-sync gate")
     error_message: str | None = Field(None, description="Why it failed")
 
 
@@ -127,6 +131,9 @@ def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
 
 
 def _video_message(view: VideoPublic) -> str:
+    if view.status == "succeeded" and view.quality is not None and view.quality.needs_review:
+        return (f"The video is ready but its lip-sync is below the gate (sync r {view.quality.sync_r}, offset "
+                f"{view.quality.offset_ms} ms); have a person check it before use: {view.video_url}")
     if view.status == "succeeded":
         return f"The video is ready: {view.video_url}"
     if view.status == "failed":
@@ -140,7 +147,9 @@ def _video_message(view: VideoPublic) -> str:
 def generate_result(view: VideoPublic) -> GenerateResult:
     return GenerateResult(status=view.status, video_id=view.id, video_url=view.video_url,
                           thumbnail_url=view.thumbnail_url, progress=view.progress, duration_s=view.duration_s,
-                          template_id=view.template_id, error_code=view.error_code,
+                          template_id=view.template_id, needs_review=view.needs_review,
+                          sync_r=view.quality.sync_r if view.quality else None,
+                          offset_ms=view.quality.offset_ms if view.quality else None, error_code=view.error_code,
                           error_message=view.error_message, message=_video_message(view))
 
 
@@ -187,7 +196,7 @@ async def generate_batch(body: GenerateBatchRequest, caller: CallerDep, jobs: Jo
     return GenerateBatchResult(
         status=view.status, batch_id=view.id, progress=view.progress, video_urls=urls, message=message,
         videos=[BatchItem(template_id=v.template_id, video_id=v.id, status=v.status, video_url=v.video_url,
-                          error_message=v.error_message) for v in view.videos])
+                          needs_review=v.needs_review, error_message=v.error_message) for v in view.videos])
 
 
 @router.get("/tools/openapi.json", include_in_schema=False)

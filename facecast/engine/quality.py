@@ -1,0 +1,141 @@
+"""The lip-sync gate: measure a finished video cheaply, then pass it, flag it for review or fail it.
+
+The figures are `facecast eval`'s (evaluate.py), taken on the rendered output re-tracked from scratch, so
+they judge what a viewer sees. Tracking a frame costs about as much as rendering it, so only a sample is
+tracked: windows of a couple of seconds spread over the video, every other frame, on a copy at most 480 px
+tall. The tracked share shrinks with the length of the video so that the check stays near a tenth of the
+render time; short videos are measured on a fixed minimum of frames, below which r says little.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import LowSyncQualityError
+from .evaluate import envelope_db, sample_windows, sampled_openings, silence_closure_at, sync_correlation_at
+from .landmarks import shared_landmarker
+from .media import load_audio, probe, resample_audio
+from .options import QualityOptions
+from .speech import ANALYSIS_RATE
+
+logger = logging.getLogger(__name__)
+
+OFFSET_SEARCH_MS = (-800, 800)  # where the audio-vs-mouth offset is looked for; eval's r stays in -40..120
+TRACKED_SHARE = 0.04   # share of the frames tracked: tracking one costs about one render of it
+MIN_TRACKED = 40       # frames tracked at least (3.2 s of a 25 fps video at every other frame)
+MAX_TRACKED = 400      # enough for a stable r however long the video
+
+
+@dataclass(frozen=True, slots=True)
+class QualityReport:
+    """Measured lip-sync of one finished video, and the gate's verdict."""
+
+    sync_r: float | None         # opening vs speech envelope correlation at the best lag; None: no face seen
+    sync_lag_ms: float | None    # that lag, -40..120 ms; positive: the sound comes after the picture
+    offset_ms: float | None      # lag of the best correlation within +-800 ms: where the sound really sits
+    closed_in_silence: float | None  # share of sampled frames in pauses with a closed mouth
+    travel: float | None         # 90th - 10th percentile opening / face height
+    face_coverage: float         # share of sampled frames with a face
+    frames_measured: int         # frames tracked
+    frame_count: int             # frames in the video
+    measure_s: float             # seconds the measuring took
+    cost_ratio: float | None     # measure_s / render time, when the render time is known
+    min_sync_r: float            # the thresholds applied
+    max_offset_ms: float
+    passed: bool                 # sync_r >= min_sync_r and |offset_ms| <= max_offset_ms
+
+    @property
+    def needs_review(self) -> bool:
+        return not self.passed
+
+    def as_dict(self) -> dict:
+        """JSON-ready figures, rounded, with needs_review."""
+        data = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return {**data, "needs_review": self.needs_review}
+
+    def figures(self) -> str:
+        """The measures in a few words."""
+        return (f"sync r {_shown(self.sync_r, '.2f')} at {_shown(self.sync_lag_ms, '.0f')} ms, audio offset "
+                f"{_shown(self.offset_ms, '.0f')} ms, closed in pauses {_shown(self.closed_in_silence, '.0%')}, "
+                f"travel {_shown(self.travel, '.3f')}")
+
+    def summary(self) -> str:
+        """One line for people: the verdict, the figures and what the check cost."""
+        verdict = "passed" if self.passed else (f"NEEDS REVIEW (gate: r >= {self.min_sync_r:g}, offset within "
+                                                f"{self.max_offset_ms:g} ms)")
+        cost = f"; check took {self.cost_ratio:.0%} of the render time" if self.cost_ratio is not None else ""
+        return f"lip-sync {verdict}: {self.figures()}{cost}"
+
+
+def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
+                    render_s: float | None = None) -> QualityReport:
+    """Lip-sync figures of a finished video against its own audio track, from a sample of its frames.
+
+    Args:
+        video: an MP4 written by generate (it carries the speech it was made from).
+        options: the threshold applied.
+        render_s: how long the render took, to report what the check cost next to it (loading the face
+            models, once per process, is not counted).
+    Returns:
+        The report; `passed` is False when no face was found in the sample, since sync is then unknown.
+    """
+    shared_landmarker()  # loaded once per process; not counted, a worker pays it once for all its videos
+    started = time.monotonic()
+    info = probe(video)
+    windows = sample_windows(info.frame_count, info.fps, tracked_count(info.frame_count))
+    times, openings = sampled_openings(video, windows)
+    clip = load_audio(video)
+    samples = resample_audio(clip, ANALYSIS_RATE) if clip.sample_rate != ANALYSIS_RATE else clip.samples
+    envelope = envelope_db(samples)
+    r, lag = sync_correlation_at(times, openings, envelope)
+    _, offset = sync_correlation_at(times, openings, envelope, OFFSET_SEARCH_MS)
+    closed, _ = silence_closure_at(times, openings, samples)
+    valid = openings[~np.isnan(openings)]
+    travel = float(np.percentile(valid, 90) - np.percentile(valid, 10)) if len(valid) else math.nan
+    measure_s = time.monotonic() - started
+    report = QualityReport(
+        sync_r=_finite(r), sync_lag_ms=_finite(lag), offset_ms=_finite(offset), closed_in_silence=_finite(closed),
+        travel=_finite(travel),
+        face_coverage=float(len(valid) / max(len(openings), 1)), frames_measured=len(openings),
+        frame_count=info.frame_count, measure_s=measure_s,
+        cost_ratio=measure_s / render_s if render_s else None, min_sync_r=options.min_sync_r,
+        max_offset_ms=options.max_offset_ms,
+        passed=r >= options.min_sync_r and abs(offset) <= options.max_offset_ms)  # False for NaN
+    logger.info("%s: %s (%d of %d frames in %.2f s)", video.name, report.summary(), report.frames_measured,
+                report.frame_count, measure_s)
+    return report
+
+
+def tracked_count(frame_count: int) -> int:
+    """How many frames of a video the gate tracks."""
+    return int(np.clip(TRACKED_SHARE * frame_count, MIN_TRACKED, MAX_TRACKED))
+
+
+def gate_or_raise(video: Path, options: QualityOptions = QualityOptions(),
+                  render_s: float | None = None) -> QualityReport:
+    """measure_quality, then apply options.action: a failing video is removed and LowSyncQualityError raised.
+
+    Raises:
+        LowSyncQualityError: the video is below min_sync_r and the action is "fail".
+    """
+    report = measure_quality(video, options, render_s)
+    if report.passed or options.action == "review":
+        return report
+    Path(video).unlink(missing_ok=True)
+    raise LowSyncQualityError(
+        f"lip-sync below the gate ({report.figures()}); the video was not kept. Check that the "
+        f"audio is the speech meant for this template, or set quality_action=review to keep such videos flagged")
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _shown(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)

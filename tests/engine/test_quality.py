@@ -1,0 +1,94 @@
+"""The lip-sync gate on real renders: the shared pairs pass, the same video with its sound 400 ms late is caught."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facecast.engine.encode import encode_frames
+from facecast.engine.errors import LowSyncQualityError
+from facecast.engine.evaluate import sample_windows
+from facecast.engine.media import iter_frames, load_audio, probe
+from facecast.engine.options import EncodeOptions, QualityOptions
+from facecast.engine.pipeline import generate
+from facecast.engine.quality import MIN_TRACKED, TRACKED_SHARE, gate_or_raise, measure_quality, tracked_count
+from facecast.engine.speech_types import AudioClip
+from tests.support.cli import run_facecast
+from tests.support.media import trim_wav
+
+SEGMENT_S = 8.0  # eng.wav: 3 s of silence, then speech
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("quality")
+
+
+@pytest.fixture(scope="module")
+def sun_render(workdir: Path, sun_mp4: Path, eng_wav: Path) -> tuple[Path, dict]:
+    """sun.mp4 lip-synced to eng.wav by `facecast generate --json`, and the JSON it printed."""
+    speech = trim_wav(eng_wav, workdir / "eng.wav", SEGMENT_S)
+    output = workdir / "sun.mp4"
+    done = run_facecast("generate", "-t", str(sun_mp4), "-a", str(speech), "-o", str(output), "--json",
+                        "--cache-dir", str(workdir / "cache"))
+    assert done.returncode == 0, done.stderr
+    return output, json.loads(done.stdout)
+
+
+def _sound_late(video: Path, target: Path, delay_ms: int) -> Path:
+    """The same picture with its own sound track delayed by delay_ms (cut to the same length)."""
+    clip = load_audio(video)
+    shift = int(clip.sample_rate * delay_ms / 1000)
+    late = AudioClip(np.r_[np.zeros(shift, np.float32), clip.samples[:-shift]], clip.sample_rate)
+    info = probe(video)
+    encode_frames(iter_frames(video, info), target, info.width, info.height, info.fps, late, EncodeOptions())
+    return target
+
+
+def test_generate_prints_the_figures_and_the_shared_pair_passes(sun_render: tuple[Path, dict]) -> None:
+    _, result = sun_render
+    quality = result["quality"]
+    assert result["frame_count"] == 200 and result["renderer"] == "parametric"
+    assert quality["passed"] and not quality["needs_review"]
+    assert quality["sync_r"] > 0.8 and abs(quality["offset_ms"]) <= 60 and quality["face_coverage"] == 1.0
+    assert quality["frames_measured"] == MIN_TRACKED and quality["cost_ratio"] > 0
+
+
+def test_sound_400_ms_late_is_caught(sun_render: tuple[Path, dict], workdir: Path) -> None:
+    late = _sound_late(sun_render[0], workdir / "late.mp4", 400)
+    report = measure_quality(late)
+    assert not report.passed and report.needs_review
+    assert abs(report.offset_ms - 400) <= 60, report  # type: ignore[operator]
+    with pytest.raises(LowSyncQualityError, match="400 ms"):
+        gate_or_raise(late, QualityOptions(action="fail"))
+    assert not late.exists()  # a failed video is not left behind
+
+
+def test_review_keeps_the_video_flagged(sun_render: tuple[Path, dict], workdir: Path) -> None:
+    late = _sound_late(sun_render[0], workdir / "late_review.mp4", 400)
+    report = gate_or_raise(late, QualityOptions(action="review"))
+    assert report.as_dict()["needs_review"] and late.exists()
+    assert "NEEDS REVIEW" in report.summary()
+
+
+def test_talking_woman_with_mandarin_speech_passes(talking_woman_mp4: Path, sun_wav: Path, workdir: Path) -> None:
+    speech = trim_wav(sun_wav, workdir / "sun.wav", SEGMENT_S)
+    output = workdir / "woman.mp4"
+    result = generate(talking_woman_mp4, speech, output, cache_dir=workdir / "cache")
+    report = gate_or_raise(output, QualityOptions(action="fail"), render_s=1.0)
+    assert result.renderer == "mouthbank" and report.passed
+    assert report.sync_r > QualityOptions().min_sync_r + 0.1  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("frame_count", [30, 200, 1500, 90_000])
+def test_windows_stay_inside_the_video_and_the_budget(frame_count: int) -> None:
+    tracked = tracked_count(frame_count)
+    windows = sample_windows(frame_count, 25.0, tracked)
+    indices = [index for window in windows for index in window]
+    assert indices == sorted(set(indices)) and 0 <= indices[0] and indices[-1] < frame_count
+    assert len(indices) <= tracked
+    if frame_count >= MIN_TRACKED / TRACKED_SHARE:
+        assert len(indices) <= TRACKED_SHARE * frame_count + len(windows)
