@@ -44,16 +44,18 @@ def test_plugin_loads_and_validates_credentials(live) -> None:
         {"tool": "validate", "credentials": {"base_url": live.url, "api_key": "wrong"}},
         {"tool": "validate", "credentials": {"base_url": "127.0.0.1:1"}},
         {"tool": "list_templates", "parameters": {"status": "ready"}},
+        {"tool": "list_templates", "parameters": {"status": "ready", "concise": True}},
     ])
     assert result["plugin"] == "facecast"
     assert result["tools"] == ["audio_to_video", "batch_videos", "get_video", "list_templates", "text_to_video"]
     assert result["credentials"] == ["api_key", "base_url", "max_file_mb"]
-    ok, wrong_key, bad_url, listed = result["calls"]
+    ok, wrong_key, bad_url, listed, for_agent = result["calls"]
     assert "error" not in ok
     assert "ToolProviderCredentialValidationError" in wrong_key["error"] and "401" in wrong_key["error"]
     assert "http://" in bad_url["error"]
     assert "presenter" in of_type(listed["messages"], "text")[0]["text"]
     assert variables(listed["messages"])["names"] == ["presenter"]
+    assert [m["type"] for m in for_agent["messages"]] == ["text"]  # an agent reads one answer, not the JSON
 
 
 def test_audio_file_to_video_then_get_and_batch(live) -> None:
@@ -74,7 +76,7 @@ def test_audio_file_to_video_then_get_and_batch(live) -> None:
     assert of_type(messages, "json")[0]["json"]["id"] == found["video_id"]
     blob = of_type(messages, "blob")[0]
     assert blob["meta"]["mime_type"] == "video/mp4" and blob["size"] == of_type(messages, "json")[0]["json"]["size_bytes"]
-    assert any(m["type"] == "log" and "%" in m["label"] for m in messages)  # progress while it ran
+    assert not of_type(messages, "log")  # an agent would get each progress message in its tool result
 
     assert "error" not in batch, batch
     urls = variables(batch["messages"])["video_urls"]
@@ -83,10 +85,14 @@ def test_audio_file_to_video_then_get_and_batch(live) -> None:
     assert "error" not in quick, quick  # no waiting: the id and status come back instead of the video
     pending = variables(quick["messages"])
     assert pending["status"] in ("queued", "processing") and not of_type(quick["messages"], "blob")
-    followed = drive(live, [{"tool": "get_video", "parameters": {"video_id": pending["video_id"],
-                                                                  "max_wait_s": 300, "return_file": False}}])
+    followed = drive(live, [
+        {"tool": "get_video", "parameters": {"video_id": pending["video_id"], "max_wait_s": 300, "return_file": False}},
+        {"tool": "get_video", "parameters": {"video_id": pending["video_id"], "max_wait_s": 3600, "concise": True}},
+    ])
     final = variables(followed["calls"][0]["messages"])
     assert final["status"] == "succeeded" and final["video_id"] == pending["video_id"]
+    concise = followed["calls"][1]["messages"]
+    assert [m["type"] for m in concise] == ["text"] and concise[0]["text"] == f"The video is ready: {final['video_url']}"
 
 
 def test_text_to_video(live) -> None:

@@ -12,15 +12,13 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 import httpx
-from dify_plugin.entities.invoke_message import InvokeMessage
-
-LOG_START, LOG_SUCCESS = InvokeMessage.LogMessage.LogStatus.START, InvokeMessage.LogMessage.LogStatus.SUCCESS
 
 POLL_WAIT_S = 20          # one long-poll request; the server answers as soon as the job ends
-DEFAULT_MAX_WAIT_S = 540  # below the plugin daemon's default 600 s execution limit
+# The plugin daemon stops a tool call after PLUGIN_MAX_EXECUTION_TIMEOUT (600 s in Dify's docker setup); the
+# tools stop polling 60 s before that, so the id and status still come back. The tool YAMLs' max equals this.
+MAX_WAIT_S = 540
 DEFAULT_MAX_FILE_MB = 15  # Dify's default upload limit; larger videos are returned as links only
 TERMINAL = ("succeeded", "failed", "canceled")
-PROGRESS_FIELDS = ("id", "status", "stage", "progress", "eta_s")
 
 
 class FacecastError(Exception):
@@ -89,49 +87,59 @@ class FacecastClient:
             yield state
 
 
-def progress_line(state: Mapping[str, Any]) -> str:
-    eta = f", about {state['eta_s']:.0f} s left" if state.get("eta_s") else ""
-    stage = f" ({state['stage']})" if state.get("stage") else ""
-    return f"{state['id']}: {state['status']}{stage} {float(state.get('progress') or 0):.0%}{eta}"
-
-
 def max_wait(parameters: Mapping[str, Any]) -> float:
-    return max(0.0, _number(parameters.get("max_wait_s"), DEFAULT_MAX_WAIT_S))
+    """The requested wait, clamped to 0..MAX_WAIT_S whatever a workflow or agent passed."""
+    return min(MAX_WAIT_S, max(0.0, _number(parameters.get("max_wait_s"), MAX_WAIT_S)))
+
+
+def _flag(parameters: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = parameters.get(name)
+    if value is None or value == "":
+        return default
+    return value if isinstance(value, bool) else str(value).lower() not in ("false", "0", "no")
 
 
 def wants_file(parameters: Mapping[str, Any]) -> bool:
-    value = parameters.get("return_file", True)
-    return value if isinstance(value, bool) else str(value).lower() not in ("false", "0", "no", "")
+    return _flag(parameters, "return_file", True)
 
 
-def follow(tool: Any, client: FacecastClient, path: str, first: dict[str, Any],
-           max_wait_s: float) -> Generator[Any, None, dict[str, Any]]:
-    """Poll a job, reporting each change of stage or progress as a log message; returns the last state."""
-    started = tool.create_log_message(label=f"facecast {first['id']}", data={"status": first["status"]},
-                                      status=LOG_START)
-    yield started
+def concise(parameters: Mapping[str, Any]) -> bool:
+    """One sentence only: an agent receives every message (variables, JSON, links) as text for its LLM."""
+    return _flag(parameters, "concise", False)
+
+
+def follow(client: FacecastClient, path: str, first: dict[str, Any], max_wait_s: float) -> dict[str, Any]:
+    """Poll a job until it ends or `max_wait_s` passes; returns the last state. Progress is not reported:
+    a workflow's tool node drops log messages and an agent would get each one in its tool result."""
     state = first
-    last = ""
     for state in client.wait(path, first, max_wait_s):
-        line = progress_line(state)
-        if line != last:
-            yield tool.create_log_message(label=line, data={k: state.get(k) for k in PROGRESS_FIELDS},
-                                          parent=started)
-            last = line
-    done = state["status"] in TERMINAL
-    yield tool.finish_log_message(started, status=LOG_SUCCESS if done else LOG_START,
-                                  data={"status": state["status"]})
+        pass
     return state
 
 
+def video_sentence(video: Mapping[str, Any]) -> str:
+    if video["status"] == "succeeded" and video.get("needs_review"):
+        quality = video.get("quality") or {}
+        return (f"The video is ready but its lip-sync is below the server's gate (sync r {quality.get('sync_r')}, "
+                f"audio offset {quality.get('offset_ms')} ms); have a person check it before use: {video['video_url']}")
+    if video["status"] == "succeeded":
+        return f"The video is ready: {video['video_url']}"
+    return (f"The video {video['id']} is still {video['status']} ({float(video.get('progress') or 0):.0%}). "
+            f"Call get_video with video_id {video['id']} later to get its URL.")
+
+
 def video_result(tool: Any, client: FacecastClient, video: dict[str, Any],
-                 return_file: bool) -> Generator[Any, None, None]:
-    """The end of a video tool: variables, JSON, a link, a sentence, and the MP4 when small enough.
-    A failed video raises, so a workflow's tool node fails (and its error branch runs)."""
+                 parameters: Mapping[str, Any]) -> Generator[Any, None, None]:
+    """The end of a video tool: the variables of output_schema, JSON, a link and the MP4 when small enough,
+    or (concise) the sentence alone. A failed video raises, so a workflow's tool node fails (and its error
+    branch runs) and an agent reads the reason."""
     status = video["status"]
     if status in ("failed", "canceled"):
         raise FacecastError(f"video {video['id']} {status}: {video.get('error_message') or 'canceled'} "
                             f"[{video.get('error_code') or status}]")
+    yield tool.create_text_message(video_sentence(video))
+    if concise(parameters):
+        return
     yield tool.create_variable_message("video_id", video["id"])
     yield tool.create_variable_message("status", status)
     yield tool.create_variable_message("video_url", video.get("video_url") or "")
@@ -141,18 +149,9 @@ def video_result(tool: Any, client: FacecastClient, video: dict[str, Any],
         yield tool.create_variable_message("sync_r", quality["sync_r"])
     yield tool.create_json_message(video)
     if status != "succeeded":
-        yield tool.create_text_message(
-            f"The video {video['id']} is still {status} ({float(video.get('progress') or 0):.0%}). "
-            f"Call get_video with video_id {video['id']} later to get its URL.")
         return
-    if video.get("needs_review"):
-        yield tool.create_text_message(
-            f"The video is ready but its lip-sync is below the server's gate (sync r {quality.get('sync_r')}, "
-            f"audio offset {quality.get('offset_ms')} ms); have a person check it before use: {video['video_url']}")
-    else:
-        yield tool.create_text_message(f"The video is ready: {video['video_url']}")
     yield tool.create_link_message(video["video_url"])
     size = int(video.get("size_bytes") or 0)
-    if return_file and 0 < size <= client.max_file_bytes:
+    if wants_file(parameters) and 0 < size <= client.max_file_bytes:
         yield tool.create_blob_message(client.download(video["video_url"]),
                                        meta={"mime_type": "video/mp4", "filename": f"{video['id']}.mp4"})

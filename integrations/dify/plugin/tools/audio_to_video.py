@@ -4,7 +4,7 @@ from typing import Any
 from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
-from facecast_client import FacecastClient, follow, max_wait, video_result, wants_file
+from facecast_client import FacecastClient, follow, max_wait, video_result
 
 
 class AudioToVideoTool(Tool):
@@ -17,5 +17,5 @@ class AudioToVideoTool(Tool):
         body = {"template_id": tool_parameters["template"], "audio_id": audio_id, "wait_s": 0}
         result = client.request("POST", "/v1/generate", json=body)
         video = client.request("GET", f"/v1/videos/{result['video_id']}")
-        video = yield from follow(self, client, f"/v1/videos/{video['id']}", video, max_wait(tool_parameters))
-        yield from video_result(self, client, video, wants_file(tool_parameters))
+        video = follow(client, f"/v1/videos/{video['id']}", video, max_wait(tool_parameters))
+        yield from video_result(self, client, video, tool_parameters)

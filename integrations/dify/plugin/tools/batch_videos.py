@@ -4,7 +4,7 @@ from typing import Any
 from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
-from facecast_client import FacecastClient, FacecastError, follow, max_wait
+from facecast_client import TERMINAL, FacecastClient, FacecastError, concise, follow, max_wait
 
 
 class BatchVideosTool(Tool):
@@ -23,20 +23,23 @@ class BatchVideosTool(Tool):
         result = client.request("POST", "/v1/generate/batch", json=body)
         path = f"/v1/batches/{result['batch_id']}"
         batch = client.request("GET", path)
-        batch = yield from follow(self, client, path, batch, max_wait(tool_parameters))
+        batch = follow(client, path, batch, max_wait(tool_parameters))
         urls = [video["video_url"] for video in batch["videos"] if video.get("video_url")]
+        yield self.create_text_message(batch_sentence(batch, urls))
+        if concise(tool_parameters):
+            return
         yield self.create_variable_message("batch_id", batch["id"])
         yield self.create_variable_message("status", batch["status"])
         yield self.create_variable_message("video_urls", urls)
         yield self.create_json_message(batch)
         for url in urls:
             yield self.create_link_message(url)
-        failed = [f"{v['template_id']}: {v.get('error_message')}" for v in batch["videos"] if v["status"] == "failed"]
-        if batch["status"] in ("succeeded", "failed", "canceled"):
-            summary = f"{len(urls)} of {len(batch['videos'])} videos succeeded:\n" + "\n".join(urls)
-            if failed:
-                summary += "\nFailed: " + "; ".join(failed)
-        else:
-            summary = (f"The batch {batch['id']} is still {batch['status']} ({batch['progress']:.0%}); "
-                       f"{len(urls)} videos are done so far:\n" + "\n".join(urls))
-        yield self.create_text_message(summary)
+
+
+def batch_sentence(batch: dict[str, Any], urls: list[str]) -> str:
+    if batch["status"] not in TERMINAL:
+        return (f"The batch {batch['id']} is still {batch['status']} ({batch['progress']:.0%}); "
+                f"{len(urls)} videos are done so far:\n" + "\n".join(urls))
+    summary = f"{len(urls)} of {len(batch['videos'])} videos succeeded:\n" + "\n".join(urls)
+    failed = [f"{v['template_id']}: {v.get('error_message')}" for v in batch["videos"] if v["status"] == "failed"]
+    return summary + ("\nFailed: " + "; ".join(failed) if failed else "")

@@ -4,7 +4,7 @@ from typing import Any
 from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
-from facecast_client import FacecastClient, follow, max_wait, video_result, wants_file
+from facecast_client import FacecastClient, follow, max_wait, video_result
 
 
 class GetVideoTool(Tool):
@@ -14,5 +14,5 @@ class GetVideoTool(Tool):
         client = FacecastClient(self.runtime.credentials)
         path = f"/v1/videos/{str(tool_parameters['video_id']).strip()}"
         video = client.request("GET", path)
-        video = yield from follow(self, client, path, video, max_wait(tool_parameters))
-        yield from video_result(self, client, video, wants_file(tool_parameters))
+        video = follow(client, path, video, max_wait(tool_parameters))
+        yield from video_result(self, client, video, tool_parameters)

@@ -4,7 +4,7 @@ from typing import Any
 from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
-from facecast_client import FacecastClient
+from facecast_client import FacecastClient, concise
 
 
 class ListTemplatesTool(Tool):
@@ -22,6 +22,8 @@ class ListTemplatesTool(Tool):
             facts = template.get("facts") or {}
             size = f", {facts['width']}x{facts['height']}, {facts['duration_s']:.1f} s" if facts else ""
             lines.append(f"- {template['name']} (id {template['id']}, {template['status']}{size})")
+        yield self.create_text_message("\n".join(lines) if lines else "No templates yet; upload one to facecast first.")
+        if concise(tool_parameters):
+            return
         yield self.create_variable_message("names", [t["name"] for t in templates])
         yield self.create_json_message({"templates": templates})
-        yield self.create_text_message("\n".join(lines) if lines else "No templates yet; upload one to facecast first.")
