@@ -92,7 +92,9 @@ def test_audio_file_to_video_then_get_and_batch(live) -> None:
     final = variables(followed["calls"][0]["messages"])
     assert final["status"] == "succeeded" and final["video_id"] == pending["video_id"]
     concise = followed["calls"][1]["messages"]
-    assert [m["type"] for m in concise] == ["text"] and concise[0]["text"] == f"The video is ready: {final['video_url']}"
+    # 2 s of speech may be flagged by the lip-sync gate; either way the one sentence ends with the URL
+    assert [m["type"] for m in concise] == ["text"] and concise[0]["text"].startswith("The video is ready")
+    assert concise[0]["text"].endswith(final["video_url"]) and ("lip-sync" in concise[0]["text"]) == final["needs_review"]
 
 
 def test_text_to_video(live) -> None:
