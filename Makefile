@@ -31,12 +31,12 @@ test: venv system-deps
 security: venv
 	$(PY) -m pytest -q -m security
 
-# Debian packages the tests use: real PostgreSQL and Redis servers, and a CJK font for burned-in subtitles.
-# Installed only when missing (needs root, as CI has).
+# Debian packages the tests use: real PostgreSQL and Redis servers, a CJK font for burned-in subtitles, and
+# nginx to check deploy/nginx's config. Installed only when missing (needs root, as CI has).
 system-deps:
-	@test -x /usr/lib/postgresql/15/bin/initdb && command -v redis-server >/dev/null \
+	@test -x /usr/lib/postgresql/15/bin/initdb && command -v redis-server >/dev/null && test -x /usr/sbin/nginx \
 		&& { test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || test -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc; } || \
-		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server fonts-wqy-microhei)
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server fonts-wqy-microhei nginx)
 
 bench: venv
 	$(PY) bench/run.py

@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from facecast import __version__
 
 from .api.guard import RequestGuard, policy_for
-from .api.routes import audio, batches, easy, health, templates, tools, videos, voices
+from .api.routes import audio, batches, easy, gateway, health, templates, tools, videos, voices
 from .db.session import Database
 from .jobs import JobService
 from .library import Library
@@ -50,7 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics.install(app)
     install_problem_handlers(app)
     app.add_middleware(RequestGuard, policy=policy_for(settings))  # outermost: wraps the web UI mounted later
-    for module in (templates, audio, videos, batches, voices, health, tools, easy):
+    for module in (templates, audio, videos, batches, voices, health, tools, easy, gateway):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app

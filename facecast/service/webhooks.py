@@ -37,9 +37,13 @@ def verify(secret: str, header: str, body: bytes, tolerance_s: float = 300.0) ->
 
 def deliver(settings: Settings, url: str, event: str, payload: dict[str, Any]) -> bool:
     """POST until a 2xx answer or attempts run out (delay doubling from webhook_retry_s). True if delivered."""
+    return deliver_body(settings, url, event, json.dumps({"event": event, "data": payload}, default=str).encode())
+
+
+def deliver_body(settings: Settings, url: str, event: str, body: bytes) -> bool:
+    """deliver() with a body of the caller's shape (gateway routes answer in another API's format)."""
     import httpx
 
-    body = json.dumps({"event": event, "data": payload}, default=str).encode()
     delay = settings.webhook_retry_s
     for attempt in range(1, settings.webhook_attempts + 1):
         headers = {"Content-Type": "application/json", "X-Facecast-Event": event}
