@@ -145,9 +145,9 @@ class JobService:
         self._enqueue(job)
         return job
 
-    def create_batch(self, owner: str, request: BatchCreate,
-                     idempotency_key: str | None = None) -> tuple[Batch, list[Job]]:
-        """Queue one video per template, all sharing one audio."""
+    def create_batch(self, owner: str, request: BatchCreate, idempotency_key: str | None = None, *,
+                     wait_for_template: bool = False) -> tuple[Batch, list[Job]]:
+        """Queue one video per template, all sharing one audio (wait_for_template: as for create_video)."""
         body = request.model_dump(mode="json")
         with self.db.session() as session:
             existing = self._replay(session, owner, idempotency_key, "create_batch", body)
@@ -156,7 +156,8 @@ class JobService:
             if len(request.template_ids) > self.settings.max_batch_templates:
                 raise InvalidStateError(f"a batch takes at most {self.settings.max_batch_templates} templates")
             voice = self._voice_or_raise(request)
-            templates = [self._usable_template_or_raise(session, owner, t) for t in request.template_ids]
+            templates = [self._usable_template_or_raise(session, owner, t, downloading_ok=wait_for_template)
+                         for t in request.template_ids]
             self._audio_or_raise(session, owner, request.audio_id)
             batch = Batch(id=new_id("bat"), owner=owner, audio_id=request.audio_id, audio_url=request.audio_url,
                           text=request.text, voice=voice, metadata_=request.metadata,

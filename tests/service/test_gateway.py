@@ -54,7 +54,7 @@ def test_generate_batch_reports_a_template_that_cannot_be_fetched(make_service, 
     _, body = _wait_for_post(posts, timeout_s=120)
     callback = json.loads(body)
     assert callback["task_id"] == task_id and callback["status"] == "failed" and callback["error"], callback
-    assert callback["result"] == []
+    assert callback["result"] == [None]  # one entry per template, null where its video did not succeed
     assert service.client.get(f"/api/v1/task/{task_id}").json()["status"] == "failed"
 
 
