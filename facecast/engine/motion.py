@@ -16,16 +16,16 @@ from .speech import SpeechFeatures, to_video_frames
 from .speech_types import PhonemeTiming
 
 # Extra inner-lip opening in face heights (forehead to chin, about 19 cm on an adult). A typical stressed
-# syllable of conversational speech drops the jaw by about 1 cm; only the loudest open vowels of a recording
-# come near MAX_OPENING (2 cm), a shout's opening, which a calm recording never reaches.
+# syllable of conversational speech opens the lips about 1.5 cm (the shared talking clips: median 0.09); only the
+# loudest open vowels of a recording come near MAX_OPENING (2.5 cm), which a calm recording never reaches.
 TYPICAL_OPENING = 0.085
 MAX_OPENING = 0.13
-# Loudness is linear in dB over roughly 24 dB of speech; 10 ** (1.2 * loudness) turns it back into amplitude,
-# whose dips between syllables are as deep as the jaw's (the dB scale flattens them into plateaus).
-_LEVEL_EXPANSION = 1.2
+# Loudness is linear in dB, which flattens the dips between syllables into plateaus; 10 ** (0.6 * loudness)
+# expands it part of the way back towards amplitude (all the way, the mouth would stop following the voice).
+_LEVEL_EXPANSION = 0.6
 _SYLLABLE_S = 0.2         # window in which one syllable's nucleus is the local peak (syllables: 4-6 per second)
 _VOWEL_S = 0.2            # a jaw holds a vowel's opening about this long, then relaxes while the voice goes on
-_HELD_RELAX = 0.4         # share of a held opening given up once the voice has stayed up longer than a vowel
+_HELD_RELAX = 0.3         # share of a held opening given up once the voice has stayed up longer than a vowel
 _SPREAD_CLOSING = 0.3     # spread vowels (i, e) open the jaw this much less than open ones (a, o)
 # Lips take their shape before the sound they make is heard; phoneme timings mark the sound.
 ARTICULATION_LEAD_S = 0.02
@@ -110,7 +110,8 @@ def syllable_opening(features: SpeechFeatures) -> np.ndarray:
     typical = float(np.median(peaks)) if len(peaks) >= 3 else 0.5
     relative = amplitude / max(typical, 1e-3)
     # The lowest level of the last _VOWEL_S is near the level itself only when the voice has been held that long.
-    held = minimum_filter1d(amplitude, window, mode="nearest", origin=window // 2) / np.maximum(amplitude, 1e-6)
+    vowel = max(3, int(round(_VOWEL_S * features.fps)) | 1)
+    held = minimum_filter1d(amplitude, vowel, mode="nearest", origin=vowel // 2) / np.maximum(amplitude, 1e-6)
     dynamics = (0.5 + 0.5 * nucleus**2) * (1.0 - _HELD_RELAX * held * nucleus**2)
     # Above the typical peak the opening grows faster (emphasis) but bends smoothly into the ceiling.
     raw = TYPICAL_OPENING * np.where(relative > 1.0, np.power(relative, 1.5), relative) * dynamics
