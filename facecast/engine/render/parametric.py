@@ -27,6 +27,13 @@ PINS = [1, 2, 4, 5, 98, 327, 97, 326, 129, 358, 64, 294, 50, 280, 205, 425, 187,
         132, 361, 58, 288, 172, 397, 136, 365, 93, 323, 234, 454, 116, 345]
 CLOSED_GAP = 0.004      # inner-lip gap of lips at rest, in face heights
 UPPER_SHARE = 0.22      # of an opening, how much the upper lip rises (the rest is the jaw dropping)
+_CORNERS = np.array([MOUTH_LEFT, MOUTH_RIGHT, INNER_LEFT, INNER_RIGHT])
+_CORNER_SIDES = np.array([-1.0, 1.0, -1.0, 1.0])
+_UPPER_LIP = np.array(sorted(set(UPPER_INNER + UPPER_OUTER) - set(_CORNERS.tolist())))
+_LOWER_LIP_INNER = np.array(sorted(set(LOWER_INNER) - {INNER_LEFT, INNER_RIGHT}))
+_LOWER_LIP_OUTER = np.array(sorted(set(LOWER_OUTER) - {MOUTH_LEFT, MOUTH_RIGHT}))
+_CHIN_POINTS = np.array([index for index, _ in CHIN_LINE + CHIN_SIDES])
+_CHIN_SHARES = np.array([share for _, share in CHIN_LINE + CHIN_SIDES])
 ROUNDING = 0.24         # at width -1 the corners come in by this share of half the mouth width
 SPREADING = 0.14        # at width +1 they go out by this share
 
@@ -56,32 +63,31 @@ def target_lip_points(points: np.ndarray, opening: float, width: float, press: f
     centre = (points[MOUTH_LEFT] + points[MOUTH_RIGHT]) / 2
     half_width = max(float(np.linalg.norm(points[MOUTH_RIGHT] - points[MOUTH_LEFT])) / 2, 1.0)
 
-    moved: dict[int, np.ndarray] = {}
+    moved = points.astype(np.float32)
+    touched = np.zeros(len(points), bool)
 
-    def lip_falloff(index: int, reach: float = 1.0) -> float:
-        across = abs(float(np.dot(points[index] - centre, right))) / (half_width * reach)
-        return float(np.clip(1.0 - across**2.2, 0.12, 1.0))
+    def move(indices: np.ndarray, offsets: np.ndarray) -> None:
+        moved[indices] = points[indices] + offsets
+        touched[indices] = True
+
+    def lip_falloff(indices: np.ndarray, reach: float = 1.0) -> np.ndarray:
+        across = np.abs((points[indices] - centre) @ right) / (half_width * reach)
+        return np.clip(1.0 - across**2.2, 0.12, 1.0)[:, None]
 
     lower_drop = change * (1.0 - UPPER_SHARE)
     upper_rise = change * UPPER_SHARE
-    for index in set(UPPER_INNER + UPPER_OUTER) - {MOUTH_LEFT, MOUTH_RIGHT, INNER_LEFT, INNER_RIGHT}:
-        moved[index] = points[index] - down * upper_rise * lip_falloff(index)
+    move(_UPPER_LIP, -down * upper_rise * lip_falloff(_UPPER_LIP))
     # The outer edge of the lower lip follows the jaw a little further out than its inner edge: the lip keeps
     # its volume along the sides instead of being stretched into a thin crescent.
-    for index in set(LOWER_INNER) - {INNER_LEFT, INNER_RIGHT}:
-        moved[index] = points[index] + down * lower_drop * lip_falloff(index)
-    for index in set(LOWER_OUTER) - {MOUTH_LEFT, MOUTH_RIGHT}:
-        moved[index] = points[index] + down * lower_drop * lip_falloff(index, reach=1.2)
-    jaw_drop = max(0.0, lower_drop)
-    for index, share in CHIN_LINE + CHIN_SIDES:
-        moved[index] = points[index] + down * lower_drop * share
+    move(_LOWER_LIP_INNER, down * lower_drop * lip_falloff(_LOWER_LIP_INNER))
+    move(_LOWER_LIP_OUTER, down * lower_drop * lip_falloff(_LOWER_LIP_OUTER, reach=1.2))
+    move(_CHIN_POINTS, down * lower_drop * _CHIN_SHARES[:, None])
     # Corners: round in (o, u) or spread out (i, e) with the vowel, come in a little as the mouth opens wide,
     # drop with the jaw. Rounding moves the corners further than spreading can.
     squeeze = width * (ROUNDING if width < 0 else SPREADING) * half_width - 0.15 * max(change, 0.0)
-    for corner, sign in ((MOUTH_LEFT, -1.0), (MOUTH_RIGHT, 1.0), (INNER_LEFT, -1.0), (INNER_RIGHT, 1.0)):
-        moved[corner] = points[corner] + right * sign * squeeze + down * lower_drop * 0.3
-    indices = np.array(sorted(moved))
-    return indices, np.array([moved[i] for i in indices], np.float32), jaw_drop
+    move(_CORNERS, right * _CORNER_SIDES[:, None] * squeeze + down * lower_drop * 0.3)
+    indices = np.where(touched)[0]
+    return indices, moved[indices], max(0.0, lower_drop)
 
 
 def draw_mouth(frame: np.ndarray, points: np.ndarray, opening: float, width: float, press: float,
@@ -219,7 +225,9 @@ def _lay_teeth(interior: np.ndarray, geometry: _MouthFrame, mask: np.ndarray, co
     shade = top_light + (bottom_light - top_light) * vertical
     shade *= np.clip(1.05 - 0.55 * geometry.across**2, 0.35, 1.0)
     # Incisor edges: narrow soft dips at the midline and one tooth-width either side.
-    edges = np.cos(geometry.across * (np.pi / 0.2)) ** 16  # 1 on an edge, 0.2 mouth half-widths apart
+    edges = np.square(np.cos(geometry.across * np.float32(np.pi / 0.2)))  # 1 on an edge, 0.2 half-widths apart
+    for _ in range(3):
+        edges *= edges  # cos ** 16: narrow dips
     shade *= 1.0 - 0.12 * edges * (geometry.across < 0.5)
     alpha = (mask.astype(np.float32) / 255.0 * np.clip(1.3 - geometry.across**2, 0, 1))[..., None]
     interior[:] = interior * (1 - alpha) + colour * shade[..., None] * alpha
