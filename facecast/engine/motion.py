@@ -9,14 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d, minimum_filter1d
 
 from .options import MotionOptions
 from .speech import SpeechFeatures, to_video_frames
 from .speech_types import PhonemeTiming
 
-# Typical inner-lip opening of a speaker on a fully open vowel, in face heights (shared clips: 0.15-0.27).
-MAX_OPENING = 0.17
+# Extra inner-lip opening in face heights (forehead to chin, about 19 cm on an adult). A typical stressed
+# syllable of conversational speech opens the lips about 1.5 cm (the shared talking clips: median 0.09); only the
+# loudest open vowels of a recording come near MAX_OPENING (2.5 cm), which a calm recording never reaches.
+TYPICAL_OPENING = 0.085
+MAX_OPENING = 0.13
+# Loudness is linear in dB, which flattens the dips between syllables into plateaus; 10 ** (0.6 * loudness)
+# expands it part of the way back towards amplitude (all the way, the mouth would stop following the voice).
+_LEVEL_EXPANSION = 0.6
+_SYLLABLE_S = 0.2         # window in which one syllable's nucleus is the local peak (syllables: 4-6 per second)
+_VOWEL_S = 0.2            # a jaw holds a vowel's opening about this long, then relaxes while the voice goes on
+_HELD_RELAX = 0.3         # share of a held opening given up once the voice has stayed up longer than a vowel
+_SPREAD_CLOSING = 0.3     # spread vowels (i, e) open the jaw this much less than open ones (a, o)
 # Lips take their shape before the sound they make is heard; phoneme timings mark the sound.
 ARTICULATION_LEAD_S = 0.02
 
@@ -46,7 +56,8 @@ class MouthPlan:
 def plan_from_features(features: SpeechFeatures, options: MotionOptions = MotionOptions()) -> MouthPlan:
     """A plan that follows the audio's loudness and vowel colour, closes in pauses and on bilabial dips."""
     fps = features.fps
-    opening = MAX_OPENING * options.intensity * np.power(features.loudness, 0.85)
+    spread_vowel = np.clip((features.spread - 0.5) * 2.0, 0.0, 1.0)
+    opening = syllable_opening(features) * (1.0 - _SPREAD_CLOSING * spread_vowel) * options.intensity
     width = (features.spread - 0.5) * 1.2 * np.clip(features.loudness * 3, 0, 1)
     press = np.clip(features.closure * 1.3, 0, 1)
     return _finish(opening, width, press, features.silence, fps, options)
@@ -80,9 +91,33 @@ def plan_from_phonemes(
             press[near[np.argmin(features.loudness[near])]] = 1.0
     # The viseme sets the shape; the loudness sets how far it goes (stress, emphasis, trailing off).
     shape = gaussian_filter1d(opening, max(0.5, 0.02 * fps), mode="nearest")
-    opening = MAX_OPENING * options.intensity * np.power(features.loudness, 0.85) * (0.7 + 0.3 * shape)
+    opening = syllable_opening(features) * (0.6 + 0.45 * shape) * options.intensity
     silence = features.silence
     return _finish(opening, width, press, silence, fps, options)
+
+
+def syllable_opening(features: SpeechFeatures) -> np.ndarray:
+    """Jaw opening per frame: a peak on each syllable's nucleus, scaled to this recording's own dynamics.
+
+    The recording's median syllable peak opens TYPICAL_OPENING; louder syllables open more (up to
+    MAX_OPENING), quieter ones less, and the mouth closes part way between syllables instead of holding open.
+    """
+    amplitude = (np.power(10.0, _LEVEL_EXPANSION * features.loudness) - 1.0) / (10.0**_LEVEL_EXPANSION - 1.0)
+    window = max(3, int(round(_SYLLABLE_S * features.fps)) | 1)
+    local_peak = maximum_filter1d(amplitude, window, mode="nearest")
+    nucleus = amplitude / np.maximum(local_peak, 1e-6)  # 1 on a syllable's peak, lower on its way in and out
+    peaks = amplitude[(nucleus >= 1.0) & (amplitude > 0.1) & ~features.silence]
+    typical = float(np.median(peaks)) if len(peaks) >= 3 else 0.5
+    relative = amplitude / max(typical, 1e-3)
+    # The lowest level of the last _VOWEL_S is near the level itself only when the voice has been held that long.
+    vowel = max(3, int(round(_VOWEL_S * features.fps)) | 1)
+    held = minimum_filter1d(amplitude, vowel, mode="nearest", origin=vowel // 2) / np.maximum(amplitude, 1e-6)
+    dynamics = (0.5 + 0.5 * nucleus**2) * (1.0 - _HELD_RELAX * held * nucleus**2)
+    # Above the typical peak the opening grows faster (emphasis) but bends smoothly into the ceiling.
+    raw = TYPICAL_OPENING * np.where(relative > 1.0, np.power(relative, 1.5), relative) * dynamics
+    headroom = MAX_OPENING - TYPICAL_OPENING
+    above = np.maximum(raw - TYPICAL_OPENING, 0.0)
+    return np.minimum(raw, TYPICAL_OPENING + headroom * np.tanh(above / headroom)).astype(np.float32)
 
 
 def _finish(opening: np.ndarray, width: np.ndarray, press: np.ndarray, silence: np.ndarray, fps: float,

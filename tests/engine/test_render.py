@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,10 +12,12 @@ from facecast.engine.landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, mouth_ope
 from facecast.engine.motion import MouthPlan
 from facecast.engine.options import TrackingOptions
 from facecast.engine.render.base import MouthRenderer
-from facecast.engine.render.mouthbank import own_mouth_renderer
+from facecast.engine.pipeline import prepare_template
+from facecast.engine.render.mouthbank import MIN_SPEECH_LIKE, own_mouth_renderer
 from facecast.engine.render.parametric import ParametricRenderer
 from facecast.engine.results import PreparedTemplate
 from facecast.engine.tracking import Tracks, track_frames
+from tests.support.media import write_video
 
 OPENINGS = (0.0, 0.06, 0.14)  # planned extra opening per output frame, in face heights
 
@@ -65,3 +69,19 @@ def test_mouth_bank_draws_into_the_frame_it_is_given(man_prepared: PreparedTempl
     frame = man_frames[0].copy()
     drawn = own_mouth_renderer(man_prepared, man_tracks, _plan()).render(frame, man_tracks.points[0], 2)
     assert drawn is frame and np.abs(drawn.astype(int) - man_frames[0]).max() > 40
+
+
+def test_a_short_talking_template_falls_back_to_the_parametric_mouth(
+        man_frames: list[np.ndarray], tmp_path: Path) -> None:
+    """Fewer speech-like mouths than MIN_SPEECH_LIKE: repeats of so few would stutter, the parametric mouth is
+    drawn instead, and its name says why."""
+    short = write_video(tmp_path / "short.mp4", man_frames[:MIN_SPEECH_LIKE - 10])
+    prepared = prepare_template(short, cache_dir=tmp_path / "templates")
+    tracks = Tracks.load(prepared.cache_path / "tracks.npz")
+    renderer = own_mouth_renderer(prepared, tracks, _plan())
+    assert isinstance(renderer, ParametricRenderer)
+    assert renderer.name.startswith("parametric (bank too small:") and "speech-like frames" in renderer.name
+    index = int(np.nanargmin(tracks.openings()))
+    frame = man_frames[index]
+    opened = renderer.render(frame.copy(), tracks.points[index], len(OPENINGS) - 1)
+    assert np.abs(opened.astype(int) - frame).max() > 40

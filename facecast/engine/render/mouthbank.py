@@ -37,7 +37,7 @@ from ..landmarks import (
     mouth_width,
 )
 from ..media import iter_frames, pingpong_indices, probe
-from ..motion import MouthPlan
+from ..motion import TYPICAL_OPENING, MouthPlan
 from ..results import PreparedTemplate
 from ..tracking import Tracks
 from .expression import ExpressionVerdict, judge, measure_looks
@@ -173,9 +173,11 @@ def speech_like_entries(bank: MouthBank) -> ExpressionVerdict:
 
 
 def target_openings(bank: MouthBank, plan: MouthPlan, allowed: np.ndarray) -> np.ndarray:
-    """The planned opening per frame within the range this person's speaking mouth actually shows."""
+    """The planned opening per frame in this person's own range: a loud syllable reaches the widest mouth they
+    show while speaking (MAX_OPENING maps past it), a typical one most of the way."""
     low, high = np.percentile(bank.openings[allowed], [2, 98])
-    target = np.clip(low + plan.opening * (1.0 - plan.press), low, high)
+    scale = max(high - low, 1e-3) / TYPICAL_OPENING
+    target = np.clip(low + plan.opening * (1.0 - plan.press) * scale, low, high)
     return np.where(plan.press > 0.5, low, target)
 
 
