@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .cli_support import AsJson, Quiet, Verbose, echo_result, fail, progress_bar, run_or_exit, setup_logging
-from .cli_options import OptionValues, option_flags
+from .cli_support import AsJson, Quiet, Verbose, echo_result, fail, run_or_exit, run_with_progress, setup_logging
+from .cli_options import OptionValues, option_flags, options_or_exit
 from .engine.options import GenerateOptions, TrackingOptions
-from .engine.optionspec import build_options
 from .engine.progress import CancelToken
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -39,12 +37,10 @@ def generate(
     from .engine.quality import gate_or_raise
 
     setup_logging(verbose)
-    options = run_or_exit(lambda: build_options(GenerateOptions, option_values))
-    cancel = CancelToken()
+    options, cancel = options_or_exit(GenerateOptions, option_values), CancelToken()
     started = time.monotonic()
-    with progress_bar(not quiet and sys.stderr.isatty()) as report:
-        result = run_or_exit(lambda: run_generate(template, audio, output, options, cache_dir=cache_dir,
-                                                  progress=report, cancel=cancel))
+    result = run_with_progress(lambda report: run_generate(template, audio, output, options, cache_dir=cache_dir,
+                                                           progress=report, cancel=cancel), quiet)
     render_s = time.monotonic() - started
     quality = run_or_exit(lambda: gate_or_raise(result.output, options.quality, render_s))
     echo_result([f"wrote {result.output} ({result.duration_s:.2f} s, {result.width}x{result.height} @ "
@@ -65,9 +61,9 @@ def prepare(
     from .engine.pipeline import prepare_template
 
     setup_logging(verbose)
-    options = run_or_exit(lambda: build_options(TrackingOptions, option_values))
-    with progress_bar(not quiet and sys.stderr.isatty()) as report:
-        prepared = run_or_exit(lambda: prepare_template(template, cache_dir=cache_dir, options=options, progress=report))
+    options = options_or_exit(TrackingOptions, option_values)
+    prepared = run_with_progress(lambda report: prepare_template(template, cache_dir=cache_dir, options=options,
+                                                                 progress=report), quiet)
     facts = prepared.facts
     typer.echo(f"prepared {template.name}: {facts.width}x{facts.height} @ {facts.fps:g} fps, {facts.duration_s:.2f} s, "
                f"face in {facts.face_coverage:.0%} of frames, mouth range {facts.mouth_range:.3f} "

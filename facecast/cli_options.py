@@ -63,3 +63,11 @@ def _cli_type(kind: Any) -> Any:
     if type(None) in args:
         return Optional[_cli_type(next(arg for arg in args if arg is not type(None)))]
     return str if typing.get_origin(kind) is Literal else kind
+
+
+def options_or_exit(cls: type[R], values: dict[str, Any]) -> R:
+    """The options object a command's flags describe; an out-of-range value exits with one line (status 2)."""
+    from .cli_support import run_or_exit
+    from .engine.optionspec import build_options
+
+    return run_or_exit(lambda: build_options(cls, values))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, TypeVar
@@ -56,6 +57,12 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], Non
             bar.update(tasks[stage], completed=done, total=max(total, 1))
 
         yield report
+
+
+def run_with_progress(work: Callable[[Callable[[str, int, int], None]], T], quiet: bool) -> T:
+    """Run `work(report)` under the progress bar (off with -q or when stderr is no terminal); errors as one line."""
+    with progress_bar(not quiet and sys.stderr.isatty()) as report:
+        return run_or_exit(lambda: work(report))
 
 
 def echo_result(lines: list[str], data: dict, as_json: bool) -> None:

@@ -207,6 +207,18 @@ class JobRunner:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
+    def _download(self, job: Job, lease: Lease, url: str, name: str, kinds: tuple[str, ...],
+                  refusal: str) -> tuple[Path, str]:
+        """Fetch `url` into the job's scratch folder as `name`; (path, extension) when its content is one of
+        `kinds`, else the file is removed and UnsupportedMediaError(refusal) raised."""
+        lease.stage = "downloading"
+        download = self._scratch(job) / name
+        kind, ext = fetch_to_file(url, download, self.settings.fetch, lease.cancel)
+        if kind not in kinds:
+            download.unlink(missing_ok=True)
+            raise UnsupportedMediaError(refusal)
+        return download, ext
+
     # --- kinds ----------------------------------------------------------------------------------------------
 
     def _prepare(self, job: Job, lease: Lease) -> dict[str, Any]:
@@ -216,12 +228,8 @@ class JobRunner:
         template = self.library.get_template(job.owner, job.template_id or "")
         source_key, size = template.source_key, template.size_bytes
         if source_key is None:  # added by URL: fetch it now
-            lease.stage = "downloading"
-            download = self._scratch(job) / "template.download"
-            kind, ext = fetch_to_file(template.source_url or "", download, self.settings.fetch, lease.cancel)
-            if kind not in (VIDEO, IMAGE):
-                download.unlink(missing_ok=True)
-                raise UnsupportedMediaError("a template must be a video or a photo showing one face")
+            download, ext = self._download(job, lease, template.source_url or "", "template.download", (VIDEO, IMAGE),
+                                           "a template must be a video or a photo showing one face")
             source_key = f"templates/{template.id}.{ext}"
             size = self.storage.put(source_key, download)
             self.library.template_source_stored(template.id, source_key, size)
@@ -339,12 +347,8 @@ class JobRunner:
         if job.audio_id:
             audio = self.library.get_audio(job.owner, job.audio_id)
             return load_audio(self.storage.local_path(audio.key), limits)
-        lease.stage = "downloading"
-        download = self._scratch(job) / "audio.download"
-        kind, _ = fetch_to_file(job.audio_url or "", download, self.settings.fetch, lease.cancel)
-        if kind not in (AUDIO, VIDEO):
-            download.unlink(missing_ok=True)
-            raise UnsupportedMediaError("audio_url must point to an audio file (wav, mp3, m4a, ogg, flac)")
+        download, _ = self._download(job, lease, job.audio_url or "", "audio.download", (AUDIO, VIDEO),
+                                     "audio_url must point to an audio file (wav, mp3, m4a, ogg, flac)")
         try:
             return load_audio(download, limits)
         finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from facecast.cli_options import OptionValues, option_flags
-from facecast.cli_support import AsJson, Quiet, echo_result, fail, progress_bar, run_or_exit
+from facecast.cli_support import AsJson, Quiet, echo_result, fail, run_or_exit, run_with_progress
 from facecast.engine.options import GenerateOptions, QualityOptions
 from facecast.engine.optionspec import build_options
 
@@ -103,8 +102,7 @@ def say(
         soft=subtitles == "soft",
     ))
     started = time.monotonic()
-    with progress_bar(not quiet and sys.stderr.isatty()) as report:
-        result = run_or_exit(lambda: say_to_video(request, progress=report))
+    result = run_with_progress(lambda report: say_to_video(request, progress=report), quiet)
     render_s = time.monotonic() - started
     quality = run_or_exit(lambda: gate_or_raise(result.video.output, quality_options, render_s))
     if timings is not None:
