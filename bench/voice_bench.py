@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from facecast.voice.base import synthesize_stream, write_speech
-from facecast.voice.evaluate import bilabial_closure_rate
+from facecast.engine.evaluate import bilabial_closure_rate
 from facecast.voice.say import SayRequest, say_to_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,8 +50,8 @@ def bench_lip_sync(template: Path, workdir: Path) -> dict[str, float]:
     from facecast.engine.evaluate import evaluate, measure_openings
 
     result = say_to_video(SayRequest(template=template, text=PARAGRAPH, output=workdir / "eval.mp4"), cache_dir=workdir / "cache")
-    _, openings, fps = measure_openings(result.video)
-    report, _ = evaluate(result.video)
+    _, openings, fps = measure_openings(result.video.output)
+    report, _ = evaluate(result.video.output)
     bilabials = sum(p.viseme == "PP" for p in result.phonemes)
     return {"bilabials": bilabials, "closure_rate": bilabial_closure_rate(result.phonemes, openings, fps),
             "sync_r": report.sync_r, "sync_lag_ms": report.sync_lag_ms}
