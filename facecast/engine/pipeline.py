@@ -193,27 +193,28 @@ def _rendered(frames: Iterator[tuple[np.ndarray, np.ndarray | None]], renderer: 
 
     A batch renderer gets its frames in chunks of its batch size; the others one at a time.
     """
-    chunk_size = renderer.batch_size if isinstance(renderer, BatchMouthRenderer) else 1
+    batch = renderer if isinstance(renderer, BatchMouthRenderer) else None  # a protocol check: once, not per frame
+    chunk_size = batch.batch_size if batch is not None else 1
     index = 0
     with contextlib.closing(frames):  # stops the decoder's thread when rendering stops early
         while chunk := list(itertools.islice(frames, chunk_size)):
             cancel.raise_if_canceled()
-            for frame in _render_chunk(renderer, chunk, index):
+            for frame in _render_chunk(renderer, batch, chunk, index):
                 if frame_hook is not None:
                     frame = frame_hook(frame, index / fps)
                 index += 1
                 yield frame
 
 
-def _render_chunk(renderer: MouthRenderer, chunk: list[tuple[np.ndarray, np.ndarray | None]],
-                  first_index: int) -> list[np.ndarray]:
+def _render_chunk(renderer: MouthRenderer, batch: BatchMouthRenderer | None,
+                  chunk: list[tuple[np.ndarray, np.ndarray | None]], first_index: int) -> list[np.ndarray]:
     """The chunk's frames with mouths drawn on those with a face: in one call when the renderer batches."""
     frames = [frame for frame, _ in chunk]
     faces = [(i, points) for i, (_, points) in enumerate(chunk) if points is not None]
     if not faces:
         return frames
-    if isinstance(renderer, BatchMouthRenderer):
-        drawn = renderer.render_batch([frames[i] for i, _ in faces], [points for _, points in faces],
+    if batch is not None:
+        drawn = batch.render_batch([frames[i] for i, _ in faces], [points for _, points in faces],
                                       [first_index + i for i, _ in faces])
     else:
         drawn = [renderer.render(frames[i], points, first_index + i) for i, points in faces]
