@@ -201,17 +201,27 @@ def sync_correlation_at(times: np.ndarray, openings: np.ndarray, envelope: np.nd
     return best
 
 
+def analysis_samples(path: Path) -> np.ndarray:
+    """The speech of an audio or video file at the analysis rate, as every measure here reads it."""
+    clip = load_audio(path)
+    return resample_audio(clip, ANALYSIS_RATE) if clip.sample_rate != ANALYSIS_RATE else clip.samples
+
+
+def opening_travel(openings: np.ndarray) -> float:
+    """How far the mouth moves: 90th - 10th percentile of the tracked openings (NaN with none tracked)."""
+    valid = openings[~np.isnan(openings)]
+    return float(np.percentile(valid, 90) - np.percentile(valid, 10)) if len(valid) else float("nan")
+
+
 def evaluate(video: Path, audio: Path | None = None, template: Path | None = None, start_frame: int = 0,
              encode: EncodeOptions = EncodeOptions(),
              phonemes: Sequence[PhonemeTiming] = ()) -> tuple[LipSyncReport, Tracks]:
     """All metrics for a generated video. `audio` defaults to the video's own track; `template` enables PSNR."""
     tracks, openings, fps = measure_openings(video)
-    clip = load_audio(audio or video)
-    samples = resample_audio(clip, ANALYSIS_RATE) if clip.sample_rate != ANALYSIS_RATE else clip.samples
+    samples = analysis_samples(audio or video)
     r, lag = sync_correlation(openings, fps, envelope_db(samples))
     closed, silence_frames = silence_closure(openings, fps, samples)
-    valid = openings[~np.isnan(openings)]
-    travel = float(np.percentile(valid, 90) - np.percentile(valid, 10)) if len(valid) else float("nan")
+    travel = opening_travel(openings)
     psnr = plain = None
     if template is not None and probe(template).kind == "video":
         psnr, plain = psnr_outside_lower_face(video, template, tracks, start_frame, encode)

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import LowSyncQualityError
-from .evaluate import envelope_db, sample_windows, sampled_openings, silence_closure_at, sync_correlation_at
+from .evaluate import (analysis_samples, envelope_db, opening_travel, sample_windows, sampled_openings,
+                       silence_closure_at, sync_correlation_at)
 from .landmarks import shared_landmarker
-from .media import load_audio, probe, resample_audio
+from .media import probe
 from .options import QualityOptions
-from .speech import ANALYSIS_RATE
 
 logger = logging.getLogger(__name__)
 
@@ -90,14 +90,13 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
     info = probe(video)
     windows = sample_windows(info.frame_count, info.fps, tracked_count(info.frame_count))
     times, openings = sampled_openings(video, windows)
-    clip = load_audio(video)
-    samples = resample_audio(clip, ANALYSIS_RATE) if clip.sample_rate != ANALYSIS_RATE else clip.samples
+    samples = analysis_samples(video)
     envelope = envelope_db(samples)
     r, lag = sync_correlation_at(times, openings, envelope)
     _, offset = sync_correlation_at(times, openings, envelope, OFFSET_SEARCH_MS)
     closed, _ = silence_closure_at(times, openings, samples)
+    travel = opening_travel(openings)
     valid = openings[~np.isnan(openings)]
-    travel = float(np.percentile(valid, 90) - np.percentile(valid, 10)) if len(valid) else math.nan
     measure_s = time.monotonic() - started
     report = QualityReport(
         sync_r=_finite(r), sync_lag_ms=_finite(lag), offset_ms=_finite(offset), closed_in_silence=_finite(closed),
