@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +107,6 @@ def _template_for(settings: Settings, library: Library, owner: str, video_url: s
     if _is_url(video_url):
         name = KEY_PREFIX + video_url[:180]
         return _template_named(library, owner, name) or library.add_template_url(owner, video_url, name).id
-    work = settings.data_dir / "work"
-    work.mkdir(parents=True, exist_ok=True)
     path = local_input(settings, video_url)
     with path.open("rb") as handle:
         digest = hashlib.file_digest(handle, "sha256").hexdigest()[:16]
@@ -114,10 +114,20 @@ def _template_for(settings: Settings, library: Library, owner: str, video_url: s
     existing = _template_named(library, owner, name)
     if existing:
         return existing
+    with _scratch_copy(settings, path) as copy:
+        return library.add_template_file(owner, copy, name).id
+
+
+@contextmanager
+def _scratch_copy(settings: Settings, path: Path) -> Iterator[Path]:
+    """A copy of a heygem/ file in a scratch folder under work/: the library moves what it is given into
+    storage, and the caller's own file must stay where it is."""
+    work = settings.data_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work) as scratch:
         copy = Path(scratch) / path.name
         shutil.copyfile(path, copy)
-        return library.add_template_file(owner, copy, name).id
+        yield copy
 
 
 def _submit(settings: Settings, jobs: JobService, library: Library, owner: str, body: EasySubmit) -> None:
@@ -129,9 +139,7 @@ def _submit(settings: Settings, jobs: JobService, library: Library, owner: str, 
         audio["audio_url"] = body.audio_url
     else:
         path = local_input(settings, body.audio_url)
-        with tempfile.TemporaryDirectory(dir=settings.data_dir / "work") as scratch:
-            copy = Path(scratch) / path.name
-            shutil.copyfile(path, copy)
+        with _scratch_copy(settings, path) as copy:
             audio["audio_id"] = library.add_audio_file(owner, copy, path.name).id
     request = VideoCreate(template_id=template_id, metadata={"heygem_code": body.code}, **audio)
     jobs.create_video(owner, request, KEY_PREFIX + body.code, wait_for_template=True)
