@@ -28,8 +28,8 @@ from ...library import Library
 from ...problems import NotFoundError, UrlRefusedError
 from ...schemas import VideoCreate, VideoPublic, check_url_field, refuse_unstorable_fields, video_public
 from ...settings import Settings
+from ...statuses import TERMINAL
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
-from .tools import TERMINAL
 
 router = APIRouter(prefix="/easy", tags=["heygem"])
 

@@ -15,9 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from ...jobs import TERMINAL
 from ...problems import InvalidRequestError
 from ...schemas import BatchCreate, VideoCreate, VideoPublic, batch_public, video_public
+from ...statuses import TERMINAL
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
 from .polling import RETRY_AFTER_S, wait_until
 
