@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark present and write bench/RESULTS.md with the machine it ran on.
 
-Sections: the engine (bench/engine_bench.py, always), then the service and voice benches when their scripts
-exist (bench/service_bench.py -> bench/results_service.md, bench/voice_bench.py -> bench/results_voice.md).
+Sections: the engine (bench/engine_bench.py, always), then the service, voice and Wav2Lip benches when their
+scripts exist (bench/service_bench.py, voice_bench.py, neural_bench.py -> bench/results_<name>.md).
 Extra arguments go to the engine bench, e.g. `python bench/run.py --quick`.
 """
 
@@ -22,6 +22,7 @@ SECTIONS = [  # (title, script, the markdown it writes)
     ("Engine", "engine_bench.py", "results_engine.md"),
     ("Service", "service_bench.py", "results_service.md"),
     ("Voice", "voice_bench.py", "results_voice.md"),
+    ("Wav2Lip backend", "neural_bench.py", "results_neural.md"),
 ]
 
 

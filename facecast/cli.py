@@ -125,6 +125,22 @@ def evaluate_command(
             typer.echo(f"{'contact sheet':>22}: {sheet}")
 
 
+@app.command("export-onnx")
+def export_onnx_command(
+    weights: Annotated[Path, typer.Argument(help="A Wav2Lip or Wav2Lip-GAN checkpoint (.pth).")],
+    output: Annotated[Optional[Path], typer.Argument(help="The .onnx file to write (default: beside the weights).")] = None,
+    opset: Annotated[Optional[int], typer.Option(min=13, help="ONNX opset (default: the one facecast tests with).")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Export a Wav2Lip checkpoint to ONNX, so machines without PyTorch can run it with onnxruntime."""
+    from .engine.neural.export import export_onnx
+
+    setup_logging(verbose)
+    target = output if output is not None else weights.with_suffix(".onnx")
+    written = run_or_exit(lambda: export_onnx(weights, target) if opset is None else export_onnx(weights, target, opset))
+    typer.echo(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB); use it with --backend wav2lip --weights {written}")
+
+
 def _read_phonemes(path: Path) -> list:
     from .engine.speech_types import PhonemeTiming
 

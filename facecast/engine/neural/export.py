@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import InputNotFoundError
+from ..files import atomic_output
 from .runner import load_torch_model
 
 ONNX_OPSET = 17
@@ -16,6 +17,8 @@ OUTPUT_NAME = "face"
 
 def export_onnx(weights: Path, output: Path, opset: int = ONNX_OPSET) -> Path:
     """Write the checkpoint in `weights` as an fp32 ONNX model with a dynamic batch dimension.
+
+    The file appears complete or not at all: a failed export leaves no half-written `output`.
 
     Args:
         weights: a Wav2Lip or Wav2Lip-GAN generator checkpoint (.pth).
@@ -35,9 +38,9 @@ def export_onnx(weights: Path, output: Path, opset: int = ONNX_OPSET) -> Path:
     # The TorchScript exporter: the newer dynamo one needs onnxscript and gains nothing on a plain CNN.
     legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     batch = {0: "batch"}
-    with warnings.catch_warnings():  # the TorchScript exporter announces its deprecation on every call
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(model, (torch.zeros(1, 1, 80, 16), torch.zeros(1, 6, 96, 96)), str(output),
+    with warnings.catch_warnings(), atomic_output(Path(output)) as partial:
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter announces it on every call
+        torch.onnx.export(model, (torch.zeros(1, 1, 80, 16), torch.zeros(1, 6, 96, 96)), str(partial),
                           input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
                           dynamic_axes={INPUT_NAMES[0]: batch, INPUT_NAMES[1]: batch, OUTPUT_NAME: batch},
                           opset_version=opset, **legacy)

@@ -85,3 +85,20 @@ def test_right_names_wrong_shapes_and_foreign_files_are_refused(random_model: An
     (tmp_path / "notes.onnx").write_text("not a model")
     with pytest.raises(InvalidWeightsError, match="not an ONNX model"):
         load_runner(tmp_path / "notes.onnx")
+
+
+def test_export_onnx_command_writes_a_model_onnxruntime_runs(pth_weights: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from tests.support.cli import run_facecast
+
+    target = tmp_path / "exported.onnx"
+    done = run_facecast("export-onnx", str(pth_weights), str(target))
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {target}" in done.stdout
+    mel, faces = _inputs(2)
+    exported = load_runner(target)
+    assert isinstance(exported, OnnxRunner)
+    np.testing.assert_allclose(exported.predict(mel, faces), load_runner(pth_weights).predict(mel, faces), atol=1e-4)
+    missing = run_facecast("export-onnx", str(tmp_path / "absent.pth"), str(tmp_path / "absent.onnx"))
+    assert missing.returncode == 2 and "input_not_found" in missing.stderr
+    assert not (tmp_path / "absent.onnx").exists() and not list(tmp_path.glob(".absent*"))
