@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from .fetch import check_url
-from .problems import InvalidRequestError
+from .problems import UnknownNotifierError
 from .settings import NotifierSettings, Settings
 from .webhooks import Answer, host_of, post
 
@@ -54,7 +54,7 @@ def targets_or_raise(settings: Settings, names: list[str] | None, *callback_urls
     unknown = [name for name in names if name not in settings.notifiers]
     if unknown:
         known = ", ".join(sorted(settings.notifiers)) or "none are configured"
-        raise InvalidRequestError(f"notify names unknown notifiers: {', '.join(unknown)}; configured: {known}")
+        raise UnknownNotifierError(f"notify names unknown notifiers: {', '.join(unknown)}; configured: {known}")
     return list(dict.fromkeys(names))
 
 

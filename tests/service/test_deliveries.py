@@ -70,7 +70,8 @@ def test_a_signed_callback_is_retried_until_taken_then_listed_and_redelivered(
     refused = service.client.post("/v1/videos", json={**inputs, "callback_url": REFUSED})
     assert refused.status_code == 422 and refused.json()["code"] == "url_refused", refused.text
     unknown = service.client.post("/v1/videos", json={**inputs, "notify": ["nobody"]})
-    assert unknown.status_code == 422 and "nobody" in unknown.json()["detail"], unknown.text
+    assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_notifier", unknown.text
+    assert "nobody" in unknown.json()["detail"]
 
     video = _create(service, "/v1/videos", {**inputs, "callback_url": f"{receiver.url}/hook?token=t1"})
     posts = receiver.wait("/hook", 3)
