@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from .db.models import Batch, Delivery, DeliveryAttempt, Job, Template, utcnow
+from .db.models import TASK_CALLBACK, Batch, Delivery, DeliveryAttempt, Job, Template, utcnow
 from .db.session import Database
 from .jobs import new_id, owned_or_raise
 from .notifiers import MAX_LINES, Message, refusal, render, signed_request
@@ -32,7 +32,6 @@ from .webhooks import Answer, host_of, post, signing_secret, webhook_headers
 
 log = logging.getLogger("facecast.deliveries")
 WEBHOOK = "webhook"
-GATEWAY_FORMAT = "heygem"  # Batch.callback_format of a gateway task: its callback is the task's body
 GATEWAY_EVENT = "task.ended"
 LOST_ATTEMPT = "the worker sending this attempt stopped before the target answered"
 CLAIM_BATCH = 20  # rows one sender round claims at most
@@ -83,7 +82,7 @@ class Deliveries:
         view = batch_public(batch, jobs, self.settings.base_url)
         event = f"batch.{view.status}"
         rows = []
-        if batch.callback_url and batch.callback_format == GATEWAY_FORMAT:
+        if batch.callback_url and batch.callback_format == TASK_CALLBACK:
             task = task_public((batch.metadata_ or {}).get("task_id", ""), view).model_dump(mode="json")
             rows.append(self._row(batch.owner, batch.id, WEBHOOK, GATEWAY_EVENT, batch.callback_url, task))
         elif batch.callback_url:

@@ -19,7 +19,7 @@ from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .db.models import Audio, Batch, IdempotencyKey, Job, Template, Worker, utcnow
+from .db.models import TASK_CALLBACK, Audio, Batch, IdempotencyKey, Job, Template, Worker, utcnow
 from .db.session import Database
 from .job_options import JobOptions
 from .notifiers import targets_or_raise
@@ -172,7 +172,7 @@ class JobService:
             batch = Batch(id=new_id("bat"), owner=owner, audio_id=request.audio_id, audio_url=request.audio_url,
                           text=request.text, voice=voice, metadata_=request.metadata,
                           callback_url=request.callback_url or task_callback_url, notify=notify,
-                          callback_format="heygem" if task_callback_url else None, created_at=utcnow())
+                          callback_format=TASK_CALLBACK if task_callback_url else None, created_at=utcnow())
             session.add(batch)
             session.flush()
             jobs = []

@@ -14,7 +14,7 @@ from facecast.voice.options import SubtitleOptions, SynthesisOptions
 from facecast.voice.text import MAX_TEXT_CHARS
 
 from .fetch import check_url_syntax
-from .statuses import ACTIVE, TERMINAL, JobStatus, TemplateStatus
+from .statuses import ACTIVE, TERMINAL, DeliveryStatus, JobStatus, TemplateStatus
 
 # metadata is stored with the job and echoed in every list page: bounded so a page stays small
 METADATA_MAX_BYTES = 16 * 1024   # serialized as UTF-8 JSON
@@ -321,9 +321,6 @@ def task_public(task_id: str, batch: BatchPublic) -> TaskPublic:
     error = "; ".join(f"{v.error_code or v.status}: {v.error_message or ''}".strip(": ") for v in failed[:3])
     return TaskPublic(task_id=task_id, status="failed" if failed else "completed", batch_id=batch.id,
                       result=[v.video_url for v in batch.videos], error=error or None)
-
-
-DeliveryStatus = Literal["pending", "delivered", "failed"]
 
 
 class DeliveryAttemptPublic(BaseModel):

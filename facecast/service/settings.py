@@ -48,7 +48,7 @@ class WorkerSettings(BaseModel):
 class DeliverySettings(BaseModel):
     """How callbacks and chat notifications are sent: by any live worker, from rows, retried on a schedule."""
 
-    retry_delays_s: list[float] = Field(default_factory=lambda: [30.0, 120.0, 600.0, 1200.0, 1800.0], description=(
+    retry_delays_s: list[float] = Field(default_factory=lambda: [30.0, 90.0, 300.0, 900.0, 2400.0], description=(
         "Wait before each retry of a delivery that failed; one attempt plus one per entry (default: 6 attempts "
         "over about an hour), then the delivery is failed until redelivered"))
     timeout_s: float = Field(10.0, gt=0, description="Time limit of one attempt's HTTP request, in seconds")

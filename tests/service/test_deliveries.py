@@ -187,3 +187,21 @@ def _seconds_between(first: dict, second: dict) -> float:
     from datetime import datetime
 
     return (datetime.fromisoformat(second["at"]) - datetime.fromisoformat(first["at"])).total_seconds()
+
+
+def test_the_receiver_in_the_docs_verifies_our_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from facecast.service.webhooks import webhook_headers
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    code = docs.split("A receiver\nthat verifies", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("FACECAST_WEBHOOK_SECRET", SECRET)
+    namespace: dict = {}
+    exec(compile(code, "docs/api.md", "exec"), namespace)  # noqa: S102 - the documented receiver, as written
+    client = TestClient(namespace["app"])
+    body = b'{"type":"video.succeeded","data":{"id":"vid_1","video_url":"http://x/v.mp4"}}'
+    signed = client.post("/facecast", content=body, headers=webhook_headers(SECRET, "dlv_1", body))
+    assert signed.status_code == 200, signed.text
+    forged = client.post("/facecast", content=body, headers=webhook_headers(SECRET[:-4] + "AAA=", "dlv_1", body))
+    assert forged.status_code == 400

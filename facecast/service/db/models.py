@@ -86,6 +86,9 @@ class Audio(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+TASK_CALLBACK = "heygem"  # Batch.callback_format of a HeyGem-gateway task: its callback is the task's body
+
+
 class Batch(Base):
     """One audio rendered onto several templates; its videos are jobs with batch_id set."""
 
@@ -98,7 +101,7 @@ class Batch(Base):
     voice: Mapped[str | None] = mapped_column(String(200))
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
     callback_url: Mapped[str | None] = mapped_column(Text)
-    callback_format: Mapped[str | None] = mapped_column(String(16))  # None: facecast events; "heygem": a task body
+    callback_format: Mapped[str | None] = mapped_column(String(16))  # None: facecast events, or TASK_CALLBACK
     notify: Mapped[list[str] | None] = mapped_column(JSON)  # notifier names told when the batch ends
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
