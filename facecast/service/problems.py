@@ -82,6 +82,8 @@ def is_disk_full(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
 class UnknownNotifierError(FacecastError):
     """A create names a chat notifier the server's settings do not configure."""
 

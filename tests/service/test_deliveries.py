@@ -22,6 +22,7 @@ from tests.service.test_backends import postgres_url  # noqa: F401  (fixture: a 
 from tests.service.test_end_to_end import upload_audio, upload_template
 from tests.support.media import trim_wav
 from tests.support.receiver import Receiver
+from tests.support.server import Service
 
 SECRET = "whsec_" + base64.b64encode(b"a 32-byte key for signing tests.").decode()
 REFUSED = "http://10.1.2.3/hook"  # private and not in fetch.allow_hosts
@@ -37,6 +38,20 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def clip(tmp_path: Path, eng_wav: Path) -> Path:
     return trim_wav(eng_wav, tmp_path / "clip.wav", 1.5)
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory: pytest.TempPathFactory, portrait_jpg: Path,
+           eng_wav: Path) -> Iterator[tuple[Service, Receiver, dict[str, str]]]:
+    """One server with a signing secret, its receiver and a template and audio, shared by the tests below."""
+    folder = tmp_path_factory.mktemp("signed")
+    service, receiver = Service(folder / "data", {"FACECAST_WEBHOOK_SECRET": SECRET}), Receiver()
+    try:
+        service.start()
+        yield service, receiver, _inputs(service, portrait_jpg, trim_wav(eng_wav, folder / "clip.wav", 1.5))
+    finally:
+        service.stop()
+        receiver.close()
 
 
 def _inputs(service, portrait: Path, clip: Path) -> dict[str, str]:
@@ -62,11 +77,9 @@ def _deliveries(service, path: str, until: str = "delivered", count: int = 1, ti
         time.sleep(0.1)
 
 
-def test_a_signed_callback_is_retried_until_taken_then_listed_and_redelivered(
-        make_service, receiver: Receiver, portrait_jpg: Path, clip: Path) -> None:
+def test_a_signed_callback_is_retried_until_taken_then_listed_and_redelivered(signed) -> None:
+    service, receiver, inputs = signed
     receiver.answers["/hook"] = [(500, {"error": "busy"}), (503, {}), (200, {"ok": True})]
-    service = make_service(workers=1, FACECAST_WEBHOOK_SECRET=SECRET).start()
-    inputs = _inputs(service, portrait_jpg, clip)
     refused = service.client.post("/v1/videos", json={**inputs, "callback_url": REFUSED})
     assert refused.status_code == 422 and refused.json()["code"] == "url_refused", refused.text
     unknown = service.client.post("/v1/videos", json={**inputs, "notify": ["nobody"]})
@@ -118,10 +131,9 @@ def test_a_delivery_survives_killing_every_process_mid_retry(make_service, recei
     assert [a["status_code"] for a in delivery["attempts"]] == [500, 200], delivery
 
 
-def test_the_batch_end_and_the_gateway_task_are_one_signed_delivery_each(
-        make_service, receiver: Receiver, portrait_jpg: Path, clip: Path) -> None:
-    service = make_service(workers=1, FACECAST_WEBHOOK_SECRET=SECRET).start()
-    inputs = _inputs(service, portrait_jpg, clip)
+def test_the_batch_end_and_the_gateway_task_are_one_signed_delivery_each(signed, portrait_jpg: Path,
+                                                                         tmp_path: Path, eng_wav: Path) -> None:
+    service, receiver, inputs = signed
     batch = _create(service, "/v1/batches", {"template_ids": [inputs["template_id"]] * 2,
                                              "audio_id": inputs["audio_id"], "callback_url": f"{receiver.url}/b"})
     posts = receiver.wait("/b", 3, timeout_s=120)
@@ -132,6 +144,7 @@ def test_the_batch_end_and_the_gateway_task_are_one_signed_delivery_each(
     [listed] = _deliveries(service, f"/v1/batches/{batch['id']}/deliveries")
     assert listed["id"] == batch_event_id and listed["event"] == "batch.succeeded"
 
+    clip = trim_wav(eng_wav, tmp_path / "clip.wav", 1.5)
     receiver.files.update({"/face.jpg": portrait_jpg.read_bytes(), "/speech.wav": clip.read_bytes()})
     gateway = {"audio_url": f"{receiver.url}/speech.wav", "video_templates": [f"{receiver.url}/face.jpg"]}
     templates = len(service.client.get("/v1/templates").json()["data"])

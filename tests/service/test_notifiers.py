@@ -90,7 +90,8 @@ def test_each_robot_gets_its_own_format_and_a_refusing_one_fails_only_its_delive
     assert f"]({link})" in body["card"]["elements"][0]["text"]["content"]
 
     [slack] = receiver.wait("/slack")
-    assert list(slack.json()) == ["text"] and f"<{link}|" in slack.json()["text"] and "*Template*" in slack.json()["text"]
+    text = slack.json()["text"]
+    assert list(slack.json()) == ["text"] and f"<{link}|" in text and "*Template*: portrait" in text
 
     deliveries = service.client.get(f"/v1/videos/{video['id']}/deliveries").json()["data"]
     assert {d["kind"] for d in deliveries} == {"wecom", "ding", "lark", "slack", "broken"}
