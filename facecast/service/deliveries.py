@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -138,8 +139,9 @@ class Deliveries:
 
     # --- workers ------------------------------------------------------------------------------------------------
 
-    def send_due(self, worker_id: str) -> int:
-        """Claim and send the deliveries that are due; returns how many this call attempted."""
+    def send_due(self, worker_id: str, stop: threading.Event | None = None) -> int:
+        """Claim and send the deliveries that are due, one at a time until `stop` is set; returns how many this
+        call attempted."""
         now = utcnow()
         with self.db.session() as session:
             due = list(session.execute(select(Delivery.id, Delivery.attempts).where(
@@ -148,6 +150,8 @@ class Deliveries:
                 .order_by(Delivery.next_attempt_at).limit(CLAIM_BATCH)))
         sent = 0
         for delivery_id, attempts in due:
+            if stop is not None and stop.is_set():
+                break  # the rest stay due for the next worker: nothing was claimed
             row = self._claim(delivery_id, attempts, worker_id)
             if row is None:
                 continue  # another worker took it first

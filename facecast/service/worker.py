@@ -96,7 +96,7 @@ def _send_deliveries(deliveries: Deliveries, worker_id: str, stop: threading.Eve
     """Send callbacks and notifications that are due, beside the jobs: a slow receiver never holds up a render."""
     while True:
         try:
-            busy = deliveries.send_due(worker_id) > 0
+            busy = deliveries.send_due(worker_id, stop) > 0
         except Exception as exc:  # the database is away: try again next round
             log.warning("delivery round failed (%s: %s); retrying", type(exc).__name__, exc)
             busy = False
