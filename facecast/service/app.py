@@ -17,6 +17,7 @@ from facecast import __version__
 from .api.guard import RequestGuard, policy_for
 from .api.routes import audio, batches, easy, gateway, health, templates, tools, videos, voices
 from .db.session import Database
+from .deliveries import Deliveries
 from .jobs import JobService
 from .library import Library
 from .logs import configure_logging
@@ -36,7 +37,8 @@ def create_app(settings: Settings) -> FastAPI:
     db = Database(settings.effective_database_url)
     db.migrate()
     storage = make_storage(settings)
-    jobs = JobService(settings, db, Queues(settings), storage)
+    deliveries = Deliveries(settings, db)
+    jobs = JobService(settings, db, Queues(settings), storage, on_end=deliveries.record_end)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="facecast", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings, app.state.storage, app.state.jobs = settings, storage, jobs
+    app.state.deliveries = deliveries
     app.state.library = Library(jobs)
     app.state.metrics = Metrics(jobs)
     app.state.metrics.install(app)

@@ -19,9 +19,10 @@ from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .db.models import Audio, Batch, IdempotencyKey, Job, Template, Worker, utcnow
+from .db.models import TASK_CALLBACK, Audio, Batch, IdempotencyKey, Job, Template, Worker, utcnow
 from .db.session import Database
 from .job_options import JobOptions
+from .notifiers import targets_or_raise
 from .problems import IdempotencyConflictError, InvalidStateError, NotFoundError, TemplateNotReadyError
 from .queue import SHARED_QUEUE, QueuedTasks, Queues, host_queue_name
 from .schemas import BatchCreate, VideoCreate
@@ -44,6 +45,8 @@ WAITING_STAGE = "waiting_for_template"
 # cleaned without a result row saying what was written: the worker may die between storing and recording.
 OUTPUT_SUFFIXES = ("mp4", "jpg", "srt", "vtt")
 Row = TypeVar("Row")
+# Called inside the transaction that ends a video (service/deliveries.py records its callbacks and notifications).
+EndHook = Callable[[Session, str], None]
 
 
 def new_id(prefix: str) -> str:
@@ -104,11 +107,13 @@ def _log_event(job: Job | str, status: str, **extra: Any) -> None:
 class JobService:
     """Creates, advances and reads jobs; handed to routes (API) and to the runner (workers)."""
 
-    def __init__(self, settings: Settings, db: Database, queues: Queues, storage: Storage) -> None:
+    def __init__(self, settings: Settings, db: Database, queues: Queues, storage: Storage,
+                 on_end: EndHook | None = None) -> None:
         self.settings = settings
         self.db = db
         self.queues = queues
         self.storage = storage
+        self.on_end = on_end
         self._load_queue_client()
 
     def _load_queue_client(self) -> None:
@@ -135,19 +140,23 @@ class JobService:
             return job
         with self.db.session() as session:
             voice = self._voice_or_raise(request)  # the body's own fields first, then what they refer to
+            notify = targets_or_raise(self.settings, request.notify, request.callback_url)
             template = self._usable_template_or_raise(session, owner, request.template_id,
                                                       downloading_ok=wait_for_template)
             self._audio_or_raise(session, owner, request.audio_id)
             job = self._new_video(owner, request, template, voice, batch_id=None, metadata=request.metadata,
                                   callback_url=request.callback_url)
+            job.notify = notify
             session.add(job)
             self._remember(session, owner, idempotency_key, "create_video", body, job.id)
         self._enqueue(job)
         return job
 
     def create_batch(self, owner: str, request: BatchCreate, idempotency_key: str | None = None, *,
-                     wait_for_template: bool = False) -> tuple[Batch, list[Job]]:
-        """Queue one video per template, all sharing one audio (wait_for_template: as for create_video)."""
+                     wait_for_template: bool = False,
+                     task_callback_url: str | None = None) -> tuple[Batch, list[Job]]:
+        """Queue one video per template, all sharing one audio (wait_for_template: as for create_video).
+        task_callback_url: the HeyGem gateway's callback, sent the task's body once when the batch ends."""
         body = request.model_dump(mode="json")
         with self.db.session() as session:
             existing = self._replay(session, owner, idempotency_key, "create_batch", body)
@@ -156,12 +165,14 @@ class JobService:
             if len(request.template_ids) > self.settings.max_batch_templates:
                 raise InvalidStateError(f"a batch takes at most {self.settings.max_batch_templates} templates")
             voice = self._voice_or_raise(request)
+            notify = targets_or_raise(self.settings, request.notify, request.callback_url, task_callback_url)
             templates = [self._usable_template_or_raise(session, owner, t, downloading_ok=wait_for_template)
                          for t in request.template_ids]
             self._audio_or_raise(session, owner, request.audio_id)
             batch = Batch(id=new_id("bat"), owner=owner, audio_id=request.audio_id, audio_url=request.audio_url,
                           text=request.text, voice=voice, metadata_=request.metadata,
-                          callback_url=request.callback_url, created_at=utcnow())
+                          callback_url=request.callback_url or task_callback_url, notify=notify,
+                          callback_format=TASK_CALLBACK if task_callback_url else None, created_at=utcnow())
             session.add(batch)
             session.flush()
             jobs = []
@@ -317,8 +328,9 @@ class JobService:
         with self.db.session() as session:
             job = self._job_or_raise(session, owner, job_id)
             if job.status == "queued":
-                self._set(session, job_id, {"status": "queued"}, status="canceled", finished_at=utcnow(),
-                          stage=None)
+                if self._set(session, job_id, {"status": "queued"}, status="canceled", finished_at=utcnow(),
+                             stage=None):
+                    self._ended(session, job_id)
             elif job.status == "processing":
                 self._set(session, job_id, {"status": "processing"}, cancel_requested=True)
         job = self.get(owner, job_id)
@@ -406,6 +418,8 @@ class JobService:
             values.update(progress=1.0, stage=None, result=result)
         with self.db.session() as session:
             won = self._set(session, job_id, {"status": "processing", "lease_owner": worker_id}, **values)
+            if won:
+                self._ended(session, job_id)
         if won:
             _log_event(job_id, status, worker=worker_id, code=error_code)
         return won
@@ -503,6 +517,7 @@ class JobService:
         if self._set(session, job.id, where or {"status": job.status}, status="failed", finished_at=now,
                      lease_owner=None, lease_expires_at=None, error_code="worker_lost",
                      error_message=_lost_message(job.attempts)):
+            self._ended(session, job.id)
             _log_event(job, "failed", code="worker_lost", attempts=job.attempts)
             self.delete_outputs(job.id)
 
@@ -546,6 +561,15 @@ class JobService:
     def _dead_before(self) -> dt.datetime:
         """Workers that have not renewed their heartbeat for a lease (about three missed beats) are gone."""
         return utcnow() - self._lease()
+
+    def _ended(self, session: Session, job_id: str) -> None:
+        """Run on_end in a savepoint: whatever goes wrong there is logged and never keeps the job from ending."""
+        try:
+            if self.on_end is not None:
+                with session.begin_nested():
+                    self.on_end(session, job_id)
+        except Exception:
+            log.exception("job %s ended, but its callbacks and notifications could not be recorded", job_id)
 
     def _reload(self, job_id: str) -> Job:
         with self.db.session() as session:

@@ -82,6 +82,14 @@ def is_disk_full(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+class UnknownNotifierError(FacecastError):
+    """A create names a chat notifier the server's settings do not configure."""
+
+    code = "unknown_notifier"
+
+
 class InvalidRequestError(FacecastError):
     """A request field the schema cannot express a rule for (a reserved key, a bad file name, ...)."""
 
@@ -101,7 +109,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_request": 422, "invalid_option": 422, "unreadable_input": 422, "empty_audio": 422, "no_face": 422,
     "face_too_small": 422, "backend_unavailable": 422, "invalid_weights": 422, "low_sync_quality": 422, "url_refused": 422,
     "fetch_failed": 422, "empty_text": 422, "text_too_long": 422, "unknown_voice": 422, "unsupported_language": 422,
-    "voice_config": 422,
+    "voice_config": 422, "unknown_notifier": 422,
     "tts_failed": 502,
     "tts_unreachable": 503,
     "internal_error": 500,

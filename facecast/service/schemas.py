@@ -14,7 +14,7 @@ from facecast.voice.options import SubtitleOptions, SynthesisOptions
 from facecast.voice.text import MAX_TEXT_CHARS
 
 from .fetch import check_url_syntax
-from .statuses import ACTIVE, TERMINAL, JobStatus, TemplateStatus
+from .statuses import ACTIVE, TERMINAL, DeliveryStatus, JobStatus, TemplateStatus
 
 # metadata is stored with the job and echoed in every list page: bounded so a page stays small
 METADATA_MAX_BYTES = 16 * 1024   # serialized as UTF-8 JSON
@@ -147,7 +147,10 @@ class VideoCreate(OutputOptions, AudioSource, SubmitChecks):  # type: ignore[val
     """A lip-sync job: one template and one speech source (audio_id, audio_url, or text with a voice)."""
 
     template_id: str = Field(description="Id of a template from POST /v1/templates")
-    callback_url: str | None = Field(None, description="URL that receives a signed POST when the job ends")
+    callback_url: str | None = Field(None, description=(
+        "URL that receives a signed POST (Standard Webhooks) when the job ends; retried for about an hour"))
+    notify: list[str] | None = Field(None, max_length=10, description=(
+        "Names of the server's chat notifiers to tell when the video ends; default the server's list"))
     metadata: dict[str, Any] | None = Field(None, description=(
         f"Any JSON object; echoed back on the video. {METADATA_LIMITS}"))
 
@@ -156,7 +159,10 @@ class BatchCreate(OutputOptions, AudioSource, SubmitChecks):  # type: ignore[val
     """One speech onto 1-100 templates; the audio is decoded (or the text synthesised) once and shared."""
 
     template_ids: list[str] = Field(min_length=1, description="Templates to render, 1-100, each becomes a video")
-    callback_url: str | None = Field(None, description="URL that receives a signed POST when each video ends")
+    callback_url: str | None = Field(None, description=(
+        "URL that receives a signed POST (Standard Webhooks) when each video ends and when the batch ends"))
+    notify: list[str] | None = Field(None, max_length=10, description=(
+        "Names of the server's chat notifiers to tell when the batch ends; default the server's list"))
     metadata: dict[str, Any] | None = Field(None, description=(
         f"Any JSON object; echoed back on the batch. {METADATA_LIMITS}"))
 
@@ -291,6 +297,57 @@ class BatchPublic(BaseModel):
     metadata: dict[str, Any] | None = Field(None, description="As given at creation")
     created_at: dt.datetime = Field(description="When the batch was accepted")
     videos: list[VideoPublic] = Field(description="One per template, in the order given")
+
+
+TaskStatus = Literal["processing", "completed", "failed"]
+
+
+class TaskPublic(BaseModel):
+    """A HeyGem-gateway task, as GET /api/v1/task/{task_id} answers it and its callback receives it."""
+
+    task_id: str = Field(description="Id to query with GET /api/v1/task/{task_id}")
+    status: TaskStatus = Field(description="processing, then completed (every video succeeded) or failed")
+    result: list[str | None] = Field(default_factory=list, description=(
+        "Video URLs in the order of video_templates once ended; null where that video did not succeed"))
+    batch_id: str | None = Field(None, description="The facecast batch (GET /v1/batches/{id}) once created")
+    error: str | None = Field(None, description="Why the task failed")
+
+
+def task_public(task_id: str, batch: BatchPublic) -> TaskPublic:
+    """The gateway's view of a batch: its status folded into three, its video URLs in order."""
+    if batch.status not in TERMINAL:
+        return TaskPublic(task_id=task_id, status="processing", batch_id=batch.id)
+    failed = [v for v in batch.videos if v.status != "succeeded"]
+    error = "; ".join(f"{v.error_code or v.status}: {v.error_message or ''}".strip(": ") for v in failed[:3])
+    return TaskPublic(task_id=task_id, status="failed" if failed else "completed", batch_id=batch.id,
+                      result=[v.video_url for v in batch.videos], error=error or None)
+
+
+class DeliveryAttemptPublic(BaseModel):
+    """One try at sending a delivery."""
+
+    at: dt.datetime = Field(description="When the attempt started")
+    status_code: int | None = Field(None, description="The HTTP status the target answered; null: no answer")
+    error: str | None = Field(None, description="Why the attempt failed (no answer, a refusal); null if delivered")
+    duration_ms: int | None = Field(None, description="How long the request took")
+
+
+class DeliveryPublic(BaseModel):
+    """One event sent to one target: the callback URL (kind webhook) or a chat notifier (kind = its name)."""
+
+    id: str = Field(description="Delivery id, sent as the webhook-id header (the same on every retry)")
+    object: Literal["delivery"] = Field("delivery", description="Always delivery")
+    kind: str = Field(description="webhook, or the name of the notifier")
+    event: str = Field(description="video.succeeded, video.failed, video.canceled, batch.<status> or task.ended")
+    url: str | None = Field(None, description="The callback URL (webhooks only: notifier URLs hold tokens)")
+    status: DeliveryStatus = Field(description="pending (being tried), delivered, or failed (attempts used up)")
+    next_attempt_at: dt.datetime | None = Field(None, description="When the next attempt is due, while pending")
+    created_at: dt.datetime = Field(description="When the event happened")
+    attempts: list[DeliveryAttemptPublic] = Field(description="Every attempt so far, oldest first")
+
+
+class DeliveryList(BaseModel):
+    data: list[DeliveryPublic] = Field(description="The subject's deliveries, oldest first")
 
 
 class VoicePublic(BaseModel):

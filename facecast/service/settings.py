@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, create_model, field_validator
+from pydantic import BaseModel, Field, SecretStr, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from facecast.engine.options import Limits
@@ -43,6 +43,35 @@ class WorkerSettings(BaseModel):
     batch_parallel: int = Field(2, ge=1, le=8, description=(
         "Videos of one batch a CPU worker renders at once: decoding and encoding run outside Python's lock, "
         "so two renders fill two cores better than one. GPU workers always render one at a time"))
+
+
+class DeliverySettings(BaseModel):
+    """How callbacks and chat notifications are sent: by any live worker, from rows, retried on a schedule."""
+
+    retry_delays_s: list[float] = Field(default_factory=lambda: [30.0, 90.0, 300.0, 900.0, 2400.0], description=(
+        "Wait before each retry of a delivery that failed; one attempt plus one per entry (default: 6 attempts "
+        "over about an hour), then the delivery is failed until redelivered"))
+    timeout_s: float = Field(10.0, gt=0, description="Time limit of one attempt's HTTP request, in seconds")
+    poll_s: float = Field(1.0, gt=0, description="How often each worker looks for deliveries that are due")
+
+    @field_validator("retry_delays_s")
+    @classmethod
+    def _non_negative(cls, value: list[float]) -> list[float]:
+        if any(delay < 0 for delay in value):
+            raise ValueError("retry delays are seconds, 0 or more")
+        return value
+
+
+NotifierKind = Literal["wecom", "dingtalk", "feishu", "slack"]
+NOTIFIER_NAME = r"^[a-z0-9][a-z0-9_.-]{0,39}$"
+
+
+class NotifierSettings(BaseModel):
+    """A chat group robot that receives a message when a video or batch ends (and alerts)."""
+
+    kind: NotifierKind = Field(description="Message format: wecom, dingtalk, feishu (Lark) or slack (and compatibles)")
+    url: str = Field(description="The robot's webhook URL (it usually carries the robot's token)")
+    secret: SecretStr | None = Field(None, description="Signing secret (dingtalk and feishu robots with signing on)")
 
 
 class S3Settings(BaseModel):
@@ -120,9 +149,17 @@ class Settings(LimitSettings):  # type: ignore[valid-type,misc]
     api_keys: list[SecretStr] = Field(default_factory=list, description=(
         "Accepted keys (Authorization: Bearer or X-API-Key); empty means no authentication"))
     allow_unauthenticated: bool = Field(False, description="Allow a non-loopback bind without api_keys")
-    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key signing webhook bodies")
-    webhook_attempts: int = Field(4, ge=1, description="Deliveries tried per webhook before giving up")
-    webhook_retry_s: float = Field(2.0, ge=0, description="Delay before the first retry; doubles each time")
+    webhook_secret: SecretStr | None = Field(None, description=(
+        "Standard Webhooks signing secret, whsec_<base64 of the key>; any other string is taken as the key's "
+        "bytes (UTF-8). Unset: callbacks are sent unsigned"))
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    notifiers: dict[str, NotifierSettings] = Field(default_factory=dict, description=(
+        "Chat robots by name, e.g. {ops = {kind = \"wecom\", url = \"https://qyapi.weixin.qq.com/...\"}}"))
+    notify: list[str] = Field(default_factory=list, description=(
+        "Notifiers told when a video or batch ends, for requests that give no notify list"))
+    alert_notifiers: list[str] = Field(default_factory=list, description="Notifiers that receive service alerts")
+    alert_interval_s: float = Field(300.0, ge=0, description=(
+        "An alert with the same title is sent at most once per this many seconds (per process)"))
     max_upload_bytes: int = Field(500 * 1024 * 1024, description="Largest multipart upload accepted")
     max_batch_templates: int = Field(100, ge=1, le=1000, description="Most templates in one batch")
     min_free_disk_mb: int = Field(500, description="/readyz fails when the data directory has less free space")
@@ -142,6 +179,27 @@ class Settings(LimitSettings):  # type: ignore[valid-type,misc]
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            whsec_key(value.get_secret_value())  # raises on a whsec_ value that is not base64
+        return value
+
+    @model_validator(mode="after")
+    def _known_notifiers(self) -> "Settings":
+        import re
+
+        for name in self.notifiers:
+            if not re.match(NOTIFIER_NAME, name) or name == "webhook":
+                raise ValueError(f"notifier name {name!r}: use 1-40 lower-case letters, digits, '_', '-' or '.', "
+                                 "and not 'webhook'")
+        unknown = sorted({*self.notify, *self.alert_notifiers} - set(self.notifiers))
+        if unknown:
+            raise ValueError(f"notify and alert_notifiers name unknown notifiers: {', '.join(unknown)}; "
+                             "add them under notifiers")
+        return self
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -184,7 +242,27 @@ class Settings(LimitSettings):  # type: ignore[valid-type,misc]
             data[key] = _mask_url_password(getattr(self, f"effective_{key}"))
         for server in data["voice"]["openai"]:
             server["base_url"] = _mask_url_password(server["base_url"])
+        for notifier in data["notifiers"].values():  # robot URLs carry their token in the path or query
+            parts = urlsplit(notifier["url"])
+            notifier["url"] = f"{parts.scheme}://{parts.netloc}/***"
         return data
+
+
+def whsec_key(secret: str) -> bytes:
+    """The HMAC key of a signing secret: whsec_<base64> decoded, or any other string's UTF-8 bytes."""
+    import base64
+    import binascii
+
+    if not secret.startswith("whsec_"):
+        return secret.encode()
+    try:
+        encoded = secret.removeprefix("whsec_")
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)  # padding may be left off
+    except (binascii.Error, ValueError):
+        raise ValueError("webhook_secret starting whsec_ must be followed by base64 (the key's bytes)") from None
+    if not key:
+        raise ValueError("webhook_secret whsec_ holds an empty key")
+    return key
 
 
 def _mask_url_password(url: str) -> str:

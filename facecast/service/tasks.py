@@ -19,10 +19,8 @@ from .jobs import JobService
 from .library import Library
 from .problems import TemplateNotReadyError, UnsupportedMediaError, is_disk_full
 from .queue import this_host
-from .schemas import video_public
 from .speech import RETRYABLE_CODES, speech_key, subtitle_keys, synthesize_cached
 from .storage import Storage
-from .webhooks import deliver_in_background
 
 if TYPE_CHECKING:
     from facecast.engine import GenerateOptions, GenerateResult, PreparedTemplate
@@ -176,10 +174,6 @@ class JobRunner:
             self.library.template_failed(job.template_id or "", code or "failed", message or "")
         if job.kind == "prepare":
             self.jobs.wake_waiting(job.template_id or "")
-        if job.callback_url and job.kind == "video":
-            finished = self.jobs.load(job.id)
-            deliver_in_background(self.settings, job.callback_url, f"video.{status}",
-                                  video_public(finished, self.settings.base_url).model_dump(mode="json"))
 
     def clean_orphan_scratch(self) -> int:
         """Remove what crashed processes left in work/: folders of jobs no live lease holds, and other entries

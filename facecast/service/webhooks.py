@@ -1,76 +1,76 @@
-"""Signed job callbacks: POST the job's JSON to callback_url, HMAC-SHA256 over timestamp and body, bounded retries."""
+"""Standard Webhooks (https://www.standardwebhooks.com) signing, and one POST to a checked, pinned address.
+
+Each callback carries `webhook-id` (the delivery's id, the same on every retry, so receivers can drop repeats),
+`webhook-timestamp` (Unix seconds of this attempt) and `webhook-signature`: `v1,` + base64 HMAC-SHA256 of
+`{id}.{timestamp}.{body}` under the secret's key. Receivers verify with any Standard Webhooks library.
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
-import json
-import logging
-import threading
 import time
-from typing import Any
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .fetch import resolve_url
-from .settings import Settings
-
-log = logging.getLogger("facecast.webhooks")
-SIGNATURE_HEADER = "X-Facecast-Signature"  # "t=<unix time>,v1=<hex hmac of '<t>.<body>'>"
+from .settings import Settings, whsec_key
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What one POST got back: the HTTP status and the start of the body (for errors), or why there was none."""
+
+    status_code: int | None
+    text: str = ""
+    error: str | None = None
 
 
-def verify(secret: str, header: str, body: bytes, tolerance_s: float = 300.0) -> bool:
-    """What a receiver runs: the signature matches and is recent."""
-    try:
-        fields = dict(part.split("=", 1) for part in header.split(","))
-        timestamp = int(fields["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs(time.time() - timestamp) > tolerance_s:
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), header)
+def signing_secret(settings: Settings, owner: str) -> str | None:
+    """The whsec_ secret that signs `owner`'s callbacks, or None to send them unsigned.
+
+    The one place a secret is chosen: today the server-wide webhook_secret for every owner.
+    """
+    if settings.webhook_secret is None:
+        return None
+    secret = settings.webhook_secret.get_secret_value()
+    return secret if secret.startswith("whsec_") else "whsec_" + base64.b64encode(secret.encode()).decode()
 
 
-def deliver(settings: Settings, url: str, event: str, payload: dict[str, Any]) -> bool:
-    """POST until a 2xx answer or attempts run out (delay doubling from webhook_retry_s). True if delivered."""
-    return deliver_body(settings, url, event, json.dumps({"event": event, "data": payload}, default=str).encode())
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The webhook-signature value of one message."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(whsec_key(secret), signed, hashlib.sha256).digest()).decode()
 
 
-def deliver_body(settings: Settings, url: str, event: str, body: bytes) -> bool:
-    """deliver() with a body of the caller's shape (gateway routes answer in another API's format)."""
+def webhook_headers(secret: str | None, msg_id: str, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt (signed when there is a secret)."""
+    timestamp = int(time.time())
+    headers = {"Content-Type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(timestamp)}
+    if secret is not None:
+        headers["webhook-signature"] = sign(secret, msg_id, timestamp, body)
+    return headers
+
+
+def host_of(url: str) -> str:
+    """The URL's host, logged instead of the URL, whose path or query may carry a token."""
+    return urlsplit(url).hostname or "?"
+
+
+def post(settings: Settings, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+    """POST `body` once to the address `url` resolves to, if the fetch guard allows it; no redirects followed."""
     import httpx
 
-    delay = settings.webhook_retry_s
-    for attempt in range(1, settings.webhook_attempts + 1):
-        headers = {"Content-Type": "application/json", "X-Facecast-Event": event}
-        if settings.webhook_secret is not None:
-            headers[SIGNATURE_HEADER] = sign(settings.webhook_secret.get_secret_value(), int(time.time()), body)
-        host = urlsplit(url).hostname or "?"  # logged instead of the URL, which may carry a token
-        try:
-            target, pinned_headers, extensions = resolve_url(url, settings.fetch).request_target()
-            with httpx.Client(timeout=10.0, follow_redirects=False) as client:
-                request = client.build_request("POST", target, content=body, headers={**headers, **pinned_headers},
-                                               extensions=extensions)
-                response = client.send(request)
-            if 200 <= response.status_code < 300:
-                log.info("webhook %s delivered to %s (attempt %d)", event, host, attempt)
-                return True
-            log.warning("webhook %s to %s answered %d (attempt %d)", event, host, response.status_code, attempt)
-        except Exception as exc:  # network errors and refused URLs are retried the same way, then given up
-            log.warning("webhook %s to %s failed: %s (attempt %d)", event, host, type(exc).__name__, attempt)
-        if attempt < settings.webhook_attempts:
-            time.sleep(delay)
-            delay *= 2
-    return False
-
-
-def deliver_in_background(settings: Settings, url: str, event: str, payload: dict[str, Any]) -> threading.Thread:
-    """Deliver without holding up the worker's next job."""
-    thread = threading.Thread(target=deliver, args=(settings, url, event, payload), daemon=True,
-                              name="facecast-webhook")
-    thread.start()
-    return thread
+    try:
+        target, pinned_headers, extensions = resolve_url(url, settings.fetch).request_target()
+    except Exception as exc:  # refused or unresolvable: checked again at every attempt, the DNS may change
+        return Answer(None, error=f"{type(exc).__name__}: {exc}"[:500])
+    try:
+        with httpx.Client(timeout=settings.delivery.timeout_s, follow_redirects=False) as client:
+            request = client.build_request("POST", target, content=body, headers={**headers, **pinned_headers},
+                                           extensions=extensions)
+            response = client.send(request)
+        return Answer(response.status_code, response.text[:2000])
+    except httpx.HTTPError as exc:
+        return Answer(None, error=f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__)

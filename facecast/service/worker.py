@@ -12,6 +12,7 @@ import uuid
 from types import FrameType
 
 from .db.session import Database
+from .deliveries import Deliveries
 from .jobs import JobService
 from .library import Library
 from .logs import configure_logging
@@ -45,7 +46,8 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
     hostname = this_host(settings)
     worker_id = f"{hostname}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     storage = make_storage(settings)
-    jobs = JobService(settings, db, Queues(settings), storage)
+    deliveries = Deliveries(settings, db)
+    jobs = JobService(settings, db, Queues(settings), storage, on_end=deliveries.record_end)
     runner = JobRunner(jobs, Library(jobs), storage, worker_id)
     queues = Queues(settings, handler=runner)
     own_queue = host_queue_name(hostname)
@@ -55,6 +57,9 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
     maintenance = threading.Thread(target=_maintain, args=(jobs, runner, worker_id, own_queue, stop),
                                    daemon=True, name="facecast-maintenance")
     maintenance.start()
+    sender = threading.Thread(target=_send_deliveries, args=(deliveries, worker_id, stop), daemon=True,
+                              name="facecast-deliveries")
+    sender.start()
     delay, max_delay = 0.05, settings.worker.poll_max_delay_s
     try:
         while not stop.is_set():
@@ -70,6 +75,7 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
                 stop.wait(delay)
     finally:
         stop.set()
+        sender.join(timeout=settings.delivery.timeout_s + 1)  # let an attempt in flight record its answer
         jobs.forget_worker(worker_id)
         db.dispose()
         log.info("worker %s stopped", worker_id)
@@ -84,6 +90,18 @@ def stop_when_closed(fd: int, stop: threading.Event) -> None:
         stop.set()
 
     threading.Thread(target=watch, daemon=True, name="facecast-lifeline").start()
+
+
+def _send_deliveries(deliveries: Deliveries, worker_id: str, stop: threading.Event) -> None:
+    """Send callbacks and notifications that are due, beside the jobs: a slow receiver never holds up a render."""
+    while True:
+        try:
+            busy = deliveries.send_due(worker_id, stop) > 0
+        except Exception as exc:  # the database is away: try again next round
+            log.warning("delivery round failed (%s: %s); retrying", type(exc).__name__, exc)
+            busy = False
+        if stop.wait(0 if busy else deliveries.settings.delivery.poll_s):
+            return
 
 
 def _maintain(jobs: JobService, runner: JobRunner, worker_id: str, queue: str, stop: threading.Event) -> None:

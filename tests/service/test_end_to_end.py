@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import pytest
-
-from facecast.service.webhooks import SIGNATURE_HEADER, verify
+from standardwebhooks import Webhook
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
@@ -76,7 +75,8 @@ def mp4_duration(path: Path) -> float:
 def test_video_from_upload_with_wait_range_and_webhook(make_service, media: Path, short_wav: Path,
                                                        local_http, tmp_path: Path) -> None:
     base, _, posts = local_http
-    service = make_service(workers=1, FACECAST_WEBHOOK_SECRET="hook-key").start()
+    secret = "whsec_" + base64.b64encode(b"hook-key-of-32-bytes-for-the-test").decode()
+    service = make_service(workers=1, FACECAST_WEBHOOK_SECRET=secret).start()
     template_id = upload_template(service, media / "talking_man_480.mp4", "man")
     template = service.wait_for(f"/v1/templates/{template_id}", {"ready", "failed"})
     assert template["status"] == "ready", template
@@ -108,8 +108,8 @@ def test_video_from_upload_with_wait_range_and_webhook(make_service, media: Path
             break
         threading.Event().wait(0.1)
     headers, body = posts[0]
-    assert verify("hook-key", headers[SIGNATURE_HEADER], body)
-    assert json.loads(body)["data"]["id"] == video["id"] and json.loads(body)["event"] == "video.succeeded"
+    event = Webhook(secret).verify(body, headers)  # Standard Webhooks: webhook-id, -timestamp, -signature
+    assert event["data"]["id"] == video["id"] and event["type"] == "video.succeeded"
     assert not list((service.data_dir / "outputs").glob(".*"))  # no temp files left beside outputs
 
 

@@ -44,5 +44,5 @@ def test_video_body_and_webhook_carry_quality_and_the_flag(make_service, media: 
             break
         threading.Event().wait(0.1)
     event = json.loads(posts[0][1])
-    assert event["event"] == "video.succeeded" and event["data"]["quality"] == good["quality"]
+    assert event["type"] == "video.succeeded" and event["data"]["quality"] == good["quality"]
     assert event["data"]["needs_review"] is False

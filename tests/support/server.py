@@ -29,7 +29,8 @@ class Service:
         self.env = {**os.environ, "FACECAST_DATA_DIR": str(data_dir), "FACECAST_PORT": str(self.port),
                     "FACECAST_HOST": "127.0.0.1", "FACECAST_FETCH__ALLOW_HOSTS": '["127.0.0.1"]',
                     "FACECAST_WORKER__LEASE_S": "3", "FACECAST_WORKER__SWEEP_INTERVAL_S": "1",
-                    "FACECAST_WORKER__POLL_MAX_DELAY_S": "0.2", "FACECAST_WEBHOOK_RETRY_S": "0.2", **env}
+                    "FACECAST_WORKER__POLL_MAX_DELAY_S": "0.2", "FACECAST_DELIVERY__RETRY_DELAYS_S": "[0.5, 1, 2]",
+                    "FACECAST_DELIVERY__POLL_S": "0.2", **env}
         self.api: subprocess.Popen[bytes] | None = None
         self.extra: list[subprocess.Popen[bytes]] = []
         if api_key is not None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
+from ..deliveries import Deliveries
 from ..jobs import JobService
 from ..library import Library
 from ..problems import InvalidRequestError, UnauthorizedError
@@ -28,6 +29,10 @@ def _settings(request: Request) -> Settings:
 
 def _jobs(request: Request) -> JobService:
     return request.app.state.jobs
+
+
+def _deliveries(request: Request) -> Deliveries:
+    return request.app.state.deliveries
 
 
 def _library(request: Request) -> Library:
@@ -70,6 +75,7 @@ CursorQuery = Annotated[str | None, Query(max_length=100, pattern=CURSOR_PATTERN
 SettingsDep = Annotated[Settings, Depends(_settings)]
 JobsDep = Annotated[JobService, Depends(_jobs)]
 LibraryDep = Annotated[Library, Depends(_library)]
+DeliveriesDep = Annotated[Deliveries, Depends(_deliveries)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 CallerDep = Annotated[Caller, Depends(_caller)]
 IdempotencyKeyDep = Annotated[str | None, Depends(_idempotency_key)]

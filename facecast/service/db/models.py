@@ -1,11 +1,14 @@
-"""Tables. Rows are written by service/jobs.py (jobs, batches, idempotency) and service/library.py (templates, audio)."""
+"""Tables. Rows are written by service/jobs.py (jobs, batches, idempotency), service/library.py (templates, audio)
+and service/deliveries.py (deliveries and their attempts)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ..job_options import JobOptions
@@ -83,6 +86,9 @@ class Audio(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+TASK_CALLBACK = "heygem"  # Batch.callback_format of a HeyGem-gateway task: its callback is the task's body
+
+
 class Batch(Base):
     """One audio rendered onto several templates; its videos are jobs with batch_id set."""
 
@@ -95,6 +101,8 @@ class Batch(Base):
     voice: Mapped[str | None] = mapped_column(String(200))
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
     callback_url: Mapped[str | None] = mapped_column(Text)
+    callback_format: Mapped[str | None] = mapped_column(String(16))  # None: facecast events, or TASK_CALLBACK
+    notify: Mapped[list[str] | None] = mapped_column(JSON)  # notifier names told when the batch ends
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -119,6 +127,7 @@ class Job(Base):
     options: Mapped[JobOptions] = mapped_column(JobOptionsJSON, default=JobOptions)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
     callback_url: Mapped[str | None] = mapped_column(Text)
+    notify: Mapped[list[str] | None] = mapped_column(JSON)  # notifier names told when the video ends
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     stage: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -158,3 +167,43 @@ class Worker(Base):
     queue: Mapped[str] = mapped_column(String(120))  # the host queue this worker also consumes
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Delivery(Base):
+    """One event for one target: a callback URL (kind "webhook") or a configured notifier (kind = its name).
+
+    Any live worker sends it when next_attempt_at is due, claiming it with a lease so that no attempt is sent twice.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("subject_id", "event", "kind", name="uq_deliveries_subject_event_kind"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # sent as webhook-id, the same on every attempt
+    owner: Mapped[str] = mapped_column(String(64))
+    subject_id: Mapped[str] = mapped_column(String(40), index=True)  # the video or batch the event is about
+    kind: Mapped[str] = mapped_column(String(40))
+    event: Mapped[str] = mapped_column(String(40))  # video.succeeded, batch.failed, task.ended, ...
+    url: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)  # JSON, sent as is (notifier signatures are added when sent)
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    round_attempts: Mapped[int] = mapped_column(Integer, default=0)  # since creation or the last redeliver
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DeliveryAttempt(Base):
+    """One try at a delivery: when, what the target answered, or why nothing was answered."""
+
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 
-from ...schemas import BatchCreate, BatchPublic, batch_public
-from ..deps import CallerDep, IdempotencyKeyDep, JobsDep, SettingsDep
+from ...schemas import BatchCreate, BatchPublic, DeliveryList, batch_public
+from ..deps import CallerDep, DeliveriesDep, IdempotencyKeyDep, JobsDep, SettingsDep
 from .polling import WaitQuery, answer_created, ended, progress_headers, wait_until
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -30,3 +30,17 @@ async def get_batch(batch_id: str, caller: CallerDep, jobs: JobsDep, settings: S
                             ended, wait)
     progress_headers(response, f"/v1/batches/{view.id}", view.status)
     return view
+
+
+@router.get("/{batch_id}/deliveries", operation_id="list_batch_deliveries", response_model=DeliveryList)
+def list_batch_deliveries(batch_id: str, caller: CallerDep, deliveries: DeliveriesDep) -> DeliveryList:
+    """The batch's end event (callback, gateway callback, notifications) with every attempt; each video's own
+    callback is listed under the video."""
+    return DeliveryList(data=deliveries.list_for(caller.tenant_id, "batch", batch_id))
+
+
+@router.post("/{batch_id}/deliveries/redeliver", status_code=202, operation_id="redeliver_batch",
+             response_model=DeliveryList)
+def redeliver_batch(batch_id: str, caller: CallerDep, deliveries: DeliveriesDep) -> DeliveryList:
+    """Send the ended batch's callback and notifications again, within seconds, with a fresh retry schedule."""
+    return DeliveryList(data=deliveries.redeliver(caller.tenant_id, "batch", batch_id))

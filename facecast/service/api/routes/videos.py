@@ -9,8 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from ...problems import InvalidStateError, NotFoundError
-from ...schemas import JobStatus, VideoCreate, VideoList, VideoPublic, video_public
-from ..deps import CallerDep, CursorQuery, IdempotencyKeyDep, JobsDep, SettingsDep, StorageDep
+from ...schemas import DeliveryList, JobStatus, VideoCreate, VideoList, VideoPublic, video_public
+from ..deps import CallerDep, CursorQuery, DeliveriesDep, IdempotencyKeyDep, JobsDep, SettingsDep, StorageDep
 from .polling import WaitQuery, answer_created, ended, progress_headers, wait_until
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
@@ -62,6 +62,19 @@ def delete_video(video_id: str, caller: CallerDep, jobs: JobsDep) -> Response:
     """Delete an ended video and its files."""
     jobs.delete_video(caller.tenant_id, video_id)
     return Response(status_code=204)
+
+
+@router.get("/{video_id}/deliveries", operation_id="list_video_deliveries", response_model=DeliveryList)
+def list_video_deliveries(video_id: str, caller: CallerDep, deliveries: DeliveriesDep) -> DeliveryList:
+    """The video's callback and notifications: each target's status and every attempt (time, HTTP status, error)."""
+    return DeliveryList(data=deliveries.list_for(caller.tenant_id, "video", video_id))
+
+
+@router.post("/{video_id}/deliveries/redeliver", status_code=202, operation_id="redeliver_video",
+             response_model=DeliveryList)
+def redeliver_video(video_id: str, caller: CallerDep, deliveries: DeliveriesDep) -> DeliveryList:
+    """Send the ended video's callback and notifications again, within seconds, with a fresh retry schedule."""
+    return DeliveryList(data=deliveries.redeliver(caller.tenant_id, "video", video_id))
 
 
 def _result_file(jobs: JobsDep, storage: StorageDep, caller: CallerDep, video_id: str, field: str) -> str:
