@@ -230,6 +230,7 @@ def _sign_in_twice(browser: WebDriver) -> None:
     message = text_of(browser, "#sign-in-message")
     assert "The server refused that API key" in message and "Traceback" not in message
     assert len(message.strip().splitlines()) == 1 and not shown(browser, "studio")
+    browser.save_screenshot(str(IMAGES / "webui-sign-in.png"))
     key_box.clear()
     key_box.send_keys(KEY)
     browser.find_element(By.ID, "sign-in").click()
