@@ -31,12 +31,17 @@ test: venv system-deps
 security: venv
 	$(PY) -m pytest -q -m security
 
-# Debian packages the tests use: real PostgreSQL and Redis servers, a CJK font for burned-in subtitles, and
-# nginx to check deploy/nginx's config. Installed only when missing (needs root, as CI has).
+# Debian packages the tests use: real PostgreSQL and Redis servers, a CJK font for burned-in subtitles,
+# nginx to check deploy/nginx's config, and chromium with its driver and an emoji font (status icons in the
+# screenshots) for the web UI's browser tests.
+# Installed only when missing (needs root, as CI has).
 system-deps:
 	@test -x /usr/lib/postgresql/15/bin/initdb && command -v redis-server >/dev/null && test -x /usr/sbin/nginx \
+		&& test -x /usr/bin/chromium && test -x /usr/bin/chromedriver \
+		&& test -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf \
 		&& { test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || test -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc; } || \
-		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server fonts-wqy-microhei nginx)
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server fonts-wqy-microhei nginx \
+			chromium chromium-driver fonts-noto-color-emoji)
 
 bench: venv
 	$(PY) bench/run.py

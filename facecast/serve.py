@@ -32,7 +32,7 @@ def mount_webui(app: FastAPI, settings: Settings) -> bool:
         log.warning("web UI off: %s (pip install 'facecast[webui]')", exc)
         return False
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    keys = [key.get_secret_value() for key in settings.api_keys]
+    # With API keys each page signs in with its own key, which every call it makes carries.
     mount_ui(app, f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}",
-             api_key=keys[0] if keys else None, login_keys=keys or None)
+             sign_in=bool(settings.api_keys), max_file_size=settings.max_upload_bytes)
     return True

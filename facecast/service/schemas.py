@@ -200,6 +200,9 @@ class VideoPublic(BaseModel):
     audio_id: str | None = Field(None, description="The uploaded audio, if one was used")
     audio_url: str | None = Field(None, description="The audio URL, if one was used")
     voice: str | None = Field(None, description="The voice that spoke the text, for text jobs")
+    text: str | None = Field(None, description="The text that was spoken, for text jobs")
+    options: dict[str, Any] | None = Field(None, description=(
+        "The job's options as VideoCreate fields, so the same job can be made again"))
     batch_id: str | None = Field(None, description="The batch this video belongs to")
     metadata: dict[str, Any] | None = Field(None, description="As given at creation")
     attempts: int = Field(description="Runs started; more than 1 after a worker was lost")
@@ -390,6 +393,14 @@ def eta_seconds(progress: float, started_at: dt.datetime | None) -> float | None
     return round(elapsed * (1.0 - progress) / progress, 1)
 
 
+def job_option_fields(job: Any) -> dict[str, Any] | None:
+    """A job's stored options as request fields; the speech ones only for text jobs, where they apply."""
+    options = job.options
+    if options is None:
+        return None
+    return {**options.output.given(OutputOptions), **(options.speech.given(SpeechOptions) if job.text else {})}
+
+
 def video_public(job: Any, base_url: str) -> VideoPublic:
     """The public view of a video job row (db.models.Job)."""
     result = job.result or {}
@@ -399,7 +410,7 @@ def video_public(job: Any, base_url: str) -> VideoPublic:
         id=job.id, status=job.status, progress=round(job.progress or 0.0, 4), stage=job.stage,
         eta_s=eta_seconds(job.progress or 0.0, job.started_at) if job.status == "processing" else None,
         template_id=job.template_id, audio_id=job.audio_id, audio_url=job.audio_url, voice=job.voice,
-        batch_id=job.batch_id,
+        text=job.text, options=job_option_fields(job), batch_id=job.batch_id,
         metadata=job.metadata_, attempts=job.attempts, created_at=job.created_at, started_at=job.started_at,
         finished_at=job.finished_at,
         video_url=f"{base_url}/v1/videos/{job.id}/content" if done else None,

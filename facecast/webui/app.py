@@ -1,13 +1,14 @@
 """The facecast web UI: a Gradio Blocks app that drives a facecast server through its HTTP API only.
 
-`build_ui(api_base_url, api_key)` makes the Blocks, one builder per tab (tabs/), its option widgets shaped by
-the API's OpenAPI document; `mount_ui` adds it to the service's FastAPI app at /ui with a local-only theme (no
-web fonts, no analytics, no share links), so `facecast serve` is one URL.
+`build_ui(api_base_url, ...)` makes the Blocks, one builder per tab (tabs/), its option widgets shaped by the
+API's OpenAPI document, plus the scripting endpoints (scripting.py); `mount_ui` adds it to the service's FastAPI
+app at /ui with a local-only theme (no web fonts, no analytics, no share links), so `facecast serve` is one URL.
+When the server wants API keys, each page signs in with its own key and every call it makes carries that key,
+so the API's own checks decide what the page may see and do.
 """
 
 from __future__ import annotations
 
-import hmac
 import os
 import tempfile
 from dataclasses import dataclass
@@ -20,13 +21,14 @@ import gradio as gr  # noqa: E402
 
 from .client import ApiClient, ApiError  # noqa: E402
 from .options import ApiOptions  # noqa: E402
-from .tabs.batch import BatchTab, build_batch_tab  # noqa: E402
+from .scripting import build_script_api  # noqa: E402
+from .tabs.batch import BatchTab, build_batch_tab, picker_values  # noqa: E402
 from .tabs.context import TableTab, UiContext  # noqa: E402
 from .tabs.create import CreateActions, CreateTab, build_create_tab  # noqa: E402
 from .tabs.inputs import voice_choices  # noqa: E402
 from .tabs.jobs import JobsActions, build_jobs_tab  # noqa: E402
 from .tabs.templates import build_templates_tab  # noqa: E402
-from .views import error_html, template_choices, template_row  # noqa: E402
+from .views import error_html, message_html, template_choices, template_row  # noqa: E402
 
 # Local fonts only: the default theme would load Google Fonts from the internet.
 THEME = gr.themes.Default(font=[gr.themes.Font("system-ui"), "sans-serif"],
@@ -42,7 +44,11 @@ CSS = """
 .fc-error { background: #fdecea; color: #8a1c12; }
 .fc-ok { background: #e9f7ef; color: #1d6b3a; }
 .fc-info { background: var(--neutral-100); }
+.fc-batch .fc-progress { margin: 2px 0 6px; }
+/* Phones: smaller captions under the progress bars. */
+@media (max-width: 640px) { .fc-caption { font-size: 0.8em; } }
 """
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,27 +59,61 @@ class _Tabs:
     templates: TableTab
 
 
-def build_ui(api_base_url: str, api_key: str | None = None, openapi: dict[str, Any] | None = None) -> gr.Blocks:
+@dataclass(frozen=True, slots=True)
+class _SignIn:
+    """The sign-in form, and what it shows or hides."""
+
+    form: gr.Row
+    key: gr.Textbox
+    button: gr.Button
+    message: gr.HTML
+    signed_in: gr.Row
+    who: gr.Markdown
+    sign_out: gr.Button
+    studio: gr.Column
+
+
+def build_ui(api_base_url: str, api_key: str | None = None, openapi: dict[str, Any] | None = None,
+             sign_in: bool = False) -> gr.Blocks:
     """The UI for the facecast server at `api_base_url` (e.g. http://127.0.0.1:8000).
 
     Args:
         api_base_url: where the UI sends its API calls.
-        api_key: sent as a bearer token when the server requires one.
+        api_key: read the OpenAPI document with it, and call the API with it for pages that did not sign in
+            (a one-user standalone UI); leave it None when each page signs in.
         openapi: the server's OpenAPI document; fetched from `api_base_url` with `api_key` when not given.
+        sign_in: the server wants API keys: each page signs in with its own before the studio shows.
 
     Raises:
         ApiError: the OpenAPI document could not be fetched or lacks an option the UI shows.
     """
     api = ApiClient(api_base_url, api_key)
-    ctx = UiContext(api, read_options(api, openapi), Path(tempfile.mkdtemp(prefix="facecast-webui-")))
+    ctx = UiContext(api, read_options(api, openapi), Path(tempfile.mkdtemp(prefix="facecast-webui-")),
+                    sign_in=sign_in and not api_key)
     with gr.Blocks(title="facecast", analytics_enabled=False) as ui:
         gr.Markdown("## facecast\nLip-synced talking videos from a template and speech. "
                     f"Everything here calls the [HTTP API]({api.base_url}/docs).")
-        voices_state = gr.State(None)
-        tabs = _Tabs(build_create_tab(ctx, voices_state), build_batch_tab(ctx), build_jobs_tab(ctx),
-                     build_templates_tab(ctx))
-        _wire_across_tabs(ui, ctx, voices_state, tabs)
+        form = _sign_in_form(ctx)
+        with form.studio:
+            voices_state = gr.State(None)
+            tabs = _Tabs(build_create_tab(ctx, voices_state), build_batch_tab(ctx), build_jobs_tab(ctx),
+                         build_templates_tab(ctx))
+        build_script_api(ctx)
+        _wire_across_tabs(ui, ctx, voices_state, tabs, form)
     return ui
+
+
+def _sign_in_form(ctx: UiContext) -> _SignIn:
+    with gr.Row(visible=ctx.sign_in, equal_height=True) as row:
+        key = gr.Textbox(label="API key", type="password", placeholder="this server's API key", scale=4,
+                         min_width=200, elem_id="sign-in-key")
+        button = gr.Button("Sign in", variant="primary", scale=1, min_width=100, elem_id="sign-in")
+    message = gr.HTML(elem_id="sign-in-message")
+    with gr.Row(visible=False, equal_height=True, elem_id="signed-in") as signed_in:
+        who = gr.Markdown()
+        sign_out = gr.Button("Sign out", size="sm", scale=0, min_width=100)
+    studio = gr.Column(visible=not ctx.sign_in, elem_id="studio")
+    return _SignIn(row, key, button, message, signed_in, who, sign_out, studio)
 
 
 def read_options(api: ApiClient, openapi: dict[str, Any] | None = None) -> ApiOptions:
@@ -85,64 +125,83 @@ def read_options(api: ApiClient, openapi: dict[str, Any] | None = None) -> ApiOp
                                              f"and could not: {exc.detail}") from exc
 
 
-def _wire_across_tabs(ui: gr.Blocks, ctx: UiContext, voices_state: gr.State, tabs: _Tabs) -> None:
-    """Events that reach over tabs: the page load fills every picker and table; templates added or refreshed
-    on the Create tab reach the Batch tab's picker."""
+def _wire_across_tabs(ui: gr.Blocks, ctx: UiContext, voices_state: gr.State, tabs: _Tabs, form: _SignIn) -> None:
+    """Events that reach over tabs: sign-in, the page load that fills every picker and table, and templates
+    added or refreshed on the Create tab reaching the Batch tab's picker."""
     create, batch = tabs.create, tabs.batch
-    actions = CreateActions(ctx)
+    actions, page = CreateActions(ctx), _Page(ctx, voices_state, tabs)
     pickers = [create.template, batch.templates]
     create.refresh_templates.click(actions.refresh_choices, create.template, pickers, api_name=False)
     create.add_button.click(actions.add_template, [create.add_file, create.add_name], [create.add_status, *pickers],
-                            api_name="add_template")
-    outputs = [*pickers, voices_state, create.speech.mode, batch.speech.mode, create.speech.voice,
-               batch.speech.voice, tabs.templates.table, tabs.jobs.table, tabs.jobs.message, tabs.templates.message]
-    ui.load(lambda: _load_page(ctx, voices_state, tabs), None, outputs, api_name=False)
+                            api_name=False)
+    outputs = [*pickers, *batch.picker_outputs(), voices_state, create.speech.mode, batch.speech.mode,
+               create.speech.voice, batch.speech.voice, tabs.templates.table, tabs.jobs.table, tabs.jobs.message,
+               tabs.templates.message]
+    ui.load(page.load, None, outputs, api_name=False)
+    switches = [form.form, form.signed_in, form.who, form.studio, form.message, form.key]
+    for trigger in (form.button.click, form.key.submit):
+        trigger(page.sign_in, form.key, switches, api_name=False).then(page.load, None, outputs, api_name=False)
+    form.sign_out.click(page.sign_out, None, switches, api_name=False)
+    ui.unload(page.forget)
 
 
-def _load_page(ctx: UiContext, voices_state: gr.State, tabs: _Tabs) -> dict[Any, Any]:
-    """Everything a fresh page shows: template choices, voices, both tables."""
-    try:
-        templates = ctx.api.list_templates()
-        voices = ctx.api.list_voices()
-        job_rows = JobsActions(ctx).rows(names={t["id"]: t["name"] for t in templates})
-    except ApiError as exc:
-        return {tabs.jobs.message: error_html(exc), tabs.templates.message: error_html(exc)}
-    choices = template_choices(templates, ready_only=True)
-    speech_modes = (tabs.create.speech.mode, tabs.batch.speech.mode)
-    voice_pickers = (tabs.create.speech.voice, tabs.batch.speech.voice)
-    return {tabs.create.template: gr.update(choices=choices, value=choices[0][1] if choices else None),
-            tabs.batch.templates: gr.update(choices=choices), voices_state: voices,
-            **{mode: gr.update(visible=voices is not None) for mode in speech_modes},
-            **{picker: gr.update(choices=voice_choices(voices or [])) for picker in voice_pickers},
-            tabs.templates.table: [template_row(t) for t in templates], tabs.jobs.table: job_rows,
-            tabs.jobs.message: "", tabs.templates.message: ""}
-LOGIN_USER = "facecast"
-LOGIN_MESSAGE = f"User name: {LOGIN_USER} (or leave it empty). Password: an API key of this server."
+class _Page:
+    """Page-wide handlers: sign-in and out, and filling every tab."""
+
+    def __init__(self, ctx: UiContext, voices_state: gr.State, tabs: _Tabs) -> None:
+        self.ctx, self.voices_state, self.tabs = ctx, voices_state, tabs
+
+    def sign_in(self, key: str, request: gr.Request) -> tuple[Any, ...]:
+        """Check the key with one API call; keep it for this page only when the API accepts it."""
+        key = (key or "").strip()
+        try:
+            self.ctx.api.with_key(key or None).list_templates(limit=1)
+        except ApiError as exc:
+            refused = exc.status in (401, 403)
+            text = f"The server refused that API key; check it and try again ({exc.code})." if refused else exc
+            return gr.update(), gr.update(), gr.update(), gr.update(), error_html(text), gr.update()
+        self.ctx.sessions.set(request.session_hash, key)
+        who = f"Signed in with the key ending in …{key[-4:]}" if len(key) > 8 else "Signed in"
+        return gr.update(visible=False), gr.update(visible=True), who, gr.update(visible=True), "", ""
+
+    def sign_out(self, request: gr.Request) -> tuple[Any, ...]:
+        self.ctx.sessions.set(request.session_hash, None)
+        return (gr.update(visible=True), gr.update(visible=False), "", gr.update(visible=False),
+                message_html("Signed out"), "")
+
+    def forget(self, request: gr.Request) -> None:
+        self.ctx.sessions.set(request.session_hash, None)
+
+    def load(self, request: gr.Request) -> dict[Any, Any]:
+        """Everything a fresh (or freshly signed-in) page shows: template choices, voices, both tables."""
+        session, tabs = self.ctx.page_session(request), self.tabs
+        if session is None:  # not signed in yet: nothing to fill (an empty dict would read as one output value)
+            return {tabs.jobs.message: ""}
+        try:
+            templates = session.api.list_templates()
+            voices = session.api.list_voices()
+            job_rows = JobsActions(self.ctx).rows(session.api, names={t["id"]: t["name"] for t in templates})
+            gallery, checkboxes, ids = picker_values(session, templates)
+        except ApiError as exc:
+            return {tabs.jobs.message: error_html(exc), tabs.templates.message: error_html(exc)}
+        choices = template_choices(templates, ready_only=True)
+        speech_modes = (tabs.create.speech.mode, tabs.batch.speech.mode)
+        voice_pickers = (tabs.create.speech.voice, tabs.batch.speech.voice)
+        return {tabs.create.template: gr.update(choices=choices, value=choices[0][1] if choices else None),
+                tabs.batch.picker: gallery, tabs.batch.templates: checkboxes, tabs.batch.picker_ids: ids,
+                self.voices_state: voices, **{mode: gr.update(visible=voices is not None) for mode in speech_modes},
+                **{picker: gr.update(choices=voice_choices(voices or [])) for picker in voice_pickers},
+                tabs.templates.table: [template_row(t) for t in templates], tabs.jobs.table: job_rows,
+                tabs.jobs.message: "", tabs.templates.message: ""}
 
 
-def login_check(keys: list[str], user: str = LOGIN_USER) -> Callable[[str, str], bool]:
-    """Gradio's login callback: the user name is `user` or empty and the password one of `keys`, every key
-    compared in constant time so the answer's timing says nothing about how much of a key was right."""
-    encoded = [key.encode() for key in keys]
-
-    def check(username: str, password: str) -> bool:
-        found = False
-        for key in encoded:
-            found |= hmac.compare_digest(password.encode("utf-8", "replace"), key)
-        return found and username.strip() in ("", user)
-
-    return check
-
-
-def mount_ui(app: Any, api_base_url: str, api_key: str | None = None, path: str = "/ui",
-             login_keys: list[str] | None = None) -> Any:
-    """Mount the UI on a FastAPI app at `path`. With `login_keys` the page asks for a login whose password
-    is one of them (the API keys), since the UI itself calls the API with `api_key`."""
-    auth = login_check(login_keys) if login_keys else None
+def mount_ui(app: Any, api_base_url: str, sign_in: bool = False, path: str = "/ui",
+             max_file_size: int | None = None) -> Any:
+    """Mount the UI on a FastAPI app at `path`. With `sign_in` (the server has API keys) each page asks for a
+    key and calls the API with it; `max_file_size` caps what a page may upload into Gradio's cache."""
     # The server is not listening yet while it mounts the UI, so the OpenAPI document is the one the app would
     # serve at GET /openapi.json, read from the app object itself.
-    ui = build_ui(api_base_url, api_key, openapi=app.openapi())
-    return gr.mount_gradio_app(app, ui, path=path, theme=THEME, css=CSS,
-                               footer_links=["api"], auth=auth, auth_message=LOGIN_MESSAGE, ssr_mode=False,
-                               pwa=False, mcp_server=False,
-                               enable_monitoring=False, show_error=True)
+    ui = build_ui(api_base_url, openapi=app.openapi(), sign_in=sign_in)
+    return gr.mount_gradio_app(app, ui, path=path, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
+                               pwa=False, mcp_server=False, enable_monitoring=False, show_error=True,
+                               max_file_size=max_file_size)

@@ -31,14 +31,20 @@ class ApiError(Exception):
 class ApiClient:
     """Calls one facecast server. Thread-safe (httpx.Client is), so Gradio handlers can share it."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 120.0) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 120.0,
+                 http: httpx.Client | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
+        self.api_key = api_key
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout_s)
+
+    def with_key(self, api_key: str | None) -> "ApiClient":
+        """A client for the same server that sends `api_key`, sharing this one's connections."""
+        return ApiClient(self.base_url, api_key, http=self._http)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)
+            response = self._http.request(method, path, headers=self._headers, **kwargs)
         except httpx.TransportError as exc:
             raise ApiError(0, "unreachable", f"the facecast API at {self.base_url} did not answer ({exc})") from exc
         if response.status_code >= 400:
@@ -64,6 +70,10 @@ class ApiClient:
         with open(path, "rb") as file:
             return self._json("POST", "/v1/templates", files={"file": (Path(path).name, file)},
                               data={"name": name} if name else None)
+
+    def template_from_url(self, url: str, name: str | None = None) -> dict[str, Any]:
+        body = {"source_url": url, **({"name": name} if name else {})}
+        return self._json("POST", "/v1/templates/from_url", json=body)
 
     def rename_template(self, template_id: str, name: str) -> dict[str, Any]:
         return self._json("PATCH", f"/v1/templates/{template_id}", json={"name": name})
@@ -113,7 +123,7 @@ class ApiClient:
     def download(self, api_path: str, target: Path) -> Path:
         """Stream an API file (a video or thumbnail path under /v1) to `target`, written whole or not at all."""
         try:
-            with self._http.stream("GET", api_path) as response:
+            with self._http.stream("GET", api_path, headers=self._headers) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise _api_error(response)

@@ -9,6 +9,7 @@ from .client import ApiError
 
 TEMPLATE_COLUMNS = ["Name", "Status", "Resolution", "FPS", "Duration (s)", "Face coverage", "Talking", "Id"]
 VIDEO_COLUMNS = ["Id", "Status", "Progress", "Stage", "Template", "Duration (s)", "Lip-sync", "Created", "Error"]
+VIDEO_COLUMN_WIDTHS = ["220px", "140px", "90px", "100px", "140px", "110px", "250px", "170px", "240px"]
 STATUS_ICON = {"ready": "✅", "preparing": "⏳", "failed": "❌", "queued": "🕒", "processing": "⏳",
                "succeeded": "✅", "canceled": "⏹"}
 

@@ -209,14 +209,6 @@ def test_odd_ids_cursors_text_and_file_names(make_service, portrait_jpg) -> None
     assert_alive(service)
 
 
-def test_web_ui_login_wants_the_key_and_a_known_user() -> None:
-    from facecast.webui.app import LOGIN_USER, login_check
-
-    check = login_check(["s3cret", "other"])
-    assert check(LOGIN_USER, "s3cret") and check("", "other")
-    assert not check("admin", "s3cret") and not check(LOGIN_USER, "s3cre") and not check("", "")
-
-
 # --- everything at once against one server ------------------------------------------------------------------
 
 class Canary:

@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -107,3 +109,12 @@ class Service:
             if "/templates/" in path:
                 time.sleep(0.3)
         raise AssertionError(f"{path} still {body.get('status')} after {timeout_s} s: {body}")
+
+
+def serving(data_dir: Path, **kwargs: Any) -> Iterator[Service]:
+    """A started Service for a fixture to yield from; stopped when the fixture ends."""
+    service = Service(data_dir, {}, **kwargs).start()
+    try:
+        yield service
+    finally:
+        service.stop()

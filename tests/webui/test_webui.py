@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +28,7 @@ CSS_URL = re.compile(r"""(?:url\(\s*["']?|@import\s+["'])([^"')]+)""", re.IGNORE
 SLIDER_FIELDS = {"Rate": "rate", "Pitch (semitones)": "pitch", "Volume": "volume", "Mouth intensity": "intensity"}
 CHOICE_FIELDS = {"Subtitles": "subtitles", "Renderer": "render_mode"}
 PRESET_FIELDS = {"Max height": "max_height", "Quality": "crf"}
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    service = Service(tmp_path_factory.mktemp("webui") / "data", {}, workers=1).start()
-    try:
-        yield service
-    finally:
-        service.stop()
+MOUTH = ("auto", 1.0)  # renderer and intensity: undocumented UI endpoints get every input, defaults included
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +39,6 @@ def demo_template(service: Service) -> str:
     return service.wait_for(f"/v1/templates/{created.json()['id']}", {"ready", "failed"}, 120)["id"]
 
 
-@pytest.fixture(scope="module")
-def ui(service: Service) -> gradio_client.Client:
-    return gradio_client.Client(f"{service.url}/ui/", verbose=False)
-
-
 @pytest.fixture
 def short_speech(tmp_path: Path) -> Path:
     return trim_wav(assets.DEMO_SPEECH, tmp_path / "speech.wav", 2.0)
@@ -59,7 +46,8 @@ def short_speech(tmp_path: Path) -> Path:
 
 def generate(ui: gradio_client.Client, template_id: str | None, audio: Path | None) -> tuple:
     audio_arg = gradio_client.handle_file(str(audio)) if audio else None
-    return ui.predict(template_id, AUDIO, audio_arg, "", None, 1.0, 0, 1.0, "none", 0, 20, api_name="/generate")
+    return ui.predict(template_id, AUDIO, audio_arg, "", None, 1.0, 0, 1.0, "none", 0, 20, *MOUTH,
+                      api_name="/ui_generate")
 
 
 def test_generate_returns_the_finished_video(ui, demo_template: str, short_speech: Path, service: Service) -> None:
@@ -144,10 +132,12 @@ def test_progress_bar_shows_stage_and_eta() -> None:
 
 
 def test_batch_tab_returns_one_video_per_template(ui, demo_template: str, short_speech: Path) -> None:
-    status, gallery, videos = ui.predict([demo_template], AUDIO, gradio_client.handle_file(str(short_speech)), "",
-                                         None, 1.0, 0, 20, api_name="/batch")
+    status, gallery, zipped = ui.predict([demo_template], AUDIO, gradio_client.handle_file(str(short_speech)), "",
+                                         None, 1.0, 0, 20, *MOUTH, api_name="/ui_batch")
     assert 'data-status="succeeded"' in status and "1 succeeded" in status, status
-    assert len(videos) == 1 and Path(videos[0]).read_bytes()[4:8] == b"ftyp"
+    with zipfile.ZipFile(zipped) as archive:
+        names = archive.namelist()
+        assert len(names) == 1 and names[0].endswith(".mp4") and archive.read(names[0])[4:8] == b"ftyp"
     assert len(gallery) == 1
 
 
@@ -155,15 +145,16 @@ def test_text_is_spoken_when_the_server_has_voices(ui, demo_template: str, servi
     if service.client.get("/v1/voices").status_code == 404:
         pytest.skip("this server has no voice API (GET /v1/voices answers 404)")
     status, video, download = ui.predict(demo_template, TEXT, None, "Hello there.", "espeak:en-us", 1.2, 0, 1.0,
-                                         "none", 0, 20, api_name="/generate")
+                                         "none", 0, 20, *MOUTH, api_name="/ui_generate")
     assert 'data-status="succeeded"' in status, status
     assert sorted(Path(d).suffix for d in download) == [".mp4", ".srt", ".vtt"]
     assert "Hello" in next(Path(d) for d in download if d.endswith(".srt")).read_text()
-    status, _, _ = ui.predict(demo_template, TEXT, None, "Hi.", "", 1.0, 0, 1.0, "none", 0, 20,
-                              api_name="/generate")  # "" is the voice picker's "Server default"
+    status, _, _ = ui.predict(demo_template, TEXT, None, "Hi.", "", 1.0, 0, 1.0, "none", 0, 20, *MOUTH,
+                              api_name="/ui_generate")  # "" is the voice picker's "Server default"
     assert 'data-status="succeeded"' in status, status
     status, _, _ = ui.predict(demo_template, TEXT, None, "Hi", "espeak:no-such-voice", 1.0, 0, 1.0, "none", 0, 20,
-                              api_name="/generate")
+                              *MOUTH,
+                              api_name="/ui_generate")
     assert "fc-error" in status and "(unknown_voice)" in status, status
 
 
@@ -230,3 +221,23 @@ def test_a_schema_without_an_option_is_refused(service: Service) -> None:
     with pytest.raises(ApiError) as caught:
         ApiOptions.from_openapi(broken)
     assert caught.value.code == "openapi_unreadable" and "VideoCreate.rate" in caught.value.message
+
+
+def test_history_retries_an_api_job_with_its_inputs(ui, demo_template: str, short_speech: Path,
+                                                   service: Service) -> None:
+    """A job made through the HTTP API shows in History; Retry makes it again with the same inputs."""
+    with short_speech.open("rb") as handle:
+        audio = service.client.post("/v1/audio", files={"file": ("speech.wav", handle)}).json()
+    original = service.client.post("/v1/videos", json={"template_id": demo_template, "audio_id": audio["id"],
+                                                       "crf": 28, "metadata": {"from": "api"}}).json()
+    table, _ = ui.predict("all", api_name="/list_jobs")
+    assert original["id"] in [row[0] for row in table["data"]]
+    table, message = ui.predict(original["id"], "all", api_name="/retry_job")
+    assert "made again as vid_" in message, message
+    again_id = re.search(r"made again as (vid_\w+)", message).group(1)
+    again = service.client.get(f"/v1/videos/{again_id}").json()
+    assert (again["template_id"], again["audio_id"], again["metadata"]) == (demo_template, audio["id"], {"from": "api"})
+    assert again["options"]["crf"] == 28 and again["text"] is None
+    assert again_id in [row[0] for row in table["data"]]
+    _, message = ui.predict("vid_nope", "all", api_name="/retry_job")
+    assert "fc-error" in message and "(not_found)" in message

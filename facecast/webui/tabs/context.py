@@ -1,9 +1,12 @@
-"""What every tab shares: the API client, the API's option fields and a folder for downloaded files."""
+"""What every tab shares: the API client, the API's option fields, the signed-in sessions and a folder for
+downloaded files."""
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,16 +20,36 @@ from ..views import template_facts_markdown
 POLL_WAIT_S = 1  # each poll long-polls this long, so a finished job shows at once and progress ticks each second
 
 
+class SessionKeys:
+    """The API key each browser session signed in with, by Gradio session hash (one per open page, as
+    gr.State is), so two people on one UI each act as their own key. Forgotten when the page closes."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: str | None) -> str | None:
+        with self._lock:
+            return self._keys.get(session or "")
+
+    def set(self, session: str, key: str | None) -> None:
+        with self._lock:
+            if key:
+                self._keys[session] = key
+            else:
+                self._keys.pop(session, None)
+
+
 @dataclass(frozen=True, slots=True)
-class UiContext:
-    """Handed to each tab builder instead of closures over one shared scope."""
+class Session:
+    """One caller's view of the API: its key's client and its own download folder, so a file fetched with
+    one key is never served from the cache to another."""
 
     api: ApiClient
-    options: ApiOptions
-    files: Path  # downloaded results, thumbnails and voice samples
+    files: Path
 
     def fetch(self, url: str, name: str) -> str:
-        """An API file (result, thumbnail, voice sample) in the local folder, downloaded once."""
+        """An API file (result, thumbnail, voice sample) in this caller's folder, downloaded once."""
         target = self.files / re.sub(r"[^A-Za-z0-9._-]", "_", name)
         return str(target if target.exists() else self.api.download(api_path(url), target))
 
@@ -47,8 +70,33 @@ class UiContext:
         return {t["id"]: t["name"] for t in self.api.list_templates()}
 
 
+@dataclass(frozen=True, slots=True)
+class UiContext:
+    """Handed to each tab builder instead of closures over one shared scope."""
+
+    api: ApiClient  # its key, if any (the standalone UI's --api-key), serves sessions that did not sign in
+    options: ApiOptions
+    files: Path  # downloaded results, thumbnails and voice samples, one folder per key
+    sign_in: bool = False  # the server wants a key: each page signs in with its own
+    sessions: SessionKeys = field(default_factory=SessionKeys)
+
+    def session(self, request: gr.Request | None) -> Session:
+        """The caller of this event: the key its page signed in with, else a key in the request's own headers
+        (a gradio_client script's), else the UI's."""
+        key = (self.sessions.get(getattr(request, "session_hash", None))
+               or header_key(dict(getattr(request, "headers", None) or {})) or self.api.api_key)
+        folder = hashlib.sha256(key.encode()).hexdigest()[:16] if key else "anonymous"
+        return Session(self.api.with_key(key), self.files / folder)
+
+    def page_session(self, request: gr.Request) -> Session | None:
+        """The session of a page event, or None while a page that must sign in has not."""
+        if self.sign_in and not self.sessions.get(request.session_hash) and not self.api.api_key:
+            return None
+        return self.session(request)
+
+
 class TabActions:
-    """Base of each tab's handlers: they call the API through the shared context."""
+    """Base of each tab's handlers: they call the API as the event's caller."""
 
     def __init__(self, ctx: UiContext) -> None:
         self.ctx = ctx
@@ -60,6 +108,15 @@ class TableTab:
 
     table: gr.Dataframe
     message: gr.HTML
+
+
+def header_key(headers: dict[str, str]) -> str | None:
+    """The key in `X-API-Key` or `Authorization: Bearer`, as the API itself reads it, or None."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    if lowered.get("x-api-key"):
+        return lowered["x-api-key"].strip() or None
+    authorization = lowered.get("authorization", "")
+    return authorization[7:].strip() or None if authorization.lower().startswith("bearer ") else None
 
 
 def api_path(url: str) -> str:

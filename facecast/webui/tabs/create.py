@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -14,8 +12,7 @@ from ..client import ENDED, ApiError
 from ..views import error_html, job_error_text, message_html, progress_html, quality_text, template_choices
 from .context import POLL_WAIT_S, TabActions, UiContext
 from .inputs import OutputInputs, SpeechInputs, output_body, output_inputs, speech_body, speech_inputs
-
-PREPARE_POLL_S = 1.0  # how often an added template is checked while face tracking runs
+from .templates import upload_and_follow
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +32,10 @@ class CreateTab:
 class CreateActions(TabActions):
     """The tab's handlers: each calls the API and turns an ApiError into a message."""
 
-    def refresh_choices(self, current: str | None) -> tuple[Any, Any]:
+    def refresh_choices(self, current: str | None, request: gr.Request) -> tuple[Any, Any]:
         """Ready templates for both pickers, keeping the current choice when it is still there."""
         try:
-            choices = template_choices(self.ctx.api.list_templates(), ready_only=True)
+            choices = template_choices(self.ctx.session(request).api.list_templates(), ready_only=True)
         except ApiError as exc:
             gr.Warning(exc.message)
             return gr.update(), gr.update()
@@ -46,49 +43,44 @@ class CreateActions(TabActions):
         keep = current if current in ids else (ids[0] if ids else None)
         return gr.update(choices=choices, value=keep), gr.update(choices=choices)
 
-    def add_template(self, path: str | None, name: str) -> Iterator[tuple[Any, Any, Any]]:
-        if not path:
-            yield error_html("Choose a video or photo to upload first."), gr.update(), gr.update()
-            return
-        api = self.ctx.api
-        try:
-            item = api.upload_template(Path(path), name.strip() or None)
-            while item["status"] == "preparing":
-                yield message_html(f"{item['name']}: preparing (face tracking)…"), gr.update(), gr.update()
-                time.sleep(PREPARE_POLL_S)
-                item = api.get_template(item["id"])
-            choices = template_choices(api.list_templates(), ready_only=True)
-        except ApiError as exc:
-            yield error_html(exc), gr.update(), gr.update()
-            return
-        if item["status"] != "ready":
-            yield error_html(f"{item['name']} could not be prepared: {item.get('error_message')} "
-                             f"({item.get('error_code')})"), gr.update(), gr.update()
-            return
-        yield (message_html(f"{item['name']} is ready", "ok"), gr.update(choices=choices, value=item["id"]),
-               gr.update(choices=choices))
+    def add_template(self, path: str | None, name: str, request: gr.Request) -> Iterator[tuple[Any, Any, Any]]:
+        """Upload a template and follow its face tracking; once ready it is picked on the Create tab."""
+        api = self.ctx.session(request).api
+        for notice, item in upload_and_follow(api, path, name):
+            if item is None:
+                yield notice, gr.update(), gr.update()
+                continue
+            try:
+                choices = template_choices(api.list_templates(), ready_only=True)
+            except ApiError as exc:
+                yield error_html(exc), gr.update(), gr.update()
+                return
+            yield notice, gr.update(choices=choices, value=item["id"]), gr.update(choices=choices)
 
-    def generate(self, template_id: str | None, mode: str, audio_path: str | None, text: str, voice_id: str | None,
-                 rate: float, pitch: float, volume: float, subtitles: str, max_height: int | None, crf: int | None,
-                 render_mode: str | None = None,
+    def generate(self, request: gr.Request, template_id: str | None, mode: str, audio_path: str | None,
+                 text: str, voice_id: str | None, rate: float, pitch: float, volume: float, subtitles: str,
+                 max_height: int | None, crf: int | None, render_mode: str | None = None,
                  intensity: float | None = None) -> Iterator[tuple[Any, Any, Any]]:
+        """Submit one video with the caller's key, show its progress, then the result and its files."""
         if not template_id:
             yield error_html("Choose a template first (or add one)."), None, None
             return
+        session = self.ctx.session(request)
         try:
             body = {"template_id": template_id,
-                    **speech_body(self.ctx, mode, audio_path, text, voice_id, rate, pitch, volume, subtitles),
+                    **speech_body(self.ctx, session.api, mode, audio_path, text, voice_id, rate, pitch, volume,
+                                  subtitles),
                     **output_body(self.ctx, max_height, crf, render_mode, intensity)}
             yield message_html("submitting…"), None, None
-            job = self.ctx.api.create_video(body)
+            job = session.api.create_video(body)
             while job["status"] not in ENDED:
                 yield progress_html(job["progress"], job["status"], job.get("stage"), job.get("eta_s"),
                                     note=job["id"]), None, None
-                job = self.ctx.api.get_video(job["id"], wait_s=POLL_WAIT_S)
+                job = session.api.get_video(job["id"], wait_s=POLL_WAIT_S)
             if job["status"] != "succeeded":
                 yield progress_html(job["progress"], job["status"]) + error_html(job_error_text(job)), None, None
                 return
-            downloads = [self.ctx.fetch(job[key], f"{job['id']}.{ext}")
+            downloads = [session.fetch(job[key], f"{job['id']}.{ext}")
                          for key, ext in (("video_url", "mp4"), ("subtitles_srt_url", "srt"),
                                           ("subtitles_vtt_url", "vtt")) if job.get(key)]
         except ApiError as exc:
@@ -99,15 +91,20 @@ class CreateActions(TabActions):
             done += f", lip-sync {quality_text(job)}"
         yield progress_html(1.0, "succeeded", note=done), downloads[0], downloads
 
-    def sample_voice(self, voice_id: str | None, voices: list[dict[str, Any]] | None) -> str | None:
+    def sample_voice(self, voice_id: str | None, voices: list[dict[str, Any]] | None,
+                     request: gr.Request) -> str | None:
         """The voice's short preview WAV, when the server offers one."""
         url = next((v.get("preview_url") for v in voices or [] if v["id"] == voice_id), None)
         if not url:
             return None
         try:
-            return self.ctx.fetch(url, f"voice-{voice_id}.wav")
+            return self.ctx.session(request).fetch(url, f"voice-{voice_id}.wav")
         except ApiError:
             return None
+
+
+    def preview(self, template_id: str | None, request: gr.Request) -> tuple[str | None, str]:
+        return self.ctx.session(request).template_preview(template_id)
 
 
 def build_create_tab(ctx: UiContext, voices_state: gr.State) -> CreateTab:
@@ -121,22 +118,24 @@ def build_create_tab(ctx: UiContext, voices_state: gr.State) -> CreateTab:
             preview = gr.Image(label="Preview", type="filepath", interactive=False, height=220,
                                buttons=["fullscreen"])
             template_info = gr.Markdown()
-            with gr.Accordion("Add a template (video or photo with one face)", open=False):
-                add_file = gr.File(label="Video or photo", file_types=["video", "image"], type="filepath")
+            with gr.Accordion("Add a template", open=False, elem_id="create-add-accordion"):
+                add_file = gr.File(label="Video or photo with one face", file_types=["video", "image"], type="filepath",
+                                   elem_id="create-add-file")
                 add_name = gr.Textbox(label="Name", placeholder="e.g. presenter")
-                add_button = gr.Button("Add template")
-                add_status = gr.HTML()
+                add_button = gr.Button("Add template", elem_id="create-add")
+                add_status = gr.HTML(elem_id="create-add-status")
         with gr.Column(scale=1):
-            speech = speech_inputs(ctx, text_lines=4, full=True)
+            speech = speech_inputs(ctx, text_lines=4, full=True, prefix="create")
             output = output_inputs(ctx)
-            generate = gr.Button("Generate", variant="primary")
-            status = gr.HTML()
-            result = gr.Video(label="Result", interactive=False, buttons=["download"])
-            download = gr.File(label="Download", file_count="multiple", interactive=False)
-    template.change(ctx.template_preview, template, [preview, template_info], api_name=False)
+            generate = gr.Button("Generate", variant="primary", elem_id="create-generate")
+            status = gr.HTML(elem_id="create-status")
+            result = gr.Video(label="Result", interactive=False, buttons=["download"], elem_id="create-result")
+            download = gr.File(label="Download", file_count="multiple", interactive=False,
+                               elem_id="create-download")
+    template.change(actions.preview, template, [preview, template_info], api_name=False)
     if speech.sample is not None:
         speech.voice.change(actions.sample_voice, [speech.voice, voices_state], speech.sample, api_name=False)
     generate.click(actions.generate, [template, *speech.components(), *output.components()],
-                   [status, result, download], api_name="generate")
+                   [status, result, download], api_name="ui_generate", api_visibility="undocumented")
     return CreateTab(template, refresh_templates, add_file, add_name, add_button, add_status, speech, output)
 

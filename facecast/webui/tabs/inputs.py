@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..client import ApiError
+from ..client import ApiClient, ApiError
 from ..widgets import (TEMPLATE_SIZE, changed_values, choice_dropdown, choice_radio, max_height_dropdown,
                        quality_dropdown, slider)
 from .context import UiContext
@@ -46,11 +46,12 @@ class OutputInputs:
         return [self.max_height, self.quality, self.render_mode, self.intensity]
 
 
-def speech_inputs(ctx: UiContext, text_lines: int, full: bool) -> SpeechInputs:
+def speech_inputs(ctx: UiContext, text_lines: int, full: bool, prefix: str) -> SpeechInputs:
     """Audio or text inputs; `full` adds the voice sample, pitch, volume and subtitles. The mode radio shows
     once the page finds the server has voices."""
     mode = gr.Radio([SPEECH_AUDIO, SPEECH_TEXT], value=SPEECH_AUDIO, label="Speech", visible=False)
-    audio = gr.Audio(label="Speech audio", sources=["upload", "microphone"], type="filepath", buttons=[])
+    audio = gr.Audio(label="Speech audio", sources=["upload", "microphone"], type="filepath", buttons=[],
+                     elem_id=f"{prefix}-audio")
     with gr.Group(visible=False) as text_group:
         text = gr.Textbox(label="Text", lines=text_lines, placeholder="What the person says")
         voice = gr.Dropdown(label="Voice", choices=[SERVER_DEFAULT_VOICE], value=SERVER_DEFAULT_VOICE[1],
@@ -76,14 +77,14 @@ def output_inputs(ctx: UiContext) -> OutputInputs:
     return OutputInputs(max_height, quality, render_mode, intensity)
 
 
-def speech_body(ctx: UiContext, mode: str, audio_path: str | None, text: str, voice_id: str | None,
-                rate: float, pitch: float | None = None, volume: float | None = None,
+def speech_body(ctx: UiContext, api: ApiClient, mode: str, audio_path: str | None, text: str,
+                voice_id: str | None, rate: float, pitch: float | None = None, volume: float | None = None,
                 subtitles: str | None = None) -> dict[str, Any]:
-    """The speech part of a video or batch body; uploads the audio first."""
+    """The speech part of a video or batch body; uploads the audio first, with the caller's key."""
     if mode == SPEECH_TEXT:
         if not (text or "").strip():
             raise ApiError(0, "empty_text", "Type the text to speak first.")
-        if ctx.api.list_voices() is None:
+        if api.list_voices() is None:
             raise ApiError(0, "no_voice_api", "This server does not speak text; upload an audio instead.")
         options = ctx.options
         return {"text": text, **({"voice": voice_id} if voice_id else {}),
@@ -91,7 +92,7 @@ def speech_body(ctx: UiContext, mode: str, audio_path: str | None, text: str, vo
                                   (options.subtitles, subtitles)])}
     if not audio_path:
         raise ApiError(0, "no_audio", "Upload or record the speech first.")
-    return {"audio_id": ctx.api.upload_audio(Path(audio_path))["id"]}
+    return {"audio_id": api.upload_audio(Path(audio_path))["id"]}
 
 
 def output_body(ctx: UiContext, max_height: int | None, crf: int | None, render_mode: str | None = None,
