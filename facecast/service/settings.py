@@ -45,6 +45,16 @@ class WorkerSettings(BaseModel):
         "so two renders fill two cores better than one. GPU workers always render one at a time"))
 
 
+class KeyLimits(BaseModel):
+    """Limits of each database API key that sets none of its own (`facecast keys create --rate-limit ...`).
+    Config keys (api_keys) and a server without keys are the operator's own and are not limited."""
+
+    rate_limit_per_min: int | None = Field(600, ge=1, description=(
+        "Requests per minute one key may make to one API process (a token bucket); None for no limit"))
+    max_active_jobs: int | None = Field(20, ge=1, description=(
+        "New videos are refused (429) while a key has this many queued or running; None for no limit"))
+
+
 class S3Settings(BaseModel):
     """Object storage used instead of the local data directory when storage = "s3"."""
 
@@ -119,7 +129,9 @@ class Settings(LimitSettings):  # type: ignore[valid-type,misc]
     s3: S3Settings = Field(default_factory=S3Settings)
     api_keys: list[SecretStr] = Field(default_factory=list, description=(
         "Accepted keys (Authorization: Bearer or X-API-Key); empty means no authentication"))
-    allow_unauthenticated: bool = Field(False, description="Allow a non-loopback bind without api_keys")
+    allow_unauthenticated: bool = Field(False, description=(
+        "Allow a non-loopback bind without api_keys or database keys (facecast keys create)"))
+    key_limits: KeyLimits = Field(default_factory=KeyLimits)
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key signing webhook bodies")
     webhook_attempts: int = Field(4, ge=1, description="Deliveries tried per webhook before giving up")
     webhook_retry_s: float = Field(2.0, ge=0, description="Delay before the first retry; doubles each time")

@@ -25,6 +25,7 @@ from ...library import Library
 from ...problems import InvalidRequestError, NotFoundError
 from ...schemas import BatchCreate, BatchPublic, batch_public, check_url_field
 from ...settings import Settings
+from ...tenants import Caller
 from ...webhooks import deliver_body
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
 from .polling import POLL_S, ended
@@ -74,40 +75,41 @@ def task_public(task_id: str, batch: BatchPublic) -> TaskPublic:
                       result=[v.video_url for v in batch.videos], error=error or None)
 
 
-def _load(jobs: JobService, settings: Settings, owner: str, task_id: str) -> TaskPublic | None:
-    batch_id = jobs.id_for_idempotency_key(owner, KEY_PREFIX + task_id)
+def _load(jobs: JobService, settings: Settings, caller: Caller, task_id: str) -> TaskPublic | None:
+    batch_id = jobs.id_for_idempotency_key(caller, KEY_PREFIX + task_id)
     if batch_id is None:
         return None
-    return task_public(task_id, batch_public(*jobs.get_batch(owner, batch_id), settings.base_url))
+    return task_public(task_id, batch_public(*jobs.get_batch(caller, batch_id), settings.base_url))
 
 
-def _add_templates(library: Library, settings: Settings, owner: str, urls: list[str]) -> list[str]:
+def _add_templates(library: Library, settings: Settings, caller: Caller, urls: list[str]) -> list[str]:
     """One template per distinct URL, every URL checked before any is added; ids in the order of `urls`."""
     if len(urls) > settings.max_batch_templates:
         raise InvalidRequestError(f"video_templates takes at most {settings.max_batch_templates} URLs")
     distinct = list(dict.fromkeys(urls))
     for url in distinct:
         check_url(url, settings.fetch)
-    ids = {url: library.add_template_url(owner, url, url[:200]).id for url in distinct}
+    ids = {url: library.add_template_url(caller, url, url[:200]).id for url in distinct}
     return [ids[url] for url in urls]
 
 
-def _notify_when_ended(jobs: JobService, settings: Settings, owner: str, task_id: str, callback_url: str) -> None:
+def _notify_when_ended(jobs: JobService, settings: Settings, caller: Caller, task_id: str, callback_url: str) -> None:
     """Poll the task's batch until it ends, then POST its body to callback_url."""
-    task = _load(jobs, settings, owner, task_id)
+    task = _load(jobs, settings, caller, task_id)
     while task is not None and task.status == "processing":
         time.sleep(POLL_S * 5)
-        task = _load(jobs, settings, owner, task_id)
+        task = _load(jobs, settings, caller, task_id)
     if task is not None:
         deliver_body(settings, callback_url, EVENT, json.dumps(task.model_dump(mode="json")).encode())
 
 
-def _create(library: Library, settings: Settings, owner: str, body: GenerateBatch) -> TaskPublic:
+def _create(library: Library, settings: Settings, caller: Caller, body: GenerateBatch) -> TaskPublic:
     """Templates for the URLs and the batch over them, at once; the videos wait for their downloads."""
-    template_ids = _add_templates(library, settings, owner, body.video_templates)
+    library.jobs.quota_or_raise(caller)  # before adding templates a refused batch would leave behind
+    template_ids = _add_templates(library, settings, caller, body.video_templates)
     task_id = new_id("task")
     request = BatchCreate(template_ids=template_ids, audio_url=body.audio_url, metadata={"task_id": task_id})
-    batch, _ = library.jobs.create_batch(owner, request, KEY_PREFIX + task_id, wait_for_template=True)
+    batch, _ = library.jobs.create_batch(caller, request, KEY_PREFIX + task_id, wait_for_template=True)
     return TaskPublic(task_id=task_id, status="processing", batch_id=batch.id)
 
 
@@ -115,9 +117,9 @@ def _create(library: Library, settings: Settings, owner: str, body: GenerateBatc
 async def generate_batch(body: GenerateBatch, caller: CallerDep, library: LibraryDep,
                          settings: SettingsDep) -> TaskPublic:
     """Lip-sync audio_url onto each of video_templates; answers a task_id to poll or await on callback_url."""
-    task = await run_in_threadpool(_create, library, settings, caller.tenant_id, body)
+    task = await run_in_threadpool(_create, library, settings, caller, body)
     if body.callback_url:
-        threading.Thread(target=_notify_when_ended, args=(library.jobs, settings, caller.tenant_id, task.task_id,
+        threading.Thread(target=_notify_when_ended, args=(library.jobs, settings, caller, task.task_id,
                                                           body.callback_url), daemon=True,
                          name="facecast-gateway").start()
     return task
@@ -126,7 +128,7 @@ async def generate_batch(body: GenerateBatch, caller: CallerDep, library: Librar
 @router.get("/task/{task_id}", operation_id="heygem_get_task", response_model=TaskPublic)
 async def get_task(task_id: TaskIdPath, caller: CallerDep, jobs: JobsDep, settings: SettingsDep) -> TaskPublic:
     """A task's status; once ended, result holds the video URLs in the order of video_templates."""
-    task = await run_in_threadpool(_load, jobs, settings, caller.tenant_id, task_id)
+    task = await run_in_threadpool(_load, jobs, settings, caller, task_id)
     if task is None:
         raise NotFoundError(f"no task {task_id}")
     return task
