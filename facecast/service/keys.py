@@ -138,17 +138,25 @@ class Authenticator:
             self._any = (now + self.cache_s, self.store.any())
         return self._any[1]
 
+    def known(self, key: str | None) -> tuple[bool, Caller | None]:
+        """(True, what `caller(key)` returns) when that needs no query (config key, cached, no key); else
+        (False, None). Lets the async guard stay on its event loop for all but cache misses."""
+        if key is None:
+            return True, None
+        if key_matches(self.config_keys, key):
+            return True, Caller()
+        with self._lock:
+            cached = self._cache.get(hash_key(key))
+        if cached is not None and cached[0] > time.monotonic():
+            return True, cached[1]
+        return False, None
+
     def caller(self, key: str | None) -> Caller | None:
         """The caller `key` authenticates, or None when it is missing, unknown or revoked."""
-        if key is None:
-            return None
-        if key_matches(self.config_keys, key):
-            return Caller()
+        known, caller = self.known(key)
+        if known or key is None:
+            return caller
         digest, now = hash_key(key), time.monotonic()
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         caller = self._lookup(digest)
         with self._lock:
             if len(self._cache) >= CACHE_MAX_ENTRIES:

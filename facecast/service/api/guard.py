@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import anyio
+
 from ..keys import Authenticator, RateLimiter
 from ..problems import problem_response, retry_after
 from ..tenants import Caller
@@ -81,7 +83,11 @@ class RequestGuard:
             else:
                 await send({"type": "websocket.close", "code": 1008})
             return
-        refusal = self.refusal(scope, headers)
+        key = presented_key(headers)
+        known, caller = self.policy.auth.known(key)
+        if not known:  # a database lookup: off the event loop
+            caller = await anyio.to_thread.run_sync(self.policy.auth.caller, key)
+        refusal = self.refusal(scope, headers, caller)
         if refusal is not None:
             await _problem(scope, send, *refusal)
             return
@@ -112,14 +118,14 @@ class RequestGuard:
     def _host_allowed(self, headers: dict[str, str]) -> bool:
         return "*" in self.policy.allowed_hosts or _hostname(headers.get("host", "")) in self.policy.allowed_hosts
 
-    def refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str] | None:
-        """(status, code, detail) when the request must not reach the app, else None. An accepted request's
-        caller is left in scope["state"]["caller"] (the routes' CallerDep reads it instead of checking again)."""
+    def refusal(self, scope: Scope, headers: dict[str, str], caller: Caller | None) -> tuple[int, str, str] | None:
+        """(status, code, detail) when the request must not reach the app, else None. `caller` is what the
+        presented key authenticates (None: no key, or not a valid one). An accepted request's caller is left
+        in scope["state"]["caller"]: the routes' CallerDep reads it instead of checking the key again."""
         if not self._host_allowed(headers):
             return 400, "host_not_allowed", ("this server does not answer to that host name; add it to "
                                              "allowed_hosts in the config")
         path = scope["path"]
-        caller = self.policy.auth.caller(presented_key(headers))
         if scope["method"] in UNSAFE_METHODS and caller is None and _cross_site(headers):
             return 403, "cross_site_refused", ("cross-site requests need an API key; open the web UI from this "
                                                "server's own address")
