@@ -14,19 +14,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('api_keys',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('role', sa.String(length=16), nullable=False),
-    sa.Column('key_hash', sa.String(length=64), nullable=False),
-    sa.Column('key_prefix', sa.String(length=16), nullable=False),
-    sa.Column('webhook_secret', sa.String(length=100), nullable=False),
-    sa.Column('rate_limit_per_min', sa.Integer(), nullable=True),
-    sa.Column('max_active_jobs', sa.Integer(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('revoked_at', sa.DateTime(), nullable=True),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('key_hash')
+    # Strings are sized as in models.ApiKey; the key itself is never stored, only its sha256 (key_hash).
+    text = {'id': 40, 'name': 200, 'role': 16, 'key_hash': 64, 'key_prefix': 16, 'webhook_secret': 100}
+    limits = ('rate_limit_per_min', 'max_active_jobs')
+    op.create_table(
+        'api_keys',
+        *(sa.Column(name, sa.String(length=size), nullable=False) for name, size in text.items()),
+        *(sa.Column(name, sa.Integer(), nullable=True) for name in limits),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('revoked_at', sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('key_hash'),
     )
 
 
