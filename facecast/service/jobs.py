@@ -275,6 +275,8 @@ class JobService:
 
     def quota_or_raise(self, caller: Caller) -> None:
         """Refuse new work (QuotaExceededError, 429) while `caller` has max_active_jobs videos queued or running."""
+        if caller.max_active_jobs is None:
+            return
         with self.db.session() as session:
             self._quota_or_raise(session, caller)
 

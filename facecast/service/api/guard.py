@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ..keys import Authenticator, RateLimiter
-from ..problems import problem_response, retry_after
+from ..problems import RateLimitedError, problem_response, retry_after, status_for
 from ..tenants import Caller
 
 if TYPE_CHECKING:
@@ -92,8 +92,9 @@ class RequestGuard:
             await _problem(scope, send, *refusal)
             return
         if (wait_s := self._rate_limited(scope)) > 0:
-            await _problem(scope, send, 429, "rate_limited", "this key made more requests per minute than its "
-                           "rate limit allows; retry after the Retry-After seconds",
+            limited = RateLimitedError("this key made more requests than its rate limit allows per minute; "
+                                       "retry after the Retry-After seconds", wait_s)
+            await _problem(scope, send, status_for(limited), limited.code, str(limited),
                            {"Retry-After": retry_after(wait_s)})
             return
         upload = scope["path"] in UPLOAD_PATHS
