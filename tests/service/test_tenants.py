@@ -202,3 +202,10 @@ def test_rate_limit_then_revocation(tenants: Tenants) -> None:
         time.sleep(0.5)
     assert answer.status_code == 401 and answer.json()["code"] == "unauthorized"
     assert httpx.get(f"{tenants.service.url}/v1/templates", headers={"X-API-Key": "fc_unknown"}).status_code == 401
+
+
+def test_without_any_key_serve_stays_on_loopback_and_says_when_keys_are_on(tenants: Tenants, tmp_path: Path) -> None:
+    refused = run_facecast("serve", "--host", "0.0.0.0", "--workers", "0", "--data-dir", str(tmp_path),
+                           module="facecast.service", timeout=60)
+    assert refused.returncode == 2 and "without API keys" in refused.stderr and "facecast keys create" in refused.stderr
+    assert "authentication: on" in (tenants.service.data_dir / "serve.out").read_text()
