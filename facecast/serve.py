@@ -32,7 +32,8 @@ def mount_webui(app: FastAPI, settings: Settings) -> bool:
         log.warning("web UI off: %s (pip install 'facecast[webui]')", exc)
         return False
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    # With API keys each page signs in with its own key, which every call it makes carries.
+    # With API keys (config or `facecast keys`) each page signs in with its own key, which every call carries.
+    keys_required = bool(settings.api_keys) or app.state.keys.any()
     mount_ui(app, f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}",
-             sign_in=bool(settings.api_keys), max_file_size=settings.max_upload_bytes)
+             sign_in=keys_required, max_file_size=settings.max_upload_bytes)
     return True

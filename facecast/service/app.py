@@ -19,6 +19,7 @@ from .api.routes import audio, batches, easy, gateway, health, templates, tools,
 from .db.session import Database
 from .deliveries import Deliveries
 from .jobs import JobService
+from .keys import Authenticator, KeyStore
 from .library import Library
 from .logs import configure_logging
 from .metrics import Metrics
@@ -48,11 +49,14 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="facecast", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings, app.state.storage, app.state.jobs = settings, storage, jobs
     app.state.deliveries = deliveries
+    app.state.keys = KeyStore(db)
+    app.state.auth = Authenticator(settings, app.state.keys)
     app.state.library = Library(jobs)
     app.state.metrics = Metrics(jobs)
     app.state.metrics.install(app)
     install_problem_handlers(app)
-    app.add_middleware(RequestGuard, policy=policy_for(settings))  # outermost: wraps the web UI mounted later
+    # outermost: wraps the web UI mounted later
+    app.add_middleware(RequestGuard, policy=policy_for(settings, app.state.auth))
     for module in (templates, audio, videos, batches, voices, health, tools, easy, gateway):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]

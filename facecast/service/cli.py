@@ -11,13 +11,14 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 
 from .settings import CONFIG_ENV, Settings
 
 if TYPE_CHECKING:
+    from .keys import KeyStore, Role
     from .library import Library
 
 log = logging.getLogger("facecast.service")
@@ -54,7 +55,8 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Bind address (FACECA
     if workers is not None:
         os.environ["FACECAST_WORKER__PROCESSES"] = str(workers)
     settings = _settings(data_dir, config, host=host, port=port)
-    _refuse_open_bind_without_keys(settings)
+    keys_exist = bool(settings.api_keys) or run_or_exit(lambda: _key_store(settings).any())
+    _refuse_open_bind_without_keys(settings, keys_exist)
     app = run_or_exit(lambda: server_app(settings))
     if demo:
         run_or_exit(lambda: _add_demo_template(app.state.library))
@@ -81,16 +83,18 @@ def _add_demo_template(library: Library) -> None:
 
     from .. import assets
     from .problems import NotFoundError
+    from .tenants import Caller
 
+    shared = Caller()  # DEFAULT_TENANT: the shared library every key sees
     try:
-        library.find_template("default", "demo")
+        library.find_template(shared.own(), "demo")
         return
     except NotFoundError:
         pass
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "demo.mp4"
         shutil.copyfile(assets.DEMO_TEMPLATE, copy)
-        template = library.add_template_file("default", copy, "demo")
+        template = library.add_template_file(shared, copy, "demo")
     typer.echo(f"added the demo template as {template.id} (name 'demo'); try it with the speech in {assets.DEMO_SPEECH}")
 
 
@@ -114,23 +118,101 @@ def config(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     print(json.dumps(_settings(data_dir, config).masked(), indent=2))
 
 
+keys_app = typer.Typer(help="API keys kept in the database: each key is a tenant with its own templates, "
+                            "audio and videos (config api_keys stay admin keys)", no_args_is_help=True)
+
+
+def _key_store(settings: Settings) -> KeyStore:
+    from .db.session import Database
+    from .keys import KeyStore
+
+    db = Database(settings.effective_database_url)
+    db.migrate()
+    return KeyStore(db)
+
+
+def _per_minute(rate: str | None) -> int | None:
+    """"120/min", "2/s", "600/h" or a bare "120" (per minute) as requests per minute."""
+    from facecast.cli_support import fail
+
+    if rate is None:
+        return None
+    count, _, unit = rate.strip().partition("/")
+    seconds = {"": 60, "min": 60, "m": 60, "s": 1, "sec": 1, "h": 3600, "hour": 3600}.get(unit.strip().lower())
+    if seconds is None or not count.strip().isdigit() or int(count) < 1:
+        raise fail(f"--rate-limit takes N/min (or N/s, N/h), e.g. 120/min; got {rate!r}")
+    return max(1, round(int(count) * 60 / seconds))
+
+
+@keys_app.command("create")
+def keys_create(name: Annotated[str, typer.Option("--name", help="What the key is for (shown in lists)")],
+                role: Annotated[str, typer.Option(help="admin sees every tenant's data; user only its own")] = "user",
+                rate_limit: Annotated[Optional[str], typer.Option(
+                    "--rate-limit", help="Requests per minute, e.g. 120/min; default key_limits in settings")] = None,
+                max_active_jobs: Annotated[Optional[int], typer.Option(
+                    min=1, help="Queued + running videos at once; default key_limits in the settings")] = None,
+                data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Create a key and print it as JSON, with its webhook secret. The key is shown this once only."""
+    from facecast.cli_support import fail
+
+    from .keys import ROLES
+
+    if role not in ROLES:
+        raise fail(f"--role is {' or '.join(ROLES)}, got {role!r}")
+    per_minute = _per_minute(rate_limit)
+    store = _key_store(_settings(data_dir, config))
+    info, key, secret = store.create(name, cast("Role", role), per_minute, max_active_jobs)
+    print(json.dumps({**_key_json(info), "key": key, "webhook_secret": secret}))
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Print every key (revoked ones too) as JSON lines, without the keys themselves."""
+    for info in _key_store(_settings(data_dir, config)).list():
+        print(json.dumps(_key_json(info)))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_...)")],
+                data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Revoke a key: running servers refuse it within seconds; what it created stays."""
+    from facecast.cli_support import run_or_exit
+
+    info = run_or_exit(lambda: _key_store(_settings(data_dir, config)).revoke(key_id))
+    print(json.dumps(_key_json(info)))
+
+
+def _key_json(info: object) -> dict[str, object]:
+    from dataclasses import asdict
+
+    return asdict(info)  # type: ignore[call-overload]
+
+
 def register(app: typer.Typer) -> None:
-    """Add serve, worker and config to the main facecast CLI."""
+    """Add serve, worker, config and keys to the main facecast CLI."""
     app.command("serve")(serve)
     app.command("worker")(worker)
     app.command("config")(config)
+    app.add_typer(keys_app, name="keys")
 
 
-def _refuse_open_bind_without_keys(settings: Settings) -> None:
+def _refuse_open_bind_without_keys(settings: Settings, keys_required: bool) -> None:
+    """Without any key (config or database) the server is open to whoever reaches it: loopback only."""
     from facecast.cli_support import fail
 
     try:
         loopback = ipaddress.ip_address(settings.host).is_loopback
     except ValueError:
         loopback = settings.host == "localhost"
-    if not loopback and not settings.api_keys and not settings.allow_unauthenticated:
-        raise fail(f"binding {settings.host} without api_keys would let anyone on the network run jobs; "
-                   "set FACECAST_API_KEYS='[\"...\"]' or allow_unauthenticated=true")
+    if not loopback and not keys_required and not settings.allow_unauthenticated:
+        raise fail(f"binding {settings.host} without API keys would let anyone on the network run jobs; "
+                   "create one with `facecast keys create --name NAME`, set FACECAST_API_KEYS='[\"...\"]' "
+                   "or allow_unauthenticated=true")
+    if keys_required:
+        typer.echo("authentication: on (requests need an API key: config api_keys or `facecast keys`)")
+    else:
+        typer.echo(f"authentication: off (no API keys; anyone who can reach {settings.host} may call the API"
+                   f"{'' if loopback else ', allowed by allow_unauthenticated'})")
 
 
 class WorkerSupervisor:

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from .db.models import TASK_CALLBACK, Batch, Delivery, DeliveryAttempt, Job, Template, utcnow
 from .db.session import Database
-from .jobs import new_id, owned_or_raise
+from .keys import KeyStore
+from .jobs import new_id
 from .notifiers import MAX_LINES, Message, refusal, render, signed_request
 from .problems import InvalidStateError
 from .schemas import (
@@ -29,6 +30,7 @@ from .schemas import (
 )
 from .settings import Settings
 from .statuses import TERMINAL
+from .tenants import Caller, owned_or_raise
 from .webhooks import Answer, host_of, post, signing_secret, webhook_headers
 
 log = logging.getLogger("facecast.deliveries")
@@ -44,6 +46,7 @@ class Deliveries:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
         self.db = db
+        self.keys = KeyStore(db)  # each database key signs its tenant's callbacks with its own secret
 
     # --- events (inside the transaction that ends a job) -------------------------------------------------------
 
@@ -114,20 +117,20 @@ class Deliveries:
 
     # --- callers ------------------------------------------------------------------------------------------------
 
-    def list_for(self, owner: str, subject: str, subject_id: str) -> list[DeliveryPublic]:
-        """The deliveries of `owner`'s video or batch (`subject`), each with its attempts, oldest first."""
+    def list_for(self, caller: Caller, subject: str, subject_id: str) -> list[DeliveryPublic]:
+        """The deliveries of a video or batch `caller` may see (`subject`), each with its attempts, oldest first."""
         with self.db.session() as session:
-            _subject_or_raise(session, owner, subject, subject_id)
+            _subject_or_raise(session, caller, subject, subject_id)
             rows = list(session.scalars(select(Delivery).where(Delivery.subject_id == subject_id)
                                         .order_by(Delivery.created_at, Delivery.id)))
             attempts = list(session.scalars(select(DeliveryAttempt).where(
                 DeliveryAttempt.delivery_id.in_([row.id for row in rows])).order_by(DeliveryAttempt.id)))
         return [_delivery_public(row, [a for a in attempts if a.delivery_id == row.id]) for row in rows]
 
-    def redeliver(self, owner: str, subject: str, subject_id: str) -> list[DeliveryPublic]:
+    def redeliver(self, caller: Caller, subject: str, subject_id: str) -> list[DeliveryPublic]:
         """Send every delivery of the video or batch again, now, with a fresh retry schedule."""
         with self.db.session() as session:
-            _subject_or_raise(session, owner, subject, subject_id)
+            _subject_or_raise(session, caller, subject, subject_id)
             result = session.execute(update(Delivery).where(Delivery.subject_id == subject_id).values(
                 status="pending", next_attempt_at=utcnow(), round_attempts=0)
                 .execution_options(synchronize_session=False))
@@ -135,7 +138,7 @@ class Deliveries:
             raise InvalidStateError(f"{subject} {subject_id} has no deliveries: it has not ended yet, or it was "
                                     "created without callback_url and notify")
         log.info("%s %s: %d delivery(ies) queued again by the caller", subject, subject_id, result.rowcount)
-        return self.list_for(owner, subject, subject_id)
+        return self.list_for(caller, subject, subject_id)
 
     # --- workers ------------------------------------------------------------------------------------------------
 
@@ -182,7 +185,8 @@ class Deliveries:
         """(HTTP status, why it failed or None) of one POST of the row."""
         body = row.body.encode()
         if row.kind == WEBHOOK:
-            headers = webhook_headers(signing_secret(self.settings, row.owner), row.id, body)
+            headers = webhook_headers(signing_secret(self.settings, self.keys.webhook_secret(row.owner)), row.id,
+                                      body)
             answer = post(self.settings, row.url, body, headers)
             ok = answer.status_code is not None and 200 <= answer.status_code < 300
             return answer.status_code, None if ok else _failure(answer)
@@ -226,11 +230,11 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> Any:
     return insert(Delivery).values(rows).on_conflict_do_nothing()
 
 
-def _subject_or_raise(session: Session, owner: str, subject: str, subject_id: str) -> None:
+def _subject_or_raise(session: Session, caller: Caller, subject: str, subject_id: str) -> None:
     if subject == "video":
-        owned_or_raise(session, Job, subject_id, owner, "video", kind="video")
+        owned_or_raise(session, Job, subject_id, caller, "video", kind="video")
     else:
-        owned_or_raise(session, Batch, subject_id, owner, "batch")
+        owned_or_raise(session, Batch, subject_id, caller, "batch")
 
 
 def _envelope(event: str, view: VideoPublic | BatchPublic) -> dict[str, Any]:

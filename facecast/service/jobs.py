@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,13 +23,16 @@ from .db.models import TASK_CALLBACK, Audio, Batch, IdempotencyKey, Job, Templat
 from .db.session import Database
 from .job_options import JobOptions
 from .notifiers import targets_or_raise
-from .problems import IdempotencyConflictError, InvalidStateError, NotFoundError, TemplateNotReadyError
+from .problems import (
+    IdempotencyConflictError, InvalidStateError, NotFoundError, QuotaExceededError, TemplateNotReadyError,
+)
 from .queue import SHARED_QUEUE, QueuedTasks, Queues, host_queue_name
 from .schemas import BatchCreate, VideoCreate
 from .settings import Settings
 from .speech import check_speech_or_raise
 from .statuses import ACTIVE, TERMINAL
 from .storage import Storage
+from .tenants import Caller, owned_or_raise, visible_to
 
 events = logging.getLogger("facecast.jobs")
 log = logging.getLogger("facecast.service")
@@ -44,7 +47,6 @@ WAITING_STAGE = "waiting_for_template"
 # Every file a video job may store is named by its id, so a job that did not succeed (or a deleted one) can be
 # cleaned without a result row saying what was written: the worker may die between storing and recording.
 OUTPUT_SUFFIXES = ("mp4", "jpg", "srt", "vtt")
-Row = TypeVar("Row")
 # Called inside the transaction that ends a video (service/deliveries.py records its callbacks and notifications).
 EndHook = Callable[[Session, str], None]
 
@@ -83,16 +85,6 @@ def newest_first_page(db: Database, query: Select, model: Any, cursor: str | Non
     return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
 
 
-def owned_or_raise(session: Session, model: type[Row], row_id: str, owner: str, noun: str, hint: str = "",
-                   **expected: Any) -> Row:
-    """The row `row_id` of `model` if `owner` owns it (and its columns equal `expected`); otherwise NotFoundError,
-    so another tenant's ids look exactly like ids that do not exist."""
-    row = session.get(model, row_id)
-    if row is None or getattr(row, "owner") != owner or any(getattr(row, k) != v for k, v in expected.items()):
-        raise NotFoundError(f"{noun} {row_id} does not exist" + (f"; {hint}" if hint else ""))
-    return row
-
-
 def output_keys(job_id: str) -> list[str]:
     """Storage keys a job's outputs are written under (outputs/<id>.mp4, .jpg, .srt, .vtt)."""
     return [f"outputs/{job_id}.{suffix}" for suffix in OUTPUT_SUFFIXES]
@@ -126,24 +118,25 @@ class JobService:
 
     # --- creation -------------------------------------------------------------------------------------------
 
-    def create_video(self, owner: str, request: VideoCreate, idempotency_key: str | None = None, *,
+    def create_video(self, caller: Caller, request: VideoCreate, idempotency_key: str | None = None, *,
                      wait_for_template: bool = False) -> Job:
         """Queue one video. With an Idempotency-Key, a repeat of the same body returns the first job.
         With wait_for_template, a template still being downloaded is accepted: the job waits for it."""
-        body = request.model_dump(mode="json")
+        body, owner = request.model_dump(mode="json"), caller.tenant_id
         with self.db.session() as session:
             existing = self._replay(session, owner, idempotency_key, "create_video", body)
             if existing is not None:
-                job = self._job_or_raise(session, owner, existing, "video")
+                job = self._job_or_raise(session, caller, existing, "video")
         if existing is not None:
             self._requeue_if_lost(job)  # a replay means the caller is waiting: do not leave it to the sweep
             return job
         with self.db.session() as session:
             voice = self._voice_or_raise(request)  # the body's own fields first, then what they refer to
             notify = targets_or_raise(self.settings, request.notify, request.callback_url)
-            template = self._usable_template_or_raise(session, owner, request.template_id,
+            self._quota_or_raise(session, caller)
+            template = self._usable_template_or_raise(session, caller, request.template_id,
                                                       downloading_ok=wait_for_template)
-            self._audio_or_raise(session, owner, request.audio_id)
+            self._audio_or_raise(session, caller, request.audio_id)
             job = self._new_video(owner, request, template, voice, batch_id=None, metadata=request.metadata,
                                   callback_url=request.callback_url)
             job.notify = notify
@@ -152,23 +145,24 @@ class JobService:
         self._enqueue(job)
         return job
 
-    def create_batch(self, owner: str, request: BatchCreate, idempotency_key: str | None = None, *,
+    def create_batch(self, caller: Caller, request: BatchCreate, idempotency_key: str | None = None, *,
                      wait_for_template: bool = False,
                      task_callback_url: str | None = None) -> tuple[Batch, list[Job]]:
         """Queue one video per template, all sharing one audio (wait_for_template: as for create_video).
         task_callback_url: the HeyGem gateway's callback, sent the task's body once when the batch ends."""
-        body = request.model_dump(mode="json")
+        body, owner = request.model_dump(mode="json"), caller.tenant_id
         with self.db.session() as session:
             existing = self._replay(session, owner, idempotency_key, "create_batch", body)
             if existing is not None:
-                return self.get_batch(owner, existing)
+                return self.get_batch(caller, existing)
             if len(request.template_ids) > self.settings.max_batch_templates:
                 raise InvalidStateError(f"a batch takes at most {self.settings.max_batch_templates} templates")
             voice = self._voice_or_raise(request)
             notify = targets_or_raise(self.settings, request.notify, request.callback_url, task_callback_url)
-            templates = [self._usable_template_or_raise(session, owner, t, downloading_ok=wait_for_template)
+            self._quota_or_raise(session, caller)
+            templates = [self._usable_template_or_raise(session, caller, t, downloading_ok=wait_for_template)
                          for t in request.template_ids]
-            self._audio_or_raise(session, owner, request.audio_id)
+            self._audio_or_raise(session, caller, request.audio_id)
             batch = Batch(id=new_id("bat"), owner=owner, audio_id=request.audio_id, audio_url=request.audio_url,
                           text=request.text, voice=voice, metadata_=request.metadata,
                           callback_url=request.callback_url or task_callback_url, notify=notify,
@@ -275,9 +269,9 @@ class JobService:
             raise IdempotencyConflictError(f"Idempotency-Key {key!r} is being used by a concurrent request; "
                                            "retry to get its result") from exc
 
-    def _usable_template_or_raise(self, session: Session, owner: str, template_id: str, *,
+    def _usable_template_or_raise(self, session: Session, caller: Caller, template_id: str, *,
                                   downloading_ok: bool = False) -> Template:
-        template = owned_or_raise(session, Template, template_id, owner, "template", TEMPLATE_HINT)
+        template = owned_or_raise(session, Template, template_id, caller, "template", TEMPLATE_HINT)
         if template.status == "failed":
             raise TemplateNotReadyError(f"template {template_id} failed to prepare ({template.error_code}): "
                                         f"{template.error_message}")
@@ -286,9 +280,27 @@ class JobService:
                                         "status is ready")
         return template
 
-    def _audio_or_raise(self, session: Session, owner: str, audio_id: str | None) -> None:
+    def _audio_or_raise(self, session: Session, caller: Caller, audio_id: str | None) -> None:
         if audio_id is not None:
-            owned_or_raise(session, Audio, audio_id, owner, "audio", AUDIO_HINT)
+            owned_or_raise(session, Audio, audio_id, caller, "audio", AUDIO_HINT)
+
+    def quota_or_raise(self, caller: Caller) -> None:
+        """Refuse new work (QuotaExceededError, 429) while `caller` has max_active_jobs videos queued or running."""
+        if caller.max_active_jobs is None:
+            return
+        with self.db.session() as session:
+            self._quota_or_raise(session, caller)
+
+    @staticmethod
+    def _quota_or_raise(session: Session, caller: Caller) -> None:
+        # Checked before the insert, not under a lock: concurrent creates may pass it together, by a few jobs.
+        if caller.max_active_jobs is None:
+            return
+        active = session.scalar(select(func.count()).select_from(Job).where(
+            Job.owner == caller.tenant_id, Job.kind == "video", Job.status.in_(ACTIVE))) or 0
+        if active >= caller.max_active_jobs:
+            raise QuotaExceededError(f"this key has {active} videos queued or running, its limit "
+                                     f"(max_active_jobs {caller.max_active_jobs}); retry when some have ended")
 
     def _voice_or_raise(self, request: VideoCreate | BatchCreate) -> str | None:
         """For text: check text, voice and language now (no synthesis) and return the voice id used."""
@@ -298,50 +310,50 @@ class JobService:
 
     # --- reading --------------------------------------------------------------------------------------------
 
-    def _job_or_raise(self, session: Session, owner: str, job_id: str, kind: str = "video") -> Job:
-        return owned_or_raise(session, Job, job_id, owner, kind, kind=kind)
+    def _job_or_raise(self, session: Session, caller: Caller, job_id: str, kind: str = "video") -> Job:
+        return owned_or_raise(session, Job, job_id, caller, kind, kind=kind)
 
-    def get(self, owner: str, job_id: str) -> Job:
+    def get(self, caller: Caller, job_id: str) -> Job:
         with self.db.session() as session:
-            return self._job_or_raise(session, owner, job_id)
+            return self._job_or_raise(session, caller, job_id)
 
-    def list(self, owner: str, *, status: str | None = None, batch_id: str | None = None,
+    def list(self, caller: Caller, *, status: str | None = None, batch_id: str | None = None,
              cursor: str | None = None, limit: int = 20) -> tuple[list[Job], str | None]:
         """Newest first; the cursor is the position after the last row returned."""
-        query = select(Job).where(Job.owner == owner, Job.kind == "video")
+        query = select(Job).where(visible_to(Job, caller), Job.kind == "video")
         if status:
             query = query.where(Job.status == status)
         if batch_id:
             query = query.where(Job.batch_id == batch_id)
         return newest_first_page(self.db, query, Job, cursor, limit)
 
-    def get_batch(self, owner: str, batch_id: str) -> tuple[Batch, list[Job]]:
+    def get_batch(self, caller: Caller, batch_id: str) -> tuple[Batch, list[Job]]:
         with self.db.session() as session:
-            batch = owned_or_raise(session, Batch, batch_id, owner, "batch")
+            batch = owned_or_raise(session, Batch, batch_id, caller, "batch")
             jobs = list(session.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.created_at)))
         return batch, jobs
 
     # --- caller actions -------------------------------------------------------------------------------------
 
-    def cancel(self, owner: str, job_id: str) -> Job:
+    def cancel(self, caller: Caller, job_id: str) -> Job:
         """Queued jobs end at once; a running job is told through its lease and ends within seconds."""
         with self.db.session() as session:
-            job = self._job_or_raise(session, owner, job_id)
+            job = self._job_or_raise(session, caller, job_id)
             if job.status == "queued":
                 if self._set(session, job_id, {"status": "queued"}, status="canceled", finished_at=utcnow(),
                              stage=None):
                     self._ended(session, job_id)
             elif job.status == "processing":
                 self._set(session, job_id, {"status": "processing"}, cancel_requested=True)
-        job = self.get(owner, job_id)
+        job = self.get(caller, job_id)
         if job.status == "canceled":
             _log_event(job, "canceled", by="caller")
         return job
 
-    def delete_video(self, owner: str, job_id: str) -> None:
+    def delete_video(self, caller: Caller, job_id: str) -> None:
         """Remove an ended video's row, then its files. Running videos must be canceled first."""
         with self.db.session() as session:
-            job = self._job_or_raise(session, owner, job_id)
+            job = self._job_or_raise(session, caller, job_id)
             if job.status not in TERMINAL:
                 raise InvalidStateError(f"video {job_id} is {job.status}; cancel it first, then delete it")
             session.delete(job)
@@ -356,11 +368,13 @@ class JobService:
             except Exception as exc:  # the row is already gone or failed; a file left is logged, not raised
                 log.warning("could not delete %s of job %s (%s: %s)", key, job_id, type(exc).__name__, exc)
 
-    def id_for_idempotency_key(self, owner: str, key: str) -> str | None:
-        """The id of what a create with this Idempotency-Key made, or None if the key is unused."""
+    def id_for_idempotency_key(self, caller: Caller, key: str) -> str | None:
+        """The id of what a create with this Idempotency-Key made, or None if the key is unused; an admin
+        finds other tenants' keys too, its own first."""
+        query = (select(IdempotencyKey.resource_id).where(IdempotencyKey.key == key, visible_to(IdempotencyKey, caller))
+                 .order_by((IdempotencyKey.owner == caller.tenant_id).desc(), IdempotencyKey.created_at.desc()))
         with self.db.session() as session:
-            row = session.get(IdempotencyKey, (owner, key))
-            return row.resource_id if row is not None else None
+            return session.scalar(query.limit(1))
 
     # --- worker side ----------------------------------------------------------------------------------------
 

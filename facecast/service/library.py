@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from .db.models import Audio, Job, Template, utcnow
 from .fetch import AUDIO, IMAGE, VIDEO, check_url, sniff_file
-from .jobs import AUDIO_HINT, TEMPLATE_HINT, JobService, new_id, newest_first_page, owned_or_raise
+from .jobs import AUDIO_HINT, TEMPLATE_HINT, JobService, new_id, newest_first_page
 from .problems import InvalidStateError, NotFoundError, UnsupportedMediaError, UploadTooLargeError
 from .schemas import unstorable
+from .tenants import Caller, owned_or_raise, visible_to
 
 log = logging.getLogger("facecast.service")
 
@@ -69,7 +70,7 @@ class Library:
 
     # --- templates ------------------------------------------------------------------------------------------
 
-    def add_template_file(self, owner: str, path: Path, name: str | None) -> Template:
+    def add_template_file(self, caller: Caller, path: Path, name: str | None) -> Template:
         """Store an uploaded video or photo and queue its preparation."""
         kind, ext = _sniff_or_discard(path)
         if kind not in (VIDEO, IMAGE):
@@ -79,8 +80,8 @@ class Library:
         key = f"templates/{template_id}.{ext}"
         size = self.storage.put(key, path)
         with self._removed_on_error(key):
-            return self._add_template(owner, template_id, display_name(name), source_key=key, source_url=None,
-                                      size=size)
+            return self._add_template(caller.tenant_id, template_id, display_name(name), source_key=key,
+                                      source_url=None, size=size)
 
     @contextmanager
     def _removed_on_error(self, key: str) -> Iterator[None]:
@@ -91,10 +92,10 @@ class Library:
             self.storage.delete(key)
             raise
 
-    def add_template_url(self, owner: str, url: str, name: str | None) -> Template:
+    def add_template_url(self, caller: Caller, url: str, name: str | None) -> Template:
         """Queue a template whose file a worker fetches from `url`."""
         check_url(url, self.settings.fetch)
-        return self._add_template(owner, new_id("tpl"), name, source_key=None, source_url=url, size=None)
+        return self._add_template(caller.tenant_id, new_id("tpl"), name, source_key=None, source_url=url, size=None)
 
     def _add_template(self, owner: str, template_id: str, name: str | None, *, source_key: str | None,
                       source_url: str | None, size: int | None) -> Template:
@@ -107,20 +108,21 @@ class Library:
         self.jobs.enqueue_after_commit(job)
         return template
 
-    def get_template(self, owner: str, template_id: str) -> Template:
+    def get_template(self, caller: Caller, template_id: str) -> Template:
         with self.db.session() as session:
-            return owned_or_raise(session, Template, template_id, owner, "template", TEMPLATE_HINT)
+            return owned_or_raise(session, Template, template_id, caller, "template", TEMPLATE_HINT)
 
-    def find_template(self, owner: str, reference: str) -> Template:
+    def find_template(self, caller: Caller, reference: str) -> Template:
         """The template with id `reference` (tpl_...), or else the newest usable one named `reference`: ready if
         one is, otherwise one still preparing. Raises NotFoundError when neither exists."""
         if reason := unstorable(reference):  # no row holds it, and PostgreSQL refuses to even compare it
             raise NotFoundError(f"no template has the id or name given: it {reason}; {TEMPLATE_HINT}")
         if reference.startswith("tpl_"):
-            return self.get_template(owner, reference)
-        query = (select(Template).where(Template.owner == owner, Template.name == reference,
+            return self.get_template(caller, reference)
+        query = (select(Template).where(visible_to(Template, caller), Template.name == reference,
                                         Template.status != "failed")
-                 .order_by(Template.created_at.desc(), Template.id.desc()))
+                 .order_by((Template.owner == caller.tenant_id).desc(), Template.created_at.desc(),
+                           Template.id.desc()))
         with self.db.session() as session:
             named = list(session.scalars(query))
         usable = [t for t in named if t.status == "ready"] or named
@@ -128,23 +130,24 @@ class Library:
             raise NotFoundError(f"no template has the id or name {reference!r}; {TEMPLATE_HINT}")
         return usable[0]
 
-    def list_templates(self, owner: str, *, status: str | None, cursor: str | None,
+    def list_templates(self, caller: Caller, *, status: str | None, cursor: str | None,
                        limit: int) -> tuple[list[Template], str | None]:
-        query = select(Template).where(Template.owner == owner)
+        query = select(Template).where(visible_to(Template, caller))
         if status:
             query = query.where(Template.status == status)
         return newest_first_page(self.db, query, Template, cursor, limit)
 
-    def rename_template(self, owner: str, template_id: str, name: str) -> Template:
+    def rename_template(self, caller: Caller, template_id: str, name: str) -> Template:
         with self.db.session() as session:
-            template = owned_or_raise(session, Template, template_id, owner, "template")
+            template = owned_or_raise(session, Template, template_id, caller, "template", write=True)
             template.name = name
         return template
 
-    def delete_template(self, owner: str, template_id: str) -> None:
+    def delete_template(self, caller: Caller, template_id: str) -> None:
         """Delete a template and its files; refused while videos using it are queued or running."""
         with self.db.session() as session:
-            template = owned_or_raise(session, Template, template_id, owner, "template", TEMPLATE_HINT)
+            template = owned_or_raise(session, Template, template_id, caller, "template", TEMPLATE_HINT,
+                                      write=True)
             busy = session.scalar(select(Job.id).where(Job.template_id == template_id, Job.kind == "video",
                                                        Job.status.in_(("queued", "processing"))).limit(1))
             if busy:
@@ -186,7 +189,7 @@ class Library:
 
     # --- audio ----------------------------------------------------------------------------------------------
 
-    def add_audio_file(self, owner: str, path: Path, filename: str | None) -> Audio:
+    def add_audio_file(self, caller: Caller, path: Path, filename: str | None) -> Audio:
         """Store uploaded audio after probing its headers (duration, sample rate), so a file that is not
         audio or is too long fails here; decoding is left to the worker that uses it."""
         kind, ext = _sniff_or_discard(path)
@@ -202,7 +205,7 @@ class Library:
         key = f"inputs/{audio_id}.{ext}"
         size = self.storage.put(key, path)
         with self._removed_on_error(key), self.db.session() as session:
-            audio = Audio(id=audio_id, owner=owner, key=key, size_bytes=size, duration_s=duration_s,
+            audio = Audio(id=audio_id, owner=caller.tenant_id, key=key, size_bytes=size, duration_s=duration_s,
                           filename=display_name(filename), created_at=utcnow())
             session.add(audio)
         return audio
@@ -221,6 +224,6 @@ class Library:
                                     "limit (max_audio_s); split the speech into shorter parts")
         return info.duration_s
 
-    def get_audio(self, owner: str, audio_id: str) -> Audio:
+    def get_audio(self, caller: Caller, audio_id: str) -> Audio:
         with self.db.session() as session:
-            return owned_or_raise(session, Audio, audio_id, owner, "audio", AUDIO_HINT)
+            return owned_or_raise(session, Audio, audio_id, caller, "audio", AUDIO_HINT)

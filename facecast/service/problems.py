@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import logging
 import sqlite3
 
@@ -63,6 +64,34 @@ class UnauthorizedError(FacecastError):
     code = "unauthorized"
 
 
+class TooManyRequestsError(FacecastError):
+    """A per-key limit was reached; the answer carries Retry-After (seconds) saying when to try again."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class RateLimitedError(TooManyRequestsError):
+    code = "rate_limited"
+
+
+class QuotaExceededError(TooManyRequestsError):
+    """The key has its max_active_jobs videos queued or running: new ones wait until some end."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, retry_after_s: float = 10.0) -> None:
+        super().__init__(message, retry_after_s)
+
+
+def retry_after(seconds: float) -> str:
+    """A Retry-After header value: whole seconds, at least 1."""
+    return str(max(1, math.ceil(seconds)))
+
+
 class InsufficientStorageError(FacecastError):
     """The data directory (or the database on it) is full: the request may succeed once space is freed."""
 
@@ -106,6 +135,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "canceled": 409, "idempotency_conflict": 409, "invalid_state": 409, "template_not_ready": 409,
     "audio_too_long": 413, "upload_too_large": 413, "media_too_large": 413, "payload_too_large": 413,
     "unsupported_media": 415,
+    "too_many_requests": 429, "rate_limited": 429, "quota_exceeded": 429,
     "invalid_request": 422, "invalid_option": 422, "unreadable_input": 422, "empty_audio": 422, "no_face": 422,
     "face_too_small": 422, "backend_unavailable": 422, "invalid_weights": 422, "low_sync_quality": 422, "url_refused": 422,
     "fetch_failed": 422, "empty_text": 422, "text_too_long": 422, "unknown_voice": 422, "unsupported_language": 422,
@@ -143,6 +173,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(FacecastError)
     async def _facecast(request: Request, exc: FacecastError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
+        if isinstance(exc, TooManyRequestsError):
+            headers = {"Retry-After": retry_after(exc.retry_after_s)}
         return problem_response(status_for(exc), exc.code, str(exc), request.url.path, headers)
 
     @app.exception_handler(RequestValidationError)

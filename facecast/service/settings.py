@@ -72,6 +72,14 @@ class NotifierSettings(BaseModel):
     kind: NotifierKind = Field(description="Message format: wecom, dingtalk, feishu (Lark) or slack (and compatibles)")
     url: str = Field(description="The robot's webhook URL (it usually carries the robot's token)")
     secret: SecretStr | None = Field(None, description="Signing secret (dingtalk and feishu robots with signing on)")
+class KeyLimits(BaseModel):
+    """Limits of each database API key that sets none of its own (`facecast keys create --rate-limit ...`).
+    Config keys (api_keys) and a server without keys are the operator's own and are not limited."""
+
+    rate_limit_per_min: int | None = Field(600, ge=1, description=(
+        "Requests per minute one key may make to one API process (a token bucket); None for no limit"))
+    max_active_jobs: int | None = Field(20, ge=1, description=(
+        "New videos are refused (429) while a key has this many queued or running; None for no limit"))
 
 
 class S3Settings(BaseModel):
@@ -148,10 +156,13 @@ class Settings(LimitSettings):  # type: ignore[valid-type,misc]
     s3: S3Settings = Field(default_factory=S3Settings)
     api_keys: list[SecretStr] = Field(default_factory=list, description=(
         "Accepted keys (Authorization: Bearer or X-API-Key); empty means no authentication"))
-    allow_unauthenticated: bool = Field(False, description="Allow a non-loopback bind without api_keys")
+    allow_unauthenticated: bool = Field(False, description=(
+        "Allow a non-loopback bind without api_keys or database keys (facecast keys create)"))
+    key_limits: KeyLimits = Field(default_factory=KeyLimits)
     webhook_secret: SecretStr | None = Field(None, description=(
-        "Standard Webhooks signing secret, whsec_<base64 of the key>; any other string is taken as the key's "
-        "bytes (UTF-8). Unset: callbacks are sent unsigned"))
+        "Standard Webhooks signing secret of config keys and a keyless server, whsec_<base64 of the key>; any "
+        "other string is taken as the key's bytes (UTF-8). Database keys sign with their own. Unset: callbacks "
+        "of config keys are sent unsigned"))
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     notifiers: dict[str, NotifierSettings] = Field(default_factory=dict, description=(
         "Chat robots by name, e.g. {ops = {kind = \"wecom\", url = \"https://qyapi.weixin.qq.com/...\"}}"))

@@ -21,6 +21,7 @@ from .problems import TemplateNotReadyError, UnsupportedMediaError, is_disk_full
 from .queue import this_host
 from .speech import RETRYABLE_CODES, speech_key, subtitle_keys, synthesize_cached
 from .storage import Storage
+from .tenants import SYSTEM
 
 if TYPE_CHECKING:
     from facecast.engine import GenerateOptions, GenerateResult, PreparedTemplate
@@ -219,7 +220,7 @@ class JobRunner:
         from facecast.engine import prepare_template
         from facecast.engine.template_cache import facts_to_dict
 
-        template = self.library.get_template(job.owner, job.template_id or "")
+        template = self.library.get_template(SYSTEM, job.template_id or "")
         source_key, size = template.source_key, template.size_bytes
         if source_key is None:  # added by URL: fetch it now
             download, ext = self._download(job, lease, template.source_url or "", "template.download", (VIDEO, IMAGE),
@@ -242,7 +243,7 @@ class JobRunner:
         from facecast.engine import generate
         from facecast.engine.quality import gate_or_raise
 
-        template = self.library.get_template(job.owner, job.template_id or "")
+        template = self.library.get_template(SYSTEM, job.template_id or "")
         if template.status == "failed" or template.source_key is None:
             raise TemplateFailedError(template)
         prepared = self._prepared_template(template, lease)
@@ -339,7 +340,7 @@ class JobRunner:
 
         limits = self.settings.limits()
         if job.audio_id:
-            audio = self.library.get_audio(job.owner, job.audio_id)
+            audio = self.library.get_audio(SYSTEM, job.audio_id)
             return load_audio(self.storage.local_path(audio.key), limits)
         download, _ = self._download(job, lease, job.audio_url or "", "audio.download", (AUDIO, VIDEO),
                                      "audio_url must point to an audio file (wav, mp3, m4a, ogg, flac)")

@@ -27,11 +27,14 @@ class Answer:
     error: str | None = None
 
 
-def signing_secret(settings: Settings, owner: str) -> str | None:
-    """The whsec_ secret that signs `owner`'s callbacks, or None to send them unsigned.
+def signing_secret(settings: Settings, tenant_secret: str | None) -> str | None:
+    """The whsec_ secret that signs a tenant's callbacks, or None to send them unsigned.
 
-    The one place a secret is chosen: today the server-wide webhook_secret for every owner.
+    The one place a secret is chosen: the tenant's own (a database key's webhook_secret, from
+    KeyStore.webhook_secret) when it has one, else the server-wide webhook_secret.
     """
+    if tenant_secret is not None:
+        return tenant_secret
     if settings.webhook_secret is None:
         return None
     secret = settings.webhook_secret.get_secret_value()

@@ -137,8 +137,8 @@ def test_settings_check_notifier_names_and_the_signing_secret(tmp_path: Path) ->
     with pytest.raises(ValidationError, match="not 'webhook'"):
         Settings(data_dir=tmp_path, notifiers={"webhook": {"kind": "slack", "url": "https://hooks.slack.com/x"}})
     plain = Settings(data_dir=tmp_path, webhook_secret="plain-words")
-    assert signing_secret(plain, "default") == "whsec_" + base64.b64encode(b"plain-words").decode()
-    assert signing_secret(Settings(data_dir=tmp_path), "default") is None
+    assert signing_secret(plain, None) == "whsec_" + base64.b64encode(b"plain-words").decode()
+    assert signing_secret(Settings(data_dir=tmp_path), None) is None
     robot = Settings(data_dir=tmp_path, notifiers={"ops": {
         "kind": "wecom", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=TOKEN123"}})
     assert "TOKEN123" not in json.dumps(robot.masked())

@@ -16,6 +16,9 @@ from facecast.service.schemas import VideoCreate
 from facecast.service.settings import Settings
 from facecast.service.storage import make_storage
 from facecast.service.tasks import JobRunner
+from facecast.service.tenants import Caller
+
+OWNER = Caller("owner", admin=False)
 
 
 def test_video_job_on_a_prepared_template_does_not_hash_it_again(tmp_path: Path, media: Path, short_wav: Path,
@@ -36,13 +39,13 @@ def test_video_job_on_a_prepared_template_does_not_hash_it_again(tmp_path: Path,
 
     upload = tmp_path / "upload.mp4"
     shutil.copyfile(media / "talking_man_480.mp4", upload)
-    template = library.add_template_file("owner", upload, "man")
+    template = library.add_template_file(OWNER, upload, "man")
     runner(_prepare_job_id(db, template.id))
-    assert library.get_template("owner", template.id).status == "ready"
+    assert library.get_template(OWNER, template.id).status == "ready"
     assert len(hashed) == 1  # preparing hashes the file once
 
-    audio = library.add_audio_file("owner", _copy(short_wav, tmp_path / "upload.wav"), "speech.wav")
-    video = jobs.create_video("owner", VideoCreate(template_id=template.id, audio_id=audio.id, max_height=240))
+    audio = library.add_audio_file(OWNER, _copy(short_wav, tmp_path / "upload.wav"), "speech.wav")
+    video = jobs.create_video(OWNER, VideoCreate(template_id=template.id, audio_id=audio.id, max_height=240))
     runner(video.id)
     finished = jobs.load(video.id)
     assert finished.status == "succeeded", (finished.error_code, finished.error_message)

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
 from ..deliveries import Deliveries
 from ..jobs import JobService
+from ..keys import Authenticator
 from ..library import Library
 from ..problems import InvalidRequestError, UnauthorizedError
 from ..settings import Settings
 from ..storage import Storage
-from .guard import KEY_HINT, key_matches, presented_key
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling. One tenant for now; keys gate access, they do not partition data."""
-
-    tenant_id: str = "default"
+from ..tenants import Caller
+from .guard import KEY_HINT, presented_key
 
 
 def _settings(request: Request) -> Settings:
@@ -43,16 +37,22 @@ def _storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
-def _caller(settings: Annotated[Settings, Depends(_settings)],
+def _caller(request: Request,
             authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
             x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None) -> Caller:
-    """The guard has checked the key already; this keeps routes safe when the app runs without it (tests)."""
-    if not settings.api_keys:
-        return Caller()
+    """The caller the guard found for this request's key; checked here only when the app runs without the
+    guard, so routes stay safe either way."""
+    checked: Caller | None = getattr(request.state, "caller", None)
+    if checked is not None:
+        return checked
+    auth: Authenticator = request.app.state.auth
     given = presented_key({k: v for k, v in (("authorization", authorization), ("x-api-key", x_api_key)) if v})
-    if key_matches([key.get_secret_value().encode() for key in settings.api_keys], given):
-        return Caller()
-    raise UnauthorizedError(KEY_HINT)
+    caller = auth.caller(given)
+    if caller is not None:
+        return caller
+    if auth.required():
+        raise UnauthorizedError(KEY_HINT)
+    return Caller()
 
 
 def _idempotency_key(idempotency_key: Annotated[str | None, Header(

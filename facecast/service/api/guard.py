@@ -2,18 +2,24 @@
 
 In order: the Host header names this server (a DNS-rebinding page cannot reach it under another name);
 a cross-site browser request without a valid key is refused (a web page cannot drive a keyless local server);
-the API key is checked from the headers alone; ids in the path and query may not hold NUL (databases refuse
+the API key is checked from the headers alone (and the caller it names is left in the request's state for the
+routes, with its per-key rate limit applied); ids in the path and query may not hold NUL (databases refuse
 it); the body is capped per route while it streams in, so an oversized or unauthenticated upload is answered at
 once instead of being spooled to disk first.
 """
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+import anyio
+
+from ..keys import Authenticator, RateLimiter
+from ..problems import RateLimitedError, problem_response, retry_after, status_for
+from ..tenants import Caller
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -28,7 +34,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UPLOAD_PATHS = frozenset({"/v1/templates", "/v1/audio"})  # multipart routes; everything else takes JSON or nothing
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 DOC_PATHS = frozenset({"/docs", "/redoc", "/openapi.json", "/metrics", "/v1/tools/openapi.json"})
-KEYED_PREFIXES = ("/v1/", "/easy/")
+KEYED_PREFIXES = ("/v1/", "/easy/", "/api/")
 KEY_HINT = "missing or wrong API key; send Authorization: Bearer <key> or X-API-Key: <key>"
 
 
@@ -39,28 +45,15 @@ class GuardPolicy:
     allowed_hosts: frozenset[str]               # host names (no port) this server answers to; "*" for any
     max_json_bytes: int                         # bodies of JSON routes
     max_upload_bytes: int                       # multipart uploads (template and audio files)
-    keys: tuple[bytes, ...]                     # accepted API keys; empty means no authentication
+    auth: Authenticator                         # config and database keys; none at all means no authentication
     docs_require_key: bool                      # /docs, /openapi.json and /metrics need a key too
-
-    def is_valid_key(self, key: str | None) -> bool:
-        return key_matches(self.keys, key)
+    limiter: RateLimiter                        # per-key request rate, in this process
 
 
-def policy_for(settings: Settings) -> GuardPolicy:
+def policy_for(settings: Settings, auth: Authenticator) -> GuardPolicy:
     return GuardPolicy(allowed_hosts=frozenset(settings.effective_allowed_hosts),
                        max_json_bytes=settings.max_json_bytes, max_upload_bytes=settings.max_upload_bytes,
-                       keys=tuple(key.get_secret_value().encode() for key in settings.api_keys),
-                       docs_require_key=settings.docs_require_key)
-
-
-def key_matches(keys: Sequence[bytes], given: str | None) -> bool:
-    """Whether `given` is one of `keys`, comparing every key in constant time (no early exit)."""
-    if given is None:
-        return False
-    encoded, found = given.encode("utf-8", "replace"), False
-    for key in keys:
-        found |= hmac.compare_digest(encoded, key)
-    return found
+                       auth=auth, docs_require_key=settings.docs_require_key, limiter=RateLimiter())
 
 
 def presented_key(headers: dict[str, str]) -> str | None:
@@ -90,9 +83,19 @@ class RequestGuard:
             else:
                 await send({"type": "websocket.close", "code": 1008})
             return
-        refusal = self.refusal(scope, headers)
+        key = presented_key(headers)
+        known, caller = self.policy.auth.known(key)
+        if not known:  # a database lookup: off the event loop
+            caller = await anyio.to_thread.run_sync(self.policy.auth.caller, key)
+        refusal = self.refusal(scope, headers, caller)
         if refusal is not None:
             await _problem(scope, send, *refusal)
+            return
+        if (wait_s := self._rate_limited(scope)) > 0:
+            limited = RateLimitedError("this key made more requests than its rate limit allows per minute; "
+                                       "retry after the Retry-After seconds", wait_s)
+            await _problem(scope, send, status_for(limited), limited.code, str(limited),
+                           {"Retry-After": retry_after(wait_s)})
             return
         upload = scope["path"] in UPLOAD_PATHS
         limit = self.policy.max_upload_bytes if upload else self.policy.max_json_bytes
@@ -106,21 +109,32 @@ class RequestGuard:
             return
         await self._capped(scope, receive, send, limit, too_large)
 
+    def _rate_limited(self, scope: Scope) -> float:
+        """Seconds until the caller's rate limit lets this request through; 0.0 when it may go now."""
+        caller: Caller | None = scope.get("state", {}).get("caller")
+        if caller is None or caller.rate_limit_per_min is None or not _needs_key(scope["path"], True):
+            return 0.0
+        return self.policy.limiter.wait_s(caller.tenant_id, caller.rate_limit_per_min)
+
     def _host_allowed(self, headers: dict[str, str]) -> bool:
         return "*" in self.policy.allowed_hosts or _hostname(headers.get("host", "")) in self.policy.allowed_hosts
 
-    def refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str] | None:
-        """(status, code, detail) when the request must not reach the app, else None."""
+    def refusal(self, scope: Scope, headers: dict[str, str], caller: Caller | None) -> tuple[int, str, str] | None:
+        """(status, code, detail) when the request must not reach the app, else None. `caller` is what the
+        presented key authenticates (None: no key, or not a valid one). An accepted request's caller is left
+        in scope["state"]["caller"]: the routes' CallerDep reads it instead of checking the key again."""
         if not self._host_allowed(headers):
             return 400, "host_not_allowed", ("this server does not answer to that host name; add it to "
                                              "allowed_hosts in the config")
-        path, key = scope["path"], presented_key(headers)
-        valid = self.policy.is_valid_key(key)
-        if scope["method"] in UNSAFE_METHODS and not valid and _cross_site(headers):
+        path = scope["path"]
+        if scope["method"] in UNSAFE_METHODS and caller is None and _cross_site(headers):
             return 403, "cross_site_refused", ("cross-site requests need an API key; open the web UI from this "
                                                "server's own address")
-        if self.policy.keys and _needs_key(path, self.policy.docs_require_key) and not valid:
-            return 401, "unauthorized", KEY_HINT
+        if caller is None and _needs_key(path, self.policy.docs_require_key):
+            if self.policy.auth.required():
+                return 401, "unauthorized", KEY_HINT
+            caller = Caller()  # no keys anywhere: a loopback server, one tenant
+        scope.setdefault("state", {})["caller"] = caller
         if "\x00" in path or b"%00" in scope.get("query_string", b"").lower():
             return 422, "invalid_request", "the path or query contains a NUL character"
         return None
@@ -202,10 +216,9 @@ def _too_large(limit: int) -> str:
     return f"the request body is larger than this route accepts ({limit:,} bytes)"
 
 
-async def _problem(scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
-    from ..problems import problem_response
-
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+async def _problem(scope: Scope, send: Send, status: int, code: str, detail: str,
+                   headers: dict[str, str] | None = None) -> None:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else headers
     response = problem_response(status, code, detail, scope["path"], headers)
     await response(scope, _no_body, send)
 

@@ -1,5 +1,5 @@
 """Tables. Rows are written by service/jobs.py (jobs, batches, idempotency), service/library.py (templates, audio)
-and service/deliveries.py (deliveries and their attempts)."""
+and service/deliveries.py (deliveries and their attempts) and service/keys.py (API keys)."""
 
 from __future__ import annotations
 
@@ -207,3 +207,17 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+class ApiKey(Base):
+    """A key kept in the database (`facecast keys create`): its id is the tenant that owns what it creates."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # admin | user
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; the key itself is never stored
+    key_prefix: Mapped[str] = mapped_column(String(16))  # its first characters, to recognise it in lists
+    webhook_secret: Mapped[str] = mapped_column(String(100))  # kept readable: the server signs with it
+    rate_limit_per_min: Mapped[int | None] = mapped_column(Integer)  # None: settings.key_limits
+    max_active_jobs: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -18,7 +18,7 @@ def upload_audio(caller: CallerDep, library: LibraryDep, settings: SettingsDep, 
                  file: Annotated[UploadFile, File(description="wav, mp3, m4a, aac, ogg or flac")]) -> AudioPublic:
     """Upload audio once and use its id in any number of videos and batches. It is decoded and checked now."""
     path = receive_upload(file, settings.data_dir / "work", settings.max_upload_bytes)
-    audio = library.add_audio_file(caller.tenant_id, path, file.filename)
+    audio = library.add_audio_file(caller, path, file.filename)
     response.headers["Location"] = f"/v1/audio/{audio.id}"
     return audio_public(audio)
 
@@ -26,4 +26,4 @@ def upload_audio(caller: CallerDep, library: LibraryDep, settings: SettingsDep, 
 @router.get("/{audio_id}", operation_id="get_audio", response_model=AudioPublic)
 def get_audio(audio_id: str, caller: CallerDep, library: LibraryDep) -> AudioPublic:
     """Get an uploaded audio's duration and size."""
-    return audio_public(library.get_audio(caller.tenant_id, audio_id))
+    return audio_public(library.get_audio(caller, audio_id))

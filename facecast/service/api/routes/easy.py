@@ -25,10 +25,11 @@ from facecast.engine.errors import FacecastError
 
 from ...jobs import WAITING_STAGE, JobService
 from ...library import Library
-from ...problems import NotFoundError, UrlRefusedError
+from ...problems import NotFoundError, TooManyRequestsError, UrlRefusedError
 from ...schemas import VideoCreate, VideoPublic, check_url_field, refuse_unstorable_fields, video_public
 from ...settings import Settings
 from ...statuses import TERMINAL
+from ...tenants import Caller
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
 
 router = APIRouter(prefix="/easy", tags=["heygem"])
@@ -94,28 +95,28 @@ def local_input(settings: Settings, name: str) -> Path:
     return path
 
 
-def _template_named(library: Library, owner: str, name: str) -> str | None:
+def _template_named(library: Library, caller: Caller, name: str) -> str | None:
     try:
-        return library.find_template(owner, name).id
+        return library.find_template(caller, name).id
     except NotFoundError:
         return None
 
 
-def _template_for(settings: Settings, library: Library, owner: str, video_url: str) -> str:
+def _template_for(settings: Settings, library: Library, caller: Caller, video_url: str) -> str:
     """A template for HeyGem's video_url, reused while the same URL (or the same file content) comes again.
     A URL is recorded for a worker to fetch; the video waits for it (see JobService.create_video)."""
     if _is_url(video_url):
         name = KEY_PREFIX + video_url[:180]
-        return _template_named(library, owner, name) or library.add_template_url(owner, video_url, name).id
+        return _template_named(library, caller, name) or library.add_template_url(caller, video_url, name).id
     path = local_input(settings, video_url)
     with path.open("rb") as handle:
         digest = hashlib.file_digest(handle, "sha256").hexdigest()[:16]
     name = f"{KEY_PREFIX}{path.name[:150]}#{digest}"
-    existing = _template_named(library, owner, name)
+    existing = _template_named(library, caller, name)
     if existing:
         return existing
     with _scratch_copy(settings, path) as copy:
-        return library.add_template_file(owner, copy, name).id
+        return library.add_template_file(caller, copy, name).id
 
 
 @contextmanager
@@ -130,19 +131,20 @@ def _scratch_copy(settings: Settings, path: Path) -> Iterator[Path]:
         yield copy
 
 
-def _submit(settings: Settings, jobs: JobService, library: Library, owner: str, body: EasySubmit) -> None:
-    if jobs.id_for_idempotency_key(owner, KEY_PREFIX + body.code) is not None:
+def _submit(settings: Settings, jobs: JobService, library: Library, caller: Caller, body: EasySubmit) -> None:
+    if jobs.id_for_idempotency_key(caller.own(), KEY_PREFIX + body.code) is not None:
         return  # the same task again: HeyGem callers retry submits; the first one stands
-    template_id = _template_for(settings, library, owner, body.video_url)
+    jobs.quota_or_raise(caller)  # before adding its template and audio, which a refused task would leave behind
+    template_id = _template_for(settings, library, caller, body.video_url)
     audio: dict[str, str] = {}
     if _is_url(body.audio_url):
         audio["audio_url"] = body.audio_url
     else:
         path = local_input(settings, body.audio_url)
         with _scratch_copy(settings, path) as copy:
-            audio["audio_id"] = library.add_audio_file(owner, copy, path.name).id
+            audio["audio_id"] = library.add_audio_file(caller, copy, path.name).id
     request = VideoCreate(template_id=template_id, metadata={"heygem_code": body.code}, **audio)
-    jobs.create_video(owner, request, KEY_PREFIX + body.code, wait_for_template=True)
+    jobs.create_video(caller, request, KEY_PREFIX + body.code, wait_for_template=True)
 
 
 @router.post("/submit", operation_id="heygem_submit")
@@ -150,7 +152,9 @@ async def submit(body: EasySubmit, caller: CallerDep, settings: SettingsDep, job
                  library: LibraryDep) -> dict[str, Any]:
     """HeyGem-compatible submit: lip-sync audio_url onto video_url as task `code`; poll GET /easy/query."""
     try:
-        await run_in_threadpool(_submit, settings, jobs, library, caller.tenant_id, body)
+        await run_in_threadpool(_submit, settings, jobs, library, caller, body)
+    except TooManyRequestsError:
+        raise  # answered 429 with Retry-After: a limit to wait out, not bad input
     except FacecastError as error:
         return _envelope(BAD_INPUT, msg=f"{error} [{error.code}]")
     return _envelope(msg="submitted")
@@ -161,11 +165,11 @@ def query(caller: CallerDep, settings: SettingsDep, jobs: JobsDep,
           code: str = Query(description="The code given to /easy/submit")) -> dict[str, Any]:
     """HeyGem-compatible status: data.status 1 running, 2 done (result is the video URL), 3 failed;
     code 10004 when no task has this code."""
-    video_id = jobs.id_for_idempotency_key(caller.tenant_id, KEY_PREFIX + code)
+    video_id = jobs.id_for_idempotency_key(caller, KEY_PREFIX + code)
     if video_id is None:
         return _envelope(NOT_FOUND, msg=f"no task with code {code!r}")
     try:
-        view = video_public(jobs.get(caller.tenant_id, video_id), settings.base_url)
+        view = video_public(jobs.get(caller, video_id), settings.base_url)
     except NotFoundError:  # the video was deleted
         return _envelope(NOT_FOUND, msg=f"task {code!r} was deleted")
     return _envelope(data=_task_data(code, view))

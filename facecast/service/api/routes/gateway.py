@@ -22,6 +22,7 @@ from ...library import Library
 from ...problems import InvalidRequestError, NotFoundError
 from ...schemas import BatchCreate, TaskPublic, batch_public, check_url_field, task_public
 from ...settings import Settings
+from ...tenants import Caller
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1", tags=["heygem"])
@@ -46,33 +47,34 @@ class GenerateBatch(BaseModel):
         return [check_url_field(url) for url in urls]
 
 
-def _load(jobs: JobService, settings: Settings, owner: str, task_id: str) -> TaskPublic | None:
-    batch_id = jobs.id_for_idempotency_key(owner, KEY_PREFIX + task_id)
+def _load(jobs: JobService, settings: Settings, caller: Caller, task_id: str) -> TaskPublic | None:
+    batch_id = jobs.id_for_idempotency_key(caller, KEY_PREFIX + task_id)
     if batch_id is None:
         return None
-    return task_public(task_id, batch_public(*jobs.get_batch(owner, batch_id), settings.base_url))
+    return task_public(task_id, batch_public(*jobs.get_batch(caller, batch_id), settings.base_url))
 
 
-def _add_templates(library: Library, settings: Settings, owner: str, urls: list[str]) -> list[str]:
+def _add_templates(library: Library, settings: Settings, caller: Caller, urls: list[str]) -> list[str]:
     """One template per distinct URL, every URL checked before any is added; ids in the order of `urls`."""
     if len(urls) > settings.max_batch_templates:
         raise InvalidRequestError(f"video_templates takes at most {settings.max_batch_templates} URLs")
     distinct = list(dict.fromkeys(urls))
     for url in distinct:
         check_url(url, settings.fetch)
-    ids = {url: library.add_template_url(owner, url, url[:200]).id for url in distinct}
+    ids = {url: library.add_template_url(caller, url, url[:200]).id for url in distinct}
     return [ids[url] for url in urls]
 
 
-def _create(library: Library, settings: Settings, owner: str, body: GenerateBatch) -> TaskPublic:
+def _create(library: Library, settings: Settings, caller: Caller, body: GenerateBatch) -> TaskPublic:
     """Templates for the URLs and the batch over them, at once; the videos wait for their downloads. The callback
-    URL is checked first, so that a refused one leaves nothing behind."""
+    URL and the quota are checked first, so that a refused request leaves no templates behind."""
     if body.callback_url:
         check_url(body.callback_url, settings.fetch)
-    template_ids = _add_templates(library, settings, owner, body.video_templates)
+    library.jobs.quota_or_raise(caller)
+    template_ids = _add_templates(library, settings, caller, body.video_templates)
     task_id = new_id("task")
     request = BatchCreate(template_ids=template_ids, audio_url=body.audio_url, metadata={"task_id": task_id})
-    batch, _ = library.jobs.create_batch(owner, request, KEY_PREFIX + task_id, wait_for_template=True,
+    batch, _ = library.jobs.create_batch(caller, request, KEY_PREFIX + task_id, wait_for_template=True,
                                          task_callback_url=body.callback_url)
     return TaskPublic(task_id=task_id, status="processing", batch_id=batch.id)
 
@@ -81,13 +83,13 @@ def _create(library: Library, settings: Settings, owner: str, body: GenerateBatc
 async def generate_batch(body: GenerateBatch, caller: CallerDep, library: LibraryDep,
                          settings: SettingsDep) -> TaskPublic:
     """Lip-sync audio_url onto each of video_templates; answers a task_id to poll or await on callback_url."""
-    return await run_in_threadpool(_create, library, settings, caller.tenant_id, body)
+    return await run_in_threadpool(_create, library, settings, caller, body)
 
 
 @router.get("/task/{task_id}", operation_id="heygem_get_task", response_model=TaskPublic)
 async def get_task(task_id: TaskIdPath, caller: CallerDep, jobs: JobsDep, settings: SettingsDep) -> TaskPublic:
     """A task's status; once ended, result holds the video URLs in the order of video_templates."""
-    task = await run_in_threadpool(_load, jobs, settings, caller.tenant_id, task_id)
+    task = await run_in_threadpool(_load, jobs, settings, caller, task_id)
     if task is None:
         raise NotFoundError(f"no task {task_id}")
     return task

@@ -22,7 +22,7 @@ def upload_template(caller: CallerDep, library: LibraryDep, settings: SettingsDe
                     ) -> TemplatePublic:
     """Upload a template. Face tracking runs as a queued job: poll until status is ready (or failed with why)."""
     path = receive_upload(file, settings.data_dir / "work", settings.max_upload_bytes)
-    template = library.add_template_file(caller.tenant_id, path, name or file.filename)
+    template = library.add_template_file(caller, path, name or file.filename)
     response.headers["Location"] = f"/v1/templates/{template.id}"
     return template_public(template, settings.base_url)
 
@@ -31,7 +31,7 @@ def upload_template(caller: CallerDep, library: LibraryDep, settings: SettingsDe
 def create_template(body: TemplateCreate, caller: CallerDep, library: LibraryDep, settings: SettingsDep,
                     response: Response) -> TemplatePublic:
     """Add a template from an http(s) URL; a worker downloads and prepares it."""
-    template = library.add_template_url(caller.tenant_id, body.source_url, body.name)
+    template = library.add_template_url(caller, body.source_url, body.name)
     response.headers["Location"] = f"/v1/templates/{template.id}"
     return template_public(template, settings.base_url)
 
@@ -42,27 +42,27 @@ def list_templates(caller: CallerDep, library: LibraryDep, settings: SettingsDep
                    cursor: CursorQuery = None,
                    limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20) -> TemplateList:
     """List templates, newest first."""
-    rows, next_cursor = library.list_templates(caller.tenant_id, status=status, cursor=cursor, limit=limit)
+    rows, next_cursor = library.list_templates(caller, status=status, cursor=cursor, limit=limit)
     return TemplateList(data=[template_public(t, settings.base_url) for t in rows], next_cursor=next_cursor)
 
 
 @router.get("/{template_id}", operation_id="get_template", response_model=TemplatePublic)
 def get_template(template_id: str, caller: CallerDep, library: LibraryDep, settings: SettingsDep) -> TemplatePublic:
     """Get one template with its status, facts and thumbnail URL."""
-    return template_public(library.get_template(caller.tenant_id, template_id), settings.base_url)
+    return template_public(library.get_template(caller, template_id), settings.base_url)
 
 
 @router.patch("/{template_id}", operation_id="rename_template", response_model=TemplatePublic)
 def rename_template(template_id: str, body: TemplateUpdate, caller: CallerDep, library: LibraryDep,
                     settings: SettingsDep) -> TemplatePublic:
     """Rename a template."""
-    return template_public(library.rename_template(caller.tenant_id, template_id, body.name), settings.base_url)
+    return template_public(library.rename_template(caller, template_id, body.name), settings.base_url)
 
 
 @router.delete("/{template_id}", status_code=204, operation_id="delete_template")
 def delete_template(template_id: str, caller: CallerDep, library: LibraryDep) -> Response:
     """Delete a template and its files. Refused while a queued or running video uses it."""
-    library.delete_template(caller.tenant_id, template_id)
+    library.delete_template(caller, template_id)
     return Response(status_code=204)
 
 
@@ -71,7 +71,7 @@ def delete_template(template_id: str, caller: CallerDep, library: LibraryDep) ->
 def get_template_thumbnail(template_id: str, caller: CallerDep, library: LibraryDep,
                            storage: StorageDep) -> FileResponse:
     """The template's thumbnail (JPEG) once it is ready."""
-    template = library.get_template(caller.tenant_id, template_id)
+    template = library.get_template(caller, template_id)
     if not template.thumbnail_key:
         raise InvalidStateError(f"template {template_id} is {template.status}; the thumbnail exists once ready")
     return FileResponse(storage.local_path(template.thumbnail_key), media_type="image/jpeg")

@@ -159,10 +159,10 @@ async def generate_video(body: GenerateRequest, caller: CallerDep, jobs: JobsDep
                          settings: SettingsDep, response: Response) -> GenerateResult:
     """Make a lip-synced talking video of a template saying the text (with a voice) or the audio, and wait up to
     wait_s seconds for it. Returns video_url when done, else video_id and status to pass to get_video."""
-    template = await run_in_threadpool(library.find_template, caller.tenant_id, body.template_id)
+    template = await run_in_threadpool(library.find_template, caller, body.template_id)
     request = _validated(VideoCreate, {"template_id": template.id, **body.speech()})
-    job = await run_in_threadpool(jobs.create_video, caller.tenant_id, request, None)
-    view = await wait_until(lambda: video_public(jobs.get(caller.tenant_id, job.id), settings.base_url),
+    job = await run_in_threadpool(jobs.create_video, caller, request, None)
+    view = await wait_until(lambda: video_public(jobs.get(caller, job.id), settings.base_url),
                             lambda v: v.status in TERMINAL, body.wait_s)
     response.headers["Location"] = f"/v1/videos/{view.id}"
     if view.status not in TERMINAL:
@@ -179,10 +179,10 @@ async def generate_batch(body: GenerateBatchRequest, caller: CallerDep, jobs: Jo
     references = [part.strip() for part in body.template_ids.split(",") if part.strip()]
     if not references:
         raise InvalidRequestError("template_ids: give at least one template id or name, comma-separated")
-    ids = [(await run_in_threadpool(library.find_template, caller.tenant_id, r)).id for r in references]
+    ids = [(await run_in_threadpool(library.find_template, caller, r)).id for r in references]
     request = _validated(BatchCreate, {"template_ids": ids, **body.speech()})
-    batch, _ = await run_in_threadpool(jobs.create_batch, caller.tenant_id, request, None)
-    view = await wait_until(lambda: batch_public(*jobs.get_batch(caller.tenant_id, batch.id), settings.base_url),
+    batch, _ = await run_in_threadpool(jobs.create_batch, caller, request, None)
+    view = await wait_until(lambda: batch_public(*jobs.get_batch(caller, batch.id), settings.base_url),
                             lambda v: v.status in TERMINAL, body.wait_s)
     response.headers["Location"] = f"/v1/batches/{view.id}"
     if view.status not in TERMINAL:

@@ -22,10 +22,10 @@ async def create_video(body: VideoCreate, caller: CallerDep, jobs: JobsDep, sett
                        idem: IdempotencyKeyDep, response: Response, wait: WaitQuery = 0) -> VideoPublic:
     """Queue a lip-sync video. Poll the Location URL, pass ?wait=N to get a short job's result in this call,
     or give a callback_url."""
-    job = await run_in_threadpool(jobs.create_video, caller.tenant_id, body, idem)
+    job = await run_in_threadpool(jobs.create_video, caller, body, idem)
     view = video_public(job, settings.base_url)
     if wait and not ended(view):
-        view = await wait_until(lambda: video_public(jobs.get(caller.tenant_id, job.id), settings.base_url),
+        view = await wait_until(lambda: video_public(jobs.get(caller, job.id), settings.base_url),
                                 ended, wait)
     return answer_created(response, f"/v1/videos/{view.id}", view)
 
@@ -37,7 +37,7 @@ def list_videos(caller: CallerDep, jobs: JobsDep, settings: SettingsDep,
                 cursor: CursorQuery = None,
                 limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20) -> VideoList:
     """List videos, newest first, with cursor pagination."""
-    rows, next_cursor = jobs.list(caller.tenant_id, status=status, batch_id=batch_id, cursor=cursor, limit=limit)
+    rows, next_cursor = jobs.list(caller, status=status, batch_id=batch_id, cursor=cursor, limit=limit)
     return VideoList(data=[video_public(j, settings.base_url) for j in rows], next_cursor=next_cursor)
 
 
@@ -45,7 +45,7 @@ def list_videos(caller: CallerDep, jobs: JobsDep, settings: SettingsDep,
 async def get_video(video_id: str, caller: CallerDep, jobs: JobsDep, settings: SettingsDep, response: Response,
                     wait: WaitQuery = 0) -> VideoPublic:
     """Get a video's status, progress, ETA and, once succeeded, its URLs. ?wait=N answers as soon as it ends."""
-    view = await wait_until(lambda: video_public(jobs.get(caller.tenant_id, video_id), settings.base_url),
+    view = await wait_until(lambda: video_public(jobs.get(caller, video_id), settings.base_url),
                             ended, wait)
     progress_headers(response, f"/v1/videos/{view.id}", view.status)
     return view
@@ -54,31 +54,31 @@ async def get_video(video_id: str, caller: CallerDep, jobs: JobsDep, settings: S
 @router.post("/{video_id}/cancel", operation_id="cancel_video", response_model=VideoPublic)
 def cancel_video(video_id: str, caller: CallerDep, jobs: JobsDep, settings: SettingsDep) -> VideoPublic:
     """Cancel a queued or running video. A running one stops within seconds and leaves no output."""
-    return video_public(jobs.cancel(caller.tenant_id, video_id), settings.base_url)
+    return video_public(jobs.cancel(caller, video_id), settings.base_url)
 
 
 @router.delete("/{video_id}", status_code=204, operation_id="delete_video")
 def delete_video(video_id: str, caller: CallerDep, jobs: JobsDep) -> Response:
     """Delete an ended video and its files."""
-    jobs.delete_video(caller.tenant_id, video_id)
+    jobs.delete_video(caller, video_id)
     return Response(status_code=204)
 
 
 @router.get("/{video_id}/deliveries", operation_id="list_video_deliveries", response_model=DeliveryList)
 def list_video_deliveries(video_id: str, caller: CallerDep, deliveries: DeliveriesDep) -> DeliveryList:
     """The video's callback and notifications: each target's status and every attempt (time, HTTP status, error)."""
-    return DeliveryList(data=deliveries.list_for(caller.tenant_id, "video", video_id))
+    return DeliveryList(data=deliveries.list_for(caller, "video", video_id))
 
 
 @router.post("/{video_id}/deliveries/redeliver", status_code=202, operation_id="redeliver_video",
              response_model=DeliveryList)
 def redeliver_video(video_id: str, caller: CallerDep, deliveries: DeliveriesDep) -> DeliveryList:
     """Send the ended video's callback and notifications again, within seconds, with a fresh retry schedule."""
-    return DeliveryList(data=deliveries.redeliver(caller.tenant_id, "video", video_id))
+    return DeliveryList(data=deliveries.redeliver(caller, "video", video_id))
 
 
 def _result_file(jobs: JobsDep, storage: StorageDep, caller: CallerDep, video_id: str, field: str) -> str:
-    job = jobs.get(caller.tenant_id, video_id)
+    job = jobs.get(caller, video_id)
     key = (job.result or {}).get(field)
     if job.status != "succeeded" or not key:
         raise InvalidStateError(f"video {video_id} is {job.status}; its files exist once it has succeeded")
@@ -101,7 +101,7 @@ def get_video_thumbnail(video_id: str, caller: CallerDep, jobs: JobsDep, storage
 
 
 def _subtitle_file(jobs: JobsDep, storage: StorageDep, caller: CallerDep, video_id: str, field: str) -> str:
-    job = jobs.get(caller.tenant_id, video_id)
+    job = jobs.get(caller, video_id)
     if job.text is None:
         raise NotFoundError(f"video {video_id} was made from audio; subtitles exist only for videos made from text")
     return _result_file(jobs, storage, caller, video_id, field)
