@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from .db.models import TASK_CALLBACK, Batch, Delivery, DeliveryAttempt, Job, Template, utcnow
 from .db.session import Database
 from .keys import KeyStore
-from .jobs import new_id
+from .pages import new_id
 from .notifiers import MAX_LINES, Message, refusal, render, signed_request
 from .problems import InvalidStateError
 from .schemas import (

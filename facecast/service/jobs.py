@@ -8,14 +8,11 @@ job, and each transition writes one line to logs/facecast.log.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +23,7 @@ from .notifiers import targets_or_raise
 from .problems import (
     IdempotencyConflictError, InvalidStateError, NotFoundError, QuotaExceededError, TemplateNotReadyError,
 )
+from .pages import new_id, newest_first_page, request_hash
 from .queue import SHARED_QUEUE, QueuedTasks, Queues, host_queue_name
 from .schemas import BatchCreate, VideoCreate
 from .settings import Settings
@@ -49,40 +47,6 @@ WAITING_STAGE = "waiting_for_template"
 OUTPUT_SUFFIXES = ("mp4", "jpg", "srt", "vtt")
 # Called inside the transaction that ends a video (service/deliveries.py records its callbacks and notifications).
 EndHook = Callable[[Session, str], None]
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
-
-
-def request_hash(body: Any) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def encode_cursor(created_at: dt.datetime, row_id: str) -> str:
-    return f"{created_at.timestamp():.6f}_{row_id}"
-
-
-def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    try:
-        stamp, row_id = cursor.split("_", 1)
-        return dt.datetime.fromtimestamp(float(stamp), dt.timezone.utc), row_id
-    except ValueError as exc:
-        raise InvalidStateError(f"cursor {cursor!r} is not one this API returned; start without a cursor") from exc
-
-
-def newest_first_page(db: Database, query: Select, model: Any, cursor: str | None,
-                      limit: int) -> tuple[list[Any], str | None]:
-    """One page of `query` ordered newest first, and the cursor of the next page (None on the last)."""
-    if cursor:
-        created_at, row_id = decode_cursor(cursor)
-        query = query.where(or_(model.created_at < created_at, and_(model.created_at == created_at, model.id < row_id)))
-    query = query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
-    with db.session() as session:
-        rows = list(session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
 
 
 def output_keys(job_id: str) -> list[str]:

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from .db.models import ApiKey, utcnow
 from .db.session import Database
-from .jobs import new_id
+from .pages import new_id
 from .problems import NotFoundError
 from .settings import Settings
 from .tenants import Caller

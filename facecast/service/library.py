@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from .db.models import Audio, Job, Template, utcnow
 from .fetch import AUDIO, IMAGE, VIDEO, check_url, sniff_file
-from .jobs import AUDIO_HINT, TEMPLATE_HINT, JobService, new_id, newest_first_page
+from .jobs import AUDIO_HINT, TEMPLATE_HINT, JobService
+from .pages import new_id, newest_first_page
 from .problems import InvalidStateError, NotFoundError, UnsupportedMediaError, UploadTooLargeError
 from .schemas import unstorable
 from .tenants import Caller, owned_or_raise, visible_to

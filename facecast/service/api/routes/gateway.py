@@ -17,7 +17,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, field_validator
 
 from ...fetch import check_url
-from ...jobs import JobService, new_id
+from ...jobs import JobService
+from ...pages import new_id
 from ...library import Library
 from ...problems import InvalidRequestError, NotFoundError
 from ...schemas import BatchCreate, TaskPublic, batch_public, check_url_field, task_public
