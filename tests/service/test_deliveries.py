@@ -17,7 +17,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from facecast.service.db.models import Job, utcnow
 from facecast.service.db.session import Database
 from facecast.service.deliveries import Deliveries
+from facecast.service.keys import KeyStore
 from facecast.service.settings import Settings
+from facecast.service.tenants import Caller
 from tests.service.test_backends import postgres_url  # noqa: F401  (fixture: a PostgreSQL server on 127.0.0.1)
 from tests.service.test_end_to_end import upload_audio, upload_template
 from tests.support.media import trim_wav
@@ -189,11 +191,35 @@ def test_two_senders_on_one_database_never_send_the_same_attempt(backend: str, t
     ids = [post.headers["webhook-id"] for post in receiver.at("/hook")]
     assert len(ids) == 16 and len(set(ids)) == 16, ids
     for i in range(16):
-        [delivery] = senders[1].list_for("default", "video", f"vid_{i}")
+        [delivery] = senders[1].list_for(Caller(), "video", f"vid_{i}")
         assert delivery.status == "delivered"
         assert [a.status_code for a in delivery.attempts] == [200]
     for db in databases:
         db.dispose()
+
+
+def test_a_database_key_signs_its_tenants_callbacks_with_its_own_secret(tmp_path: Path, receiver: Receiver) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'f.db'}", webhook_secret=SECRET,
+                        fetch={"allow_hosts": ["127.0.0.1"]})
+    db = Database(settings.database_url)
+    db.migrate()
+    key, _, own_secret = KeyStore(db).create("alice")
+    sender = Deliveries(settings, db)
+    with db.session() as session:
+        session.add_all([Job(id=f"vid_{owner}", kind="video", owner=owner, status="succeeded",
+                             callback_url=f"{receiver.url}/{owner}", created_at=utcnow())
+                         for owner in (key.id, "default")])
+        session.flush()
+        for owner in (key.id, "default"):
+            sender.record_end(session, f"vid_{owner}")
+    while sender.send_due("w0"):
+        pass
+    [tenant_post], [default_post] = receiver.at(f"/{key.id}"), receiver.at("/default")
+    Webhook(own_secret).verify(tenant_post.body, tenant_post.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(tenant_post.body, tenant_post.headers)
+    Webhook(SECRET).verify(default_post.body, default_post.headers)  # config keys: the server-wide secret
+    db.dispose()
 
 
 def _seconds_between(first: dict, second: dict) -> float:
