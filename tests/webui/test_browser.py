@@ -7,6 +7,7 @@ docs/images, at desktop size and phone width, where no page may scroll sideways.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import zipfile
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import av
+import httpx
 import pytest
 
 from facecast import assets
+from tests.support.cli import run_facecast
 from tests.support.media import media_path, trim_wav
 from tests.support.server import Service, serving
 
@@ -254,3 +257,42 @@ def test_scripts_send_their_key_in_a_header(keyed_service: Service) -> None:
         finally:
             client.close()  # its heartbeat connection would hold the server open when it stops
         assert f"({code})" in str(caught.value), str(caught.value)
+
+
+def _key_client(service: Service, name: str) -> httpx.Client:
+    """A client sending a new database key of its own (`facecast keys create`), so what it makes is its tenant's."""
+    made = run_facecast("keys", "create", "--name", name, "--data-dir", str(service.data_dir), timeout=60)
+    assert made.returncode == 0, made.stderr
+    return httpx.Client(base_url=service.url, timeout=30, headers={"X-API-Key": json.loads(made.stdout)["key"]})
+
+
+def _queued_video(client: httpx.Client, audio: Path) -> str:
+    """A template, an audio and a video of the client's key (no workers here: the video stays queued)."""
+    with media_path("portrait.jpg").open("rb") as template, audio.open("rb") as speech:
+        template_id = client.post("/v1/templates", files={"file": ("p.jpg", template)}).json()["id"]
+        audio_id = client.post("/v1/audio", files={"file": ("a.wav", speech)}).json()["id"]
+    created = client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id})
+    assert created.status_code == 202, created.text
+    return created.json()["id"]
+
+
+def test_a_page_signed_in_with_key_a_never_shows_key_bs_jobs(browser: WebDriver, keyed_service: Service,
+                                                              tmp_path: Path) -> None:
+    audio = trim_wav(media_path("eng.wav"), tmp_path / "a.wav", 1.0)
+    alice, bob = _key_client(keyed_service, "alice"), _key_client(keyed_service, "bob")
+    try:
+        alice_video, bob_video = _queued_video(alice, audio), _queued_video(bob, audio)
+        set_viewport(browser, DESKTOP)
+        browser.get(f"{keyed_service.url}/ui/")
+        key_box = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#sign-in-key input, #sign-in-key textarea"),
+                       30, "the sign-in form")[0]
+        key_box.send_keys(alice.headers["X-API-Key"])
+        browser.find_element(By.ID, "sign-in").click()
+        wait(browser, lambda d: shown(d, "studio"), 15, "the studio after sign-in")
+        open_tab(browser, "History")
+        wait(browser, lambda d: alice_video in text_of(d, "#studio"), 20, "key A's video in History")
+        assert bob_video not in text_of(browser, "#studio")
+    finally:
+        browser.get("about:blank")
+        alice.close()
+        bob.close()
