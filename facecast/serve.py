@@ -14,6 +14,7 @@ from .service.app import create_app
 from .service.settings import Settings
 
 log = logging.getLogger("facecast.serve")
+UI_PATH = "/ui"
 
 
 def server_app(settings: Settings) -> FastAPI:
@@ -35,5 +36,8 @@ def mount_webui(app: FastAPI, settings: Settings) -> bool:
     # With API keys (config or `facecast keys`) each page signs in with its own key, which every call carries.
     keys_required = bool(settings.api_keys) or app.state.keys.any()
     mount_ui(app, f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}",
-             sign_in=keys_required, max_file_size=settings.max_upload_bytes)
+             sign_in=keys_required, max_file_size=settings.max_upload_bytes, path=UI_PATH)
+    # Files a page uploads land on this server's disk: with keys on, only a signed-in page may send them (the page
+    # adds its key to its upload requests).
+    app.state.guard.keyed_paths.add(f"{UI_PATH}/gradio_api/upload")
     return True

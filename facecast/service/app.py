@@ -56,7 +56,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics.install(app)
     install_problem_handlers(app)
     # outermost: wraps the web UI mounted later
-    app.add_middleware(RequestGuard, policy=policy_for(settings, app.state.auth))
+    app.state.guard = policy_for(settings, app.state.auth)
+    app.add_middleware(RequestGuard, policy=app.state.guard)
     for module in (templates, audio, videos, batches, voices, health, tools, easy, gateway):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]

@@ -50,6 +50,27 @@ CSS = """
 """
 
 
+# The key a page signed in with also goes on the page's own file uploads, which the server refuses without one
+# when keys are on (serve.py). It lives in this tab's sessionStorage: gone when the tab closes or signs out.
+KEY_STORE = "facecast-key"
+UPLOAD_KEY_SCRIPT = f"""<script>
+(() => {{
+  const send = window.fetch.bind(window);
+  window.fetch = (input, init = {{}}) => {{
+    const key = sessionStorage.getItem("{KEY_STORE}");
+    const url = typeof input === "string" ? input : (input && input.url) || "";
+    if (key && url.includes("/gradio_api/upload")) {{
+      const headers = new Headers(init.headers || (input instanceof Request ? input.headers : undefined));
+      headers.set("X-API-Key", key);
+      init = {{...init, headers}};
+    }}
+    return send(input, init);
+  }};
+}})();
+</script>"""
+REMEMBER_KEY_JS = f'(key) => {{ sessionStorage.setItem("{KEY_STORE}", (key || "").trim()); return key; }}'
+FORGET_KEY_JS = f'() => {{ sessionStorage.removeItem("{KEY_STORE}"); }}'
+
 
 @dataclass(frozen=True, slots=True)
 class _Tabs:
@@ -140,8 +161,9 @@ def _wire_across_tabs(ui: gr.Blocks, ctx: UiContext, voices_state: gr.State, tab
     ui.load(page.load, None, outputs, api_name=False)
     switches = [form.form, form.signed_in, form.who, form.studio, form.message, form.key]
     for trigger in (form.button.click, form.key.submit):
-        trigger(page.sign_in, form.key, switches, api_name=False).then(page.load, None, outputs, api_name=False)
-    form.sign_out.click(page.sign_out, None, switches, api_name=False)
+        trigger(page.sign_in, form.key, switches, api_name=False, js=REMEMBER_KEY_JS).then(
+            page.load, None, outputs, api_name=False)
+    form.sign_out.click(page.sign_out, None, switches, api_name=False, js=FORGET_KEY_JS)
     ui.unload(page.forget)
 
 
@@ -202,6 +224,6 @@ def mount_ui(app: Any, api_base_url: str, sign_in: bool = False, path: str = "/u
     # The server is not listening yet while it mounts the UI, so the OpenAPI document is the one the app would
     # serve at GET /openapi.json, read from the app object itself.
     ui = build_ui(api_base_url, openapi=app.openapi(), sign_in=sign_in)
-    return gr.mount_gradio_app(app, ui, path=path, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
-                               pwa=False, mcp_server=False, enable_monitoring=False, show_error=True,
+    return gr.mount_gradio_app(app, ui, path=path, theme=THEME, css=CSS, head=UPLOAD_KEY_SCRIPT, footer_links=["api"],
+                               ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, show_error=True,
                                max_file_size=max_file_size)

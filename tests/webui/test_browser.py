@@ -292,6 +292,17 @@ def test_a_page_signed_in_with_key_a_never_shows_key_bs_jobs(browser: WebDriver,
         open_tab(browser, "History")
         wait(browser, lambda d: alice_video in text_of(d, "#studio"), 20, "key A's video in History")
         assert bob_video not in text_of(browser, "#studio")
+        open_tab(browser, "Create")  # the page's own uploads carry its key: the server refuses them without one
+        browser.find_element(By.CSS_SELECTOR, "#create-add-accordion button, #create-add-accordion .label-wrap").click()
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#create-add-file input[type=file]"), 10,
+             "the template file input")
+        upload(browser, "create-add-file", media_path("portrait.jpg"))
+        statuses = wait(browser, lambda d: d.execute_script(
+            "return performance.getEntriesByType('resource').filter(e => e.name.includes('/gradio_api/upload'))"
+            ".map(e => e.responseStatus)"), 10, "the upload request")
+        assert set(statuses) == {200}, statuses
+        anonymous = httpx.post(f"{keyed_service.url}/ui/gradio_api/upload", files={"files": ("x.wav", b"RIFF")})
+        assert anonymous.status_code == 401, anonymous.text
     finally:
         browser.get("about:blank")
         alice.close()

@@ -11,7 +11,7 @@ once instead of being spooled to disk first.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -48,6 +48,8 @@ class GuardPolicy:
     auth: Authenticator                         # config and database keys; none at all means no authentication
     docs_require_key: bool                      # /docs, /openapi.json and /metrics need a key too
     limiter: RateLimiter                        # per-key request rate, in this process
+    # More paths that need a key, added by whoever mounts an app beside the API (the web UI's file uploads).
+    keyed_paths: set[str] = field(default_factory=set)
 
 
 def policy_for(settings: Settings, auth: Authenticator) -> GuardPolicy:
@@ -130,7 +132,7 @@ class RequestGuard:
         if scope["method"] in UNSAFE_METHODS and caller is None and _cross_site(headers):
             return 403, "cross_site_refused", ("cross-site requests need an API key; open the web UI from this "
                                                "server's own address")
-        if caller is None and _needs_key(path, self.policy.docs_require_key):
+        if caller is None and (_needs_key(path, self.policy.docs_require_key) or path in self.policy.keyed_paths):
             if self.policy.auth.required():
                 return 401, "unauthorized", KEY_HINT
             caller = Caller()  # no keys anywhere: a loopback server, one tenant
