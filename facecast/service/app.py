@@ -19,7 +19,7 @@ from .api.routes import audio, batches, easy, gateway, health, templates, tools,
 from .db.session import Database
 from .jobs import JobService
 from .library import Library
-from .logs import configure_logging
+from .logs import RequestIdMiddleware, configure_logging
 from .metrics import Metrics
 from .problems import install_problem_handlers
 from .queue import Queues
@@ -49,7 +49,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = Metrics(jobs)
     app.state.metrics.install(app)
     install_problem_handlers(app)
-    app.add_middleware(RequestGuard, policy=policy_for(settings))  # outermost: wraps the web UI mounted later
+    app.add_middleware(RequestGuard, policy=policy_for(settings))  # wraps the web UI mounted later
+    app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request's lines carry its id
     for module in (templates, audio, videos, batches, voices, health, tools, easy, gateway):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]

@@ -78,7 +78,8 @@ def _load(jobs: JobService, settings: Settings, owner: str, task_id: str) -> Tas
     batch_id = jobs.id_for_idempotency_key(owner, KEY_PREFIX + task_id)
     if batch_id is None:
         return None
-    return task_public(task_id, batch_public(*jobs.get_batch(owner, batch_id), settings.base_url))
+    batch = batch_public(*jobs.get_batch(owner, batch_id), settings.base_url, jobs.storage.presigned_url)
+    return task_public(task_id, batch)
 
 
 def _add_templates(library: Library, settings: Settings, owner: str, urls: list[str]) -> list[str]:
