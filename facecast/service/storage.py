@@ -83,6 +83,7 @@ class S3Storage:
     def __init__(self, settings: Settings) -> None:
         try:
             import boto3
+            from botocore.config import Config
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError("storage = 's3' requires boto3: pip install 'facecast[s3]'") from exc
         s3 = settings.s3
@@ -90,7 +91,8 @@ class S3Storage:
         self.client = boto3.client(
             "s3", endpoint_url=s3.endpoint_url, region_name=s3.region,
             aws_access_key_id=s3.access_key_id.get_secret_value() if s3.access_key_id else None,
-            aws_secret_access_key=s3.secret_access_key.get_secret_value() if s3.secret_access_key else None)
+            aws_secret_access_key=s3.secret_access_key.get_secret_value() if s3.secret_access_key else None,
+            config=Config(signature_version="s3v4"))  # presigned URLs too: regions opened since 2014 refuse v2
         self.url_expiry_s = s3.url_expiry_s
         self.cache = settings.data_dir / "cache" / "objects"
         self.cache.mkdir(parents=True, exist_ok=True)
