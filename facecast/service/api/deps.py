@@ -22,23 +22,25 @@ class Caller:
     tenant_id: str = "default"
 
 
-def _settings(request: Request) -> Settings:
+# Dependencies are `async def`: they do no I/O, and FastAPI runs a plain `def` dependency in the thread pool,
+# a thread hop per dependency per request that showed in the latency of every route under load.
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _jobs(request: Request) -> JobService:
+async def _jobs(request: Request) -> JobService:
     return request.app.state.jobs
 
 
-def _library(request: Request) -> Library:
+async def _library(request: Request) -> Library:
     return request.app.state.library
 
 
-def _storage(request: Request) -> Storage:
+async def _storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
-def _caller(settings: Annotated[Settings, Depends(_settings)],
+async def _caller(settings: Annotated[Settings, Depends(_settings)],
             authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
             x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None) -> Caller:
     """The guard has checked the key already; this keeps routes safe when the app runs without it (tests)."""
@@ -50,7 +52,7 @@ def _caller(settings: Annotated[Settings, Depends(_settings)],
     raise UnauthorizedError(KEY_HINT)
 
 
-def _idempotency_key(idempotency_key: Annotated[str | None, Header(
+async def _idempotency_key(idempotency_key: Annotated[str | None, Header(
         max_length=255, description="Any unique string; repeating a create with the same key and body returns "
                                     "the first result instead of creating again")] = None) -> str | None:
     if idempotency_key is not None and idempotency_key.lower().startswith(RESERVED_KEY_PREFIXES):
