@@ -14,10 +14,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    for table in ('jobs', 'audio'):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column('expired_at', sa.DateTime(), nullable=True))
-    op.create_index('ix_jobs_status_finished', 'jobs', ['status', 'finished_at'])
     op.create_table(
         'histogram_buckets',
         sa.Column('metric', sa.String(length=64), nullable=False),
@@ -30,6 +26,10 @@ def upgrade() -> None:
         sa.Column('kind', sa.String(length=64), nullable=False),
         sa.Column('sent_at', sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint('kind'))
+    for table in ('jobs', 'audio'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column('expired_at', sa.DateTime(), nullable=True))
+    op.create_index('ix_jobs_status_finished', 'jobs', ['status', 'finished_at'])
 
 
 def downgrade() -> None:
