@@ -21,7 +21,7 @@ from .deliveries import Deliveries
 from .jobs import JobService
 from .keys import Authenticator, KeyStore
 from .library import Library
-from .logs import configure_logging
+from .logs import RequestIdMiddleware, configure_logging
 from .metrics import Metrics
 from .problems import install_problem_handlers
 from .queue import Queues
@@ -55,9 +55,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = Metrics(jobs)
     app.state.metrics.install(app)
     install_problem_handlers(app)
-    # outermost: wraps the web UI mounted later
     app.state.guard = policy_for(settings, app.state.auth)
-    app.add_middleware(RequestGuard, policy=app.state.guard)
+    app.add_middleware(RequestGuard, policy=app.state.guard)  # wraps the web UI mounted later
+    app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request's lines carry its id
     for module in (templates, audio, videos, batches, voices, health, tools, easy, gateway):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]

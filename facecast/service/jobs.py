@@ -19,12 +19,15 @@ from sqlalchemy.orm import Session
 from .db.models import TASK_CALLBACK, Audio, Batch, IdempotencyKey, Job, Template, Worker, utcnow
 from .db.session import Database
 from .job_options import JobOptions
+from .job_upkeep import JobUpkeep
 from .notifiers import targets_or_raise
-from .problems import (
-    IdempotencyConflictError, InvalidStateError, NotFoundError, QuotaExceededError, TemplateNotReadyError,
-)
 from .pages import new_id, newest_first_page, request_hash
+from .problems import (
+    ExpiredError, IdempotencyConflictError, InvalidStateError, NotFoundError, QuotaExceededError,
+    TemplateNotReadyError,
+)
 from .queue import SHARED_QUEUE, QueuedTasks, Queues, host_queue_name
+from .resources import disk_space_or_raise
 from .schemas import BatchCreate, VideoCreate
 from .settings import Settings
 from .speech import check_speech_or_raise
@@ -57,10 +60,10 @@ def output_keys(job_id: str) -> list[str]:
 def _log_event(job: Job | str, status: str, **extra: Any) -> None:
     job_id = job if isinstance(job, str) else job.id
     fields = " ".join(f"{k}={v}" for k, v in extra.items() if v is not None)
-    events.info("job=%s status=%s %s", job_id, status, fields)
+    events.info("job=%s status=%s %s", job_id, status, fields, extra={"job_id": job_id})
 
 
-class JobService:
+class JobService(JobUpkeep):
     """Creates, advances and reads jobs; handed to routes (API) and to the runner (workers)."""
 
     def __init__(self, settings: Settings, db: Database, queues: Queues, storage: Storage,
@@ -94,6 +97,7 @@ class JobService:
         if existing is not None:
             self._requeue_if_lost(job)  # a replay means the caller is waiting: do not leave it to the sweep
             return job
+        disk_space_or_raise(self.settings)
         with self.db.session() as session:
             voice = self._voice_or_raise(request)  # the body's own fields first, then what they refer to
             notify = targets_or_raise(self.settings, request.notify, request.callback_url)
@@ -119,6 +123,7 @@ class JobService:
             existing = self._replay(session, owner, idempotency_key, "create_batch", body)
             if existing is not None:
                 return self.get_batch(caller, existing)
+            disk_space_or_raise(self.settings)
             if len(request.template_ids) > self.settings.max_batch_templates:
                 raise InvalidStateError(f"a batch takes at most {self.settings.max_batch_templates} templates")
             voice = self._voice_or_raise(request)
@@ -245,8 +250,8 @@ class JobService:
         return template
 
     def _audio_or_raise(self, session: Session, caller: Caller, audio_id: str | None) -> None:
-        if audio_id is not None:
-            owned_or_raise(session, Audio, audio_id, caller, "audio", AUDIO_HINT)
+        if audio_id is not None and owned_or_raise(session, Audio, audio_id, caller, "audio", AUDIO_HINT).expired_at:
+            raise ExpiredError(f"audio {audio_id} has expired and its file was deleted; {AUDIO_HINT} again")
 
     def quota_or_raise(self, caller: Caller) -> None:
         """Refuse new work (QuotaExceededError, 429) while `caller` has max_active_jobs videos queued or running."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -10,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import UploadFile
-from sqlalchemy import select
+from sqlalchemy import exists, select, update
 
 from .db.models import Audio, Job, Template, utcnow
 from .fetch import AUDIO, IMAGE, VIDEO, check_url, sniff_file
 from .jobs import AUDIO_HINT, TEMPLATE_HINT, JobService
 from .pages import new_id, newest_first_page
 from .problems import InvalidStateError, NotFoundError, UnsupportedMediaError, UploadTooLargeError
+from .resources import disk_space_or_raise
 from .schemas import unstorable
+from .settings import Settings
+from .statuses import ACTIVE
 from .tenants import Caller, owned_or_raise, visible_to
 
 log = logging.getLogger("facecast.service")
@@ -60,6 +64,15 @@ def _sniff_or_discard(path: Path) -> tuple[str, str]:
         raise
 
 
+def _space_or_discard(settings: Settings, path: Path) -> None:
+    """Refuse an upload while the disk is low (507), removing what was received."""
+    try:
+        disk_space_or_raise(settings)
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+
+
 class Library:
     """Templates (with their preparation jobs) and audio."""
 
@@ -73,6 +86,7 @@ class Library:
 
     def add_template_file(self, caller: Caller, path: Path, name: str | None) -> Template:
         """Store an uploaded video or photo and queue its preparation."""
+        _space_or_discard(self.settings, path)
         kind, ext = _sniff_or_discard(path)
         if kind not in (VIDEO, IMAGE):
             path.unlink(missing_ok=True)
@@ -96,6 +110,7 @@ class Library:
     def add_template_url(self, caller: Caller, url: str, name: str | None) -> Template:
         """Queue a template whose file a worker fetches from `url`."""
         check_url(url, self.settings.fetch)
+        disk_space_or_raise(self.settings)
         return self._add_template(caller.tenant_id, new_id("tpl"), name, source_key=None, source_url=url, size=None)
 
     def _add_template(self, owner: str, template_id: str, name: str | None, *, source_key: str | None,
@@ -193,6 +208,7 @@ class Library:
     def add_audio_file(self, caller: Caller, path: Path, filename: str | None) -> Audio:
         """Store uploaded audio after probing its headers (duration, sample rate), so a file that is not
         audio or is too long fails here; decoding is left to the worker that uses it."""
+        _space_or_discard(self.settings, path)
         kind, ext = _sniff_or_discard(path)
         if kind not in (AUDIO, VIDEO):
             path.unlink(missing_ok=True)
@@ -228,3 +244,23 @@ class Library:
     def get_audio(self, caller: Caller, audio_id: str) -> Audio:
         with self.db.session() as session:
             return owned_or_raise(session, Audio, audio_id, caller, "audio", AUDIO_HINT)
+
+    def expire_audio(self, uploaded_before: dt.datetime) -> list[str]:
+        """Delete audio uploaded before `uploaded_before` that no queued or running job uses, and mark it
+        expired (compare-and-set, so several workers expire each upload once); returns the ids."""
+        in_use = exists().where(Job.audio_id == Audio.id, Job.status.in_(ACTIVE))
+        query = (select(Audio.id, Audio.key).where(Audio.expired_at.is_(None), Audio.created_at < uploaded_before,
+                                                   ~in_use).order_by(Audio.created_at).limit(200))
+        expired = []
+        with self.db.session() as session:
+            for audio_id, key in list(session.execute(query)):
+                marked = session.execute(update(Audio).where(Audio.id == audio_id, Audio.expired_at.is_(None))
+                                         .values(expired_at=utcnow()).execution_options(synchronize_session=False))
+                if marked.rowcount == 1:
+                    expired.append((audio_id, key))
+        for audio_id, key in expired:
+            try:
+                self.storage.delete(key)
+            except Exception as exc:  # marked already: the file is an orphan now, logged for the operator
+                log.warning("could not delete %s of audio %s (%s: %s)", key, audio_id, type(exc).__name__, exc)
+        return [audio_id for audio_id, _ in expired]

@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,34 +146,15 @@ def send_now(settings: Settings, name: str, body: str) -> str | None:
     return refusal(target.kind, answer)
 
 
-class _AlertLimiter:
-    """Remembers when each alert title was last sent by this process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sent: dict[str, float] = {}
-
-    def allow(self, title: str, interval_s: float) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            if now - self._sent.get(title, -interval_s - 1) < interval_s:
-                return False
-            self._sent[title] = now
-            return True
-
-
-_ALERTS = _AlertLimiter()  # per process: a monitor calling every few seconds sends one message per interval
-
-
 def send_alert(settings: Settings, title: str, text: str) -> int:
     """Post a one-off message to every notifier in settings.alert_notifiers, at once (not as a delivery row).
 
-    Rate-limited: an alert whose title was sent less than alert_interval_s ago is dropped. Never raises.
+    How often is alerts.py's decision (each kind at most once per alerts.repeat_s, across workers). Never raises.
 
     Returns:
-        How many notifiers took the message (0 when dropped, none are configured, or all refused it).
+        How many notifiers took the message (0 when none are configured or all refused it).
     """
-    if not settings.alert_notifiers or not _ALERTS.allow(title, settings.alert_interval_s):
+    if not settings.alert_notifiers:
         return 0
     sent = 0
     for name in settings.alert_notifiers:

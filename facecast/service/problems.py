@@ -98,6 +98,18 @@ class InsufficientStorageError(FacecastError):
     code = "insufficient_storage"
 
 
+class ExpiredError(FacecastError):
+    """The resource existed but its files were deleted by the retention policy (settings.retention)."""
+
+    code = "expired"
+
+
+class LowDiskSpaceError(FacecastError):
+    """Free space in the data directory is below min_free_disk_mb: new work is refused before the disk fills."""
+
+    code = "low_disk_space"
+
+
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
@@ -133,6 +145,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "cross_site_refused": 403,
     "not_found": 404, "input_not_found": 404,
     "canceled": 409, "idempotency_conflict": 409, "invalid_state": 409, "template_not_ready": 409,
+    "expired": 410,
     "audio_too_long": 413, "upload_too_large": 413, "media_too_large": 413, "payload_too_large": 413,
     "unsupported_media": 415,
     "too_many_requests": 429, "rate_limited": 429, "quota_exceeded": 429,
@@ -143,7 +156,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "tts_failed": 502,
     "tts_unreachable": 503,
     "internal_error": 500,
-    "insufficient_storage": 507, "disk_full": 507,
+    "insufficient_storage": 507, "disk_full": 507, "low_disk_space": 507,
 }
 DEFAULT_STATUS = 400  # a code missing above; tests/service/test_problems.py keeps every error's code listed
 

@@ -85,13 +85,28 @@ class QueuedTasks:
         return self._ids[queue]
 
 
+def _sqlite_storage() -> type:
+    """huey's SQLite storage with synchronous=NORMAL, as the job database uses (db/session.py): in WAL mode a
+    commit then waits for no fsync, which under disk load stalled every create for tens of milliseconds. A task
+    lost to a power cut (never to a process crash) is found missing and enqueued again by the sweep."""
+    from huey.storage import SqliteStorage
+
+    class NormalSyncSqliteStorage(SqliteStorage):  # type: ignore[misc]
+        def _create_connection(self) -> Any:
+            connection = super()._create_connection()
+            connection.execute("pragma synchronous=1")
+            return connection
+
+    return NormalSyncSqliteStorage
+
+
 def _make_huey(url: str, name: str) -> Any:
     if url.startswith("sqlite:///"):
         from huey import SqliteHuey
 
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(name, filename=str(path), results=False, timeout=30)
+        return SqliteHuey(name, filename=str(path), results=False, timeout=30, storage_class=_sqlite_storage())
     if url.startswith(("redis://", "rediss://", "unix://")):
         from huey import RedisHuey
 

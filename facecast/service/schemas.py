@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
@@ -209,7 +210,9 @@ class VideoPublic(BaseModel):
     created_at: dt.datetime = Field(description="When the job was accepted")
     started_at: dt.datetime | None = Field(None, description="When the current run started")
     finished_at: dt.datetime | None = Field(None, description="When the job ended")
-    video_url: str | None = Field(None, description="Download URL once succeeded (supports Range)")
+    video_url: str | None = Field(None, description=(
+        "Download URL once succeeded (supports Range); with S3 storage a presigned URL valid for "
+        "s3.url_expiry_s, issued anew on each read of the job"))
     thumbnail_url: str | None = Field(None, description="JPEG of the template's first frame once succeeded")
     subtitles_srt_url: str | None = Field(None, description="SRT subtitles timed from the speech (text jobs)")
     subtitles_vtt_url: str | None = Field(None, description="WebVTT subtitles timed from the speech (text jobs)")
@@ -222,6 +225,8 @@ class VideoPublic(BaseModel):
         "Succeeded, but below the lip-sync gate (quality_action=review): look before using it"))
     error_code: str | None = Field(None, description="Stable error code when failed")
     error_message: str | None = Field(None, description="What went wrong and what to do")
+    expired_at: dt.datetime | None = Field(None, description=(
+        "When retention deleted the video's files: the URLs are gone and downloads answer 410 expired"))
 
 
 class VideoList(BaseModel):
@@ -286,6 +291,8 @@ class AudioPublic(BaseModel):
     size_bytes: int = Field(description="Bytes as uploaded")
     filename: str | None = Field(None, description="The uploaded file's name, for display only")
     created_at: dt.datetime = Field(description="When it was uploaded")
+    expired_at: dt.datetime | None = Field(None, description=(
+        "When retention deleted the file; new jobs can no longer use it (410 expired)"))
 
 
 class BatchPublic(BaseModel):
@@ -401,8 +408,27 @@ def job_option_fields(job: Any) -> dict[str, Any] | None:
     return {**options.output.given(OutputOptions), **(options.speech.given(SpeechOptions) if job.text else {})}
 
 
-def video_public(job: Any, base_url: str) -> VideoPublic:
-    """The public view of a video job row (db.models.Job)."""
+# Where each result file of a succeeded video is served through the API: (result key field, URL path suffix)
+RESULT_FILES = {"video_url": ("video_key", "content"), "thumbnail_url": ("thumbnail_key", "thumbnail"),
+                "subtitles_srt_url": ("srt_key", "subtitles.srt"), "subtitles_vtt_url": ("vtt_key", "subtitles.vtt")}
+Presign = Callable[[str], Optional[str]]
+
+
+def result_urls(job: Any, base_url: str, presign: Presign | None = None) -> dict[str, str | None]:
+    """The download URLs of a job's result files: presigned storage URLs when `presign` gives one (S3),
+    otherwise this API's own routes. None for files it does not have, and all None once expired."""
+    result = job.result or {}
+    live = job.status == "succeeded" and job.expired_at is None
+    urls: dict[str, str | None] = {}
+    for field, (key_field, suffix) in RESULT_FILES.items():
+        key = result.get(key_field) if live else None
+        urls[field] = ((presign(key) if presign else None) or f"{base_url}/v1/videos/{job.id}/{suffix}") if key \
+            else None
+    return urls
+
+
+def video_public(job: Any, base_url: str, presign: Presign | None = None) -> VideoPublic:
+    """The public view of a video job row (db.models.Job); `presign` is Storage.presigned_url."""
     result = job.result or {}
     done = job.status == "succeeded"
     quality = QualityPublic.model_validate(result["quality"]) if done and result.get("quality") else None
@@ -412,14 +438,10 @@ def video_public(job: Any, base_url: str) -> VideoPublic:
         template_id=job.template_id, audio_id=job.audio_id, audio_url=job.audio_url, voice=job.voice,
         text=job.text, options=job_option_fields(job), batch_id=job.batch_id,
         metadata=job.metadata_, attempts=job.attempts, created_at=job.created_at, started_at=job.started_at,
-        finished_at=job.finished_at,
-        video_url=f"{base_url}/v1/videos/{job.id}/content" if done else None,
-        thumbnail_url=f"{base_url}/v1/videos/{job.id}/thumbnail" if done and result.get("thumbnail_key") else None,
-        subtitles_srt_url=f"{base_url}/v1/videos/{job.id}/subtitles.srt" if done and result.get("srt_key") else None,
-        subtitles_vtt_url=f"{base_url}/v1/videos/{job.id}/subtitles.vtt" if done and result.get("vtt_key") else None,
+        finished_at=job.finished_at, **result_urls(job, base_url, presign),
         duration_s=result.get("duration_s"), size_bytes=result.get("size_bytes"), width=result.get("width"),
         height=result.get("height"), quality=quality, needs_review=bool(quality and quality.needs_review),
-        error_code=job.error_code, error_message=job.error_message)
+        error_code=job.error_code, error_message=job.error_message, expired_at=job.expired_at)
 
 
 def template_public(template: Any, base_url: str) -> TemplatePublic:
@@ -442,10 +464,10 @@ def voice_public(info: Any, base_url: str) -> VoicePublic:
 
 def audio_public(audio: Any) -> AudioPublic:
     return AudioPublic(id=audio.id, duration_s=audio.duration_s, size_bytes=audio.size_bytes,
-                       filename=audio.filename, created_at=audio.created_at)
+                       filename=audio.filename, created_at=audio.created_at, expired_at=audio.expired_at)
 
 
-def batch_public(batch: Any, jobs: list[Any], base_url: str) -> BatchPublic:
+def batch_public(batch: Any, jobs: list[Any], base_url: str, presign: Presign | None = None) -> BatchPublic:
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job.status] = counts.get(job.status, 0) + 1
@@ -462,4 +484,4 @@ def batch_public(batch: Any, jobs: list[Any], base_url: str) -> BatchPublic:
     return BatchPublic(id=batch.id, status=status, progress=round(progress, 4), counts=counts,
                        audio_id=batch.audio_id, audio_url=batch.audio_url, voice=batch.voice,
                        metadata=batch.metadata_,
-                       created_at=batch.created_at, videos=[video_public(j, base_url) for j in jobs])
+                       created_at=batch.created_at, videos=[video_public(j, base_url, presign) for j in jobs])

@@ -43,6 +43,8 @@ class WorkerSettings(BaseModel):
     batch_parallel: int = Field(2, ge=1, le=8, description=(
         "Videos of one batch a CPU worker renders at once: decoding and encoding run outside Python's lock, "
         "so two renders fill two cores better than one. GPU workers always render one at a time"))
+    nice: int = Field(10, ge=0, le=19, description=(
+        "CPU priority increment (os.nice) of worker processes, so renders never starve the API; 0 keeps it"))
 
 
 class DeliverySettings(BaseModel):
@@ -90,6 +92,42 @@ class S3Settings(BaseModel):
     region: str | None = Field(None, description="Region name")
     access_key_id: SecretStr | None = Field(None, description="Access key id")
     secret_access_key: SecretStr | None = Field(None, description="Secret access key")
+    url_expiry_s: int = Field(3600, ge=0, le=7 * 24 * 3600, description=(
+        "Result URLs in job JSON are presigned GET URLs of the bucket valid this long, issued anew on each "
+        "read of the job; 0 gives URLs through this API instead"))
+
+
+class RetentionSettings(BaseModel):
+    """How long files are kept. Templates are a library the caller manages and never expire."""
+
+    outputs_h: float | None = Field(None, ge=0, description=(
+        "Hours after a video ends before its files (MP4, thumbnail, subtitles) are deleted; None or 0 keeps them"))
+    inputs_h: float | None = Field(None, ge=0, description=(
+        "Hours after upload before an uploaded audio file is deleted (not while a queued or running job "
+        "uses it); None or 0 keeps them"))
+    interval_s: float = Field(300.0, ge=1, le=86400, description="How often workers look for expired files")
+
+
+class AlertSettings(BaseModel):
+    """Conditions the workers check periodically; each kind is sent at most once per repeat_s."""
+
+    interval_s: float = Field(60.0, ge=1, le=3600, description="How often a worker evaluates the conditions")
+    repeat_s: float = Field(3600.0, ge=0, description="Least time between two alerts of the same kind")
+    gpu_memory_percent: float = Field(95.0, gt=0, le=100, description="Alert when a GPU's memory use is above this")
+    failure_rate: float = Field(0.5, gt=0, le=1, description=(
+        "Alert when more than this share of the jobs that ended within failure_window_s failed"))
+    failure_window_s: float = Field(900.0, gt=0, description="Window of the failure rate, in seconds")
+    failure_min_jobs: int = Field(4, ge=1, description="Ended jobs in the window before the failure rate counts")
+    queued_max_s: float = Field(900.0, gt=0, description="Alert when the oldest queued job has waited longer")
+
+
+class LogSettings(BaseModel):
+    """logs/facecast.log: its format and rotation."""
+
+    format: Literal["text", "json"] = Field("text", description=(
+        "text: one readable line per event; json: one JSON object per line with request_id and job_id"))
+    max_bytes: int = Field(20 * 1024 * 1024, ge=0, description="Rotate the log file at this size; 0 never rotates")
+    backups: int = Field(5, ge=0, le=100, description="Rotated files kept (facecast.log.1 ...)")
 
 
 class PiperVoiceSettings(BaseModel):
@@ -169,11 +207,14 @@ class Settings(LimitSettings):  # type: ignore[valid-type,misc]
     notify: list[str] = Field(default_factory=list, description=(
         "Notifiers told when a video or batch ends, for requests that give no notify list"))
     alert_notifiers: list[str] = Field(default_factory=list, description="Notifiers that receive service alerts")
-    alert_interval_s: float = Field(300.0, ge=0, description=(
-        "An alert with the same title is sent at most once per this many seconds (per process)"))
     max_upload_bytes: int = Field(500 * 1024 * 1024, description="Largest multipart upload accepted")
     max_batch_templates: int = Field(100, ge=1, le=1000, description="Most templates in one batch")
-    min_free_disk_mb: int = Field(500, description="/readyz fails when the data directory has less free space")
+    min_free_disk_mb: int = Field(500, ge=0, description=(
+        "Below this much free space in the data directory, new jobs and uploads get 507, /readyz fails "
+        "and the disk_low alert fires"))
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    logs: LogSettings = Field(default_factory=LogSettings)
     webui: bool = Field(True, description="Serve the web UI at /ui (needs the webui extra, gradio)")
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)

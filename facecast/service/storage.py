@@ -29,6 +29,9 @@ class Storage(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def presigned_url(self, key: str) -> str | None:
+        """A URL clients fetch `key` from directly, valid for a while; None when files go through the API."""
+
     def check(self) -> None:
         """Raise if the store cannot be written (for /readyz)."""
 
@@ -65,6 +68,9 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def presigned_url(self, key: str) -> str | None:
+        return None
+
     def check(self) -> None:
         probe = self.root / "outputs" / f".probe.{os.getpid()}"
         probe.write_bytes(b"ok")
@@ -77,6 +83,7 @@ class S3Storage:
     def __init__(self, settings: Settings) -> None:
         try:
             import boto3
+            from botocore.config import Config
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError("storage = 's3' requires boto3: pip install 'facecast[s3]'") from exc
         s3 = settings.s3
@@ -84,7 +91,9 @@ class S3Storage:
         self.client = boto3.client(
             "s3", endpoint_url=s3.endpoint_url, region_name=s3.region,
             aws_access_key_id=s3.access_key_id.get_secret_value() if s3.access_key_id else None,
-            aws_secret_access_key=s3.secret_access_key.get_secret_value() if s3.secret_access_key else None)
+            aws_secret_access_key=s3.secret_access_key.get_secret_value() if s3.secret_access_key else None,
+            config=Config(signature_version="s3v4"))  # presigned URLs too: regions opened since 2014 refuse v2
+        self.url_expiry_s = s3.url_expiry_s
         self.cache = settings.data_dir / "cache" / "objects"
         self.cache.mkdir(parents=True, exist_ok=True)
 
@@ -114,6 +123,13 @@ class S3Storage:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
         (self.cache / key).unlink(missing_ok=True)
+
+    def presigned_url(self, key: str) -> str | None:
+        """A presigned GET URL (signed locally, no request to the bucket), so clients download from S3 itself."""
+        if not self.url_expiry_s:
+            return None
+        return str(self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
+                                                      ExpiresIn=self.url_expiry_s))
 
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)

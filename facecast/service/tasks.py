@@ -17,6 +17,8 @@ from .db.models import Job, Template
 from .fetch import AUDIO, IMAGE, VIDEO, fetch_to_file
 from .jobs import JobService
 from .library import Library
+from .logs import job_context
+from .metrics import REALTIME_FACTOR, STAGE_SECONDS
 from .problems import TemplateNotReadyError, UnsupportedMediaError, is_disk_full
 from .queue import this_host
 from .speech import RETRYABLE_CODES, speech_key, subtitle_keys, synthesize_cached
@@ -51,11 +53,32 @@ class Lease:
         self.jobs, self.job_id, self.worker_id = jobs, job_id, worker_id
         self.cancel = CancelToken()
         self.lost = False
-        self.stage: str | None = "starting"
+        self.durations: dict[str, float] = {}  # seconds spent in each stage so far, for /metrics
+        self._stage: str | None = None
+        self._stage_since = time.monotonic()
+        self.stage = "starting"
         self.progress = 0.0
         self._interval = min(1.0, lease_s / 3)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{job_id}")
+
+    @property
+    def stage(self) -> str | None:
+        return self._stage
+
+    @stage.setter
+    def stage(self, value: str | None) -> None:
+        """Entering a stage closes the previous one's timing."""
+        if value == self._stage:
+            return
+        self._close_stage()
+        self._stage = value
+
+    def _close_stage(self) -> None:
+        now = time.monotonic()
+        if self._stage is not None:
+            self.durations[self._stage] = self.durations.get(self._stage, 0.0) + now - self._stage_since
+        self._stage_since = now
 
     def report(self, stage: str, done: int, total: int) -> None:
         """Engine progress callback: tracking takes the first quarter, the rest is rendering and encoding."""
@@ -82,6 +105,7 @@ class Lease:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._close_stage()
         self._stop.set()
         self._thread.join(timeout=5)
 
@@ -128,15 +152,16 @@ class JobRunner:
     def _run(self, job: Job) -> None:
         """Run a claimed job under a renewed lease in its own scratch folder, then record how it ended."""
         scratch = self.work_dir / job.id
-        try:
-            with Lease(self.jobs, job.id, self.worker_id, self.settings.worker.lease_s) as lease:
-                status, result, code, message = self._attempt(job, lease)
-            self._record(job, lease, status, result, code, message)
-        except Exception as exc:  # recording failed (database down or full): the lease expires, the sweep decides
-            log.error("job %s: could not record its end (%s: %s); the sweep will recover it", job.id,
-                      type(exc).__name__, exc)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        with job_context(job.id):  # every log line of this attempt names the job
+            try:
+                with Lease(self.jobs, job.id, self.worker_id, self.settings.worker.lease_s) as lease:
+                    status, result, code, message = self._attempt(job, lease)
+                self._record(job, lease, status, result, code, message)
+            except Exception as exc:  # recording failed (database down or full): the lease expires, the sweep decides
+                log.error("job %s: could not record its end (%s: %s); the sweep will recover it", job.id,
+                          type(exc).__name__, exc)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     def _attempt(self, job: Job, lease: Lease) -> tuple[str, dict[str, Any] | None, str | None, str | None]:
         """(status, result, error code, error message) of one attempt at the job."""
@@ -171,10 +196,23 @@ class JobRunner:
         if not self.jobs.finish(job.id, self.worker_id, status, result=result, error_code=code,
                                 error_message=message):
             return
+        if status == "succeeded":
+            self._observe(lease, result or {})
         if job.kind == "prepare" and status == "failed":
             self.library.template_failed(job.template_id or "", code or "failed", message or "")
         if job.kind == "prepare":
             self.jobs.wake_waiting(job.template_id or "")
+
+    def _observe(self, lease: Lease, result: dict[str, Any]) -> None:
+        """Add a succeeded job's stage durations and real-time factor to the histograms /metrics shows."""
+        try:
+            for stage, seconds in lease.durations.items():
+                self.jobs.observe(STAGE_SECONDS.name, stage, seconds, STAGE_SECONDS.bounds)
+            if result.get("render_s") and result.get("duration_s"):
+                factor = result["render_s"] / result["duration_s"]
+                self.jobs.observe(REALTIME_FACTOR.name, "", factor, REALTIME_FACTOR.bounds)
+        except Exception as exc:  # metrics must never fail a finished job
+            log.warning("could not record timings (%s: %s)", type(exc).__name__, exc)
 
     def clean_orphan_scratch(self) -> int:
         """Remove what crashed processes left in work/: folders of jobs no live lease holds, and other entries

@@ -11,12 +11,14 @@ import time
 import uuid
 from types import FrameType
 
+from .alerts import run_alerts
 from .db.session import Database
 from .deliveries import Deliveries
 from .jobs import JobService
 from .library import Library
 from .logs import configure_logging
 from .queue import SHARED_QUEUE, Queues, host_queue_name, this_host
+from .retention import expire_once
 from .settings import Settings
 from .storage import make_storage
 from .tasks import JobRunner
@@ -33,6 +35,7 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
         handle_signals: install SIGTERM/SIGINT handlers (only possible in the main thread).
     """
     configure_logging(settings)
+    lower_priority(settings.worker.nice)
     stop = stop or threading.Event()
     if handle_signals:
         def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -60,6 +63,8 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
     sender = threading.Thread(target=_send_deliveries, args=(deliveries, worker_id, stop), daemon=True,
                               name="facecast-deliveries")
     sender.start()
+    threading.Thread(target=_housekeep, args=(jobs, runner.library, stop), daemon=True,
+                     name="facecast-housekeeping").start()
     delay, max_delay = 0.05, settings.worker.poll_max_delay_s
     try:
         while not stop.is_set():
@@ -79,6 +84,16 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
         jobs.forget_worker(worker_id)
         db.dispose()
         log.info("worker %s stopped", worker_id)
+
+
+def lower_priority(increment: int) -> None:
+    """Renders run at a lower CPU priority than the API on the same machine, so status reads stay fast."""
+    if increment <= 0 or not hasattr(os, "nice"):
+        return
+    try:
+        os.nice(increment)
+    except OSError as exc:
+        log.warning("worker %d: could not lower its priority (%s)", os.getpid(), exc)
 
 
 def stop_when_closed(fd: int, stop: threading.Event) -> None:
@@ -121,3 +136,21 @@ def _maintain(jobs: JobService, runner: JobRunner, worker_id: str, queue: str, s
             log.warning("maintenance round failed (%s: %s); retrying", type(exc).__name__, exc)
         if stop.wait(min(settings.worker.sweep_interval_s, settings.worker.lease_s / 3)):
             return
+
+
+def _housekeep(jobs: JobService, library: Library, stop: threading.Event) -> None:
+    """Retention and alerts, each on its own interval; a failure is logged and tried again next round."""
+    settings = jobs.settings
+    tasks = {"retention": (settings.retention.interval_s, lambda: expire_once(jobs, library, settings.retention)),
+             "alerts": (settings.alerts.interval_s, lambda: run_alerts(settings, jobs))}
+    due = {name: time.monotonic() for name in tasks}
+    while not stop.is_set():
+        for name, (interval_s, task) in tasks.items():
+            if time.monotonic() < due[name]:
+                continue
+            try:
+                task()
+            except Exception as exc:
+                log.warning("%s round failed (%s: %s); retrying", name, type(exc).__name__, exc)
+            due[name] = time.monotonic() + interval_s
+        stop.wait(max(0.5, min(due.values()) - time.monotonic()))

@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from facecast.service.alerts import run_alerts
 from facecast.service.notifiers import send_alert
 from facecast.service.settings import Settings
 from facecast.service.webhooks import signing_secret
 from tests.service.test_deliveries import _create, _inputs, clip  # noqa: F401  (clip: a fixture)
 from tests.support.receiver import Receiver
+from tests.support.store import make_store
 
 DING_SECRET, LARK_SECRET = "SEC0123456789abcdef", "lark-signing-secret"
 
@@ -117,15 +119,16 @@ def _wait_kind(service, video_id: str, kind: str, status: str, timeout_s: float 
         time.sleep(0.1)
 
 
-def test_an_alert_is_sent_once_per_interval_per_title(receiver: Receiver, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, fetch={"allow_hosts": ["127.0.0.1"]}, alert_notifiers=["ops"],
-                        notifiers={"ops": {"kind": "slack", "url": f"{receiver.url}/alert"}}, alert_interval_s=60)
-    assert send_alert(settings, "queue stuck", "12 jobs waiting for 10 min") == 1
-    assert send_alert(settings, "queue stuck", "still stuck") == 0  # rate-limited
-    assert send_alert(settings, "disk low", "3% free on /data") == 1
-    assert [p.json() for p in receiver.at("/alert")] == [{"text": "*queue stuck*\n12 jobs waiting for 10 min"},
-                                                         {"text": "*disk low*\n3% free on /data"}]
-    quiet = Settings(data_dir=tmp_path, notifiers=settings.notifiers)
+def test_service_alerts_reach_the_alert_notifiers_once_per_kind(receiver: Receiver, tmp_path: Path) -> None:
+    """A worker's alert check (disk below min_free_disk_mb here) posts to every alert notifier in its format;
+    a second check within alerts.repeat_s sends nothing."""
+    store = make_store(tmp_path, fetch={"allow_hosts": ["127.0.0.1"]}, alert_notifiers=["ops"],
+                       notifiers={"ops": {"kind": "slack", "url": f"{receiver.url}/alert"}}, min_free_disk_mb=10**12)
+    [alert] = run_alerts(store.settings, store.jobs)
+    assert run_alerts(store.settings, store.jobs) == []
+    assert alert.kind == "disk_low"
+    assert [p.json() for p in receiver.at("/alert")] == [{"text": f"*{alert.title}*\n{alert.text}"}]
+    quiet = Settings(data_dir=tmp_path, notifiers=store.settings.notifiers)
     assert send_alert(quiet, "nobody listens", "no alert_notifiers") == 0
 
 

@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
+from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.support.server import free_port
 from test_end_to_end import upload_audio, upload_template
-
-CREDENTIALS = {"aws_access_key_id": "facecast", "aws_secret_access_key": "facecast-secret", "region_name": "us-east-1"}
+from tests.support.s3 import CREDENTIALS, moto_server
 
 
 @pytest.fixture
-def s3_endpoint(tmp_path) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path / "s3.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(endpoint, timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError(f"the S3 server did not start: {(tmp_path / 's3.log').read_text()}")
-                time.sleep(0.2)
+def s3_endpoint(tmp_path: Path) -> Iterator[str]:
+    with moto_server(tmp_path) as endpoint:
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def test_templates_inputs_and_outputs_live_in_the_bucket(make_service, media, short_wav, s3_endpoint) -> None:

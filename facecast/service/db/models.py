@@ -84,6 +84,7 @@ class Audio(Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
     filename: Mapped[str | None] = mapped_column(String(255))  # as sent, shown only; never used as a path
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # retention deleted the file
 
 
 TASK_CALLBACK = "heygem"  # Batch.callback_format of a HeyGem-gateway task: its callback is the task's body
@@ -113,6 +114,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_owner_kind_created", "owner", "kind", "created_at", "id"),
         Index("ix_jobs_status_lease", "status", "lease_expires_at"),
+        Index("ix_jobs_status_finished", "status", "finished_at"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -143,6 +145,7 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     queue: Mapped[str | None] = mapped_column(String(120))  # the queue its task was last sent to
+    expired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # retention deleted its output files
 
 
 class IdempotencyKey(Base):
@@ -207,6 +210,8 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
 class ApiKey(Base):
     """A key kept in the database (`facecast keys create`): its id is the tenant that owns what it creates."""
 
@@ -221,3 +226,26 @@ class ApiKey(Base):
     max_active_jobs: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class HistogramBucket(Base):
+    """Cumulative histograms workers add to and /metrics reads (stage durations, real-time factor).
+
+    Kept in the database because workers run in other processes, often on other machines, than the API that
+    serves /metrics. One row per (metric, label, bucket): bucket is an upper bound ("0.5", "+Inf" counts every
+    observation) or "sum"; value only grows.
+    """
+
+    __tablename__ = "histogram_buckets"
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AlertSent(Base):
+    """When each alert kind was last sent, so several workers together send it at most once per repeat_s."""
+
+    __tablename__ = "alerts_sent"
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sent_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

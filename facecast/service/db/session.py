@@ -26,14 +26,15 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = _normalise_url(url)
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
-        if self.url.startswith("sqlite"):
+        sqlite = self.url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"pool_pre_ping": not sqlite}  # a file has no connection to lose
+        if sqlite:
             Path(self.url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
             kwargs.update(pool_size=10, max_overflow=20)
         self.engine: Engine = create_engine(self.url, **kwargs)
-        if self.url.startswith("sqlite"):
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 

@@ -17,7 +17,8 @@ async def create_batch(body: BatchCreate, caller: CallerDep, jobs: JobsDep, sett
                        idem: IdempotencyKeyDep, response: Response, wait: WaitQuery = 0) -> BatchPublic:
     """Render one audio onto 1-100 templates. The audio is decoded once and shared; each template gives a video."""
     batch, _ = await run_in_threadpool(jobs.create_batch, caller, body, idem)
-    view = await wait_until(lambda: batch_public(*jobs.get_batch(caller, batch.id), settings.base_url),
+    view = await wait_until(lambda: batch_public(*jobs.get_batch(caller, batch.id), settings.base_url,
+                                                 jobs.storage.presigned_url),
                             ended, wait)
     return answer_created(response, f"/v1/batches/{view.id}", view)
 
@@ -26,7 +27,8 @@ async def create_batch(body: BatchCreate, caller: CallerDep, jobs: JobsDep, sett
 async def get_batch(batch_id: str, caller: CallerDep, jobs: JobsDep, settings: SettingsDep, response: Response,
                     wait: WaitQuery = 0) -> BatchPublic:
     """Get a batch's aggregate status and progress and each of its videos. ?wait=N answers when all have ended."""
-    view = await wait_until(lambda: batch_public(*jobs.get_batch(caller, batch_id), settings.base_url),
+    view = await wait_until(lambda: batch_public(*jobs.get_batch(caller, batch_id), settings.base_url,
+                                                 jobs.storage.presigned_url),
                             ended, wait)
     progress_headers(response, f"/v1/batches/{view.id}", view.status)
     return view

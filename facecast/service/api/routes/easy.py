@@ -169,7 +169,7 @@ def query(caller: CallerDep, settings: SettingsDep, jobs: JobsDep,
     if video_id is None:
         return _envelope(NOT_FOUND, msg=f"no task with code {code!r}")
     try:
-        view = video_public(jobs.get(caller, video_id), settings.base_url)
+        view = video_public(jobs.get(caller, video_id), settings.base_url, jobs.storage.presigned_url)
     except NotFoundError:  # the video was deleted
         return _envelope(NOT_FOUND, msg=f"task {code!r} was deleted")
     return _envelope(data=_task_data(code, view))

@@ -52,7 +52,8 @@ def _load(jobs: JobService, settings: Settings, caller: Caller, task_id: str) ->
     batch_id = jobs.id_for_idempotency_key(caller, KEY_PREFIX + task_id)
     if batch_id is None:
         return None
-    return task_public(task_id, batch_public(*jobs.get_batch(caller, batch_id), settings.base_url))
+    batch = batch_public(*jobs.get_batch(caller, batch_id), settings.base_url, jobs.storage.presigned_url)
+    return task_public(task_id, batch)
 
 
 def _add_templates(library: Library, settings: Settings, caller: Caller, urls: list[str]) -> list[str]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import shutil
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from ...resources import disk_low
 from ...schemas import Health
 from ..deps import JobsDep, SettingsDep, StorageDep
 
@@ -34,11 +34,10 @@ def readyz(jobs: JobsDep, storage: StorageDep, settings: SettingsDep) -> Respons
         except Exception as exc:  # the reason names hosts and paths: it goes to the log, not to the caller
             log.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
             checks[name] = FAILED
-    free_mb = shutil.disk_usage(settings.data_dir).free // (1024 * 1024)
-    if free_mb < settings.min_free_disk_mb:
-        log.warning("readiness check disk failed: %d MB free, below min_free_disk_mb=%d", free_mb,
-                    settings.min_free_disk_mb)
-    checks["disk"] = "ok" if free_mb >= settings.min_free_disk_mb else FAILED
+    low = disk_low(settings)
+    if low:
+        log.warning("readiness check disk failed: %s", low)
+    checks["disk"] = f"{FAILED}: {low}" if low else "ok"  # a count of megabytes names no host or path
     checks["workers"] = str(len(jobs.live_workers()))
     ok = all(v == "ok" for k, v in checks.items() if k != "workers")
     body = Health(status="ok" if ok else "degraded", checks=checks)
@@ -48,6 +47,7 @@ def readyz(jobs: JobsDep, storage: StorageDep, settings: SettingsDep) -> Respons
 @router.get("/metrics", operation_id="get_metrics", include_in_schema=True,
             responses={200: {"content": {"text/plain": {}}}})
 def metrics(request: Request) -> Response:
-    """Prometheus text exposition: HTTP request counts and latency, jobs by status, live workers."""
+    """Prometheus text exposition: HTTP requests, jobs by status, queue depth, workers, stage durations,
+    real-time factor, free disk and (with a GPU and nvidia-ml-py) GPU memory and utilisation."""
     data, content_type = request.app.state.metrics.render()
     return Response(data, media_type=content_type)

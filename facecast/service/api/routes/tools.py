@@ -162,7 +162,8 @@ async def generate_video(body: GenerateRequest, caller: CallerDep, jobs: JobsDep
     template = await run_in_threadpool(library.find_template, caller, body.template_id)
     request = _validated(VideoCreate, {"template_id": template.id, **body.speech()})
     job = await run_in_threadpool(jobs.create_video, caller, request, None)
-    view = await wait_until(lambda: video_public(jobs.get(caller, job.id), settings.base_url),
+    view = await wait_until(lambda: video_public(jobs.get(caller, job.id), settings.base_url,
+                                                 jobs.storage.presigned_url),
                             lambda v: v.status in TERMINAL, body.wait_s)
     response.headers["Location"] = f"/v1/videos/{view.id}"
     if view.status not in TERMINAL:
@@ -182,7 +183,8 @@ async def generate_batch(body: GenerateBatchRequest, caller: CallerDep, jobs: Jo
     ids = [(await run_in_threadpool(library.find_template, caller, r)).id for r in references]
     request = _validated(BatchCreate, {"template_ids": ids, **body.speech()})
     batch, _ = await run_in_threadpool(jobs.create_batch, caller, request, None)
-    view = await wait_until(lambda: batch_public(*jobs.get_batch(caller, batch.id), settings.base_url),
+    view = await wait_until(lambda: batch_public(*jobs.get_batch(caller, batch.id), settings.base_url,
+                                                 jobs.storage.presigned_url),
                             lambda v: v.status in TERMINAL, body.wait_s)
     response.headers["Location"] = f"/v1/batches/{view.id}"
     if view.status not in TERMINAL:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from ...problems import InvalidStateError, NotFoundError
+from ...problems import ExpiredError, InvalidStateError, NotFoundError
 from ...schemas import DeliveryList, JobStatus, VideoCreate, VideoList, VideoPublic, video_public
 from ..deps import CallerDep, CursorQuery, DeliveriesDep, IdempotencyKeyDep, JobsDep, SettingsDep, StorageDep
 from .polling import WaitQuery, answer_created, ended, progress_headers, wait_until
@@ -23,9 +23,10 @@ async def create_video(body: VideoCreate, caller: CallerDep, jobs: JobsDep, sett
     """Queue a lip-sync video. Poll the Location URL, pass ?wait=N to get a short job's result in this call,
     or give a callback_url."""
     job = await run_in_threadpool(jobs.create_video, caller, body, idem)
-    view = video_public(job, settings.base_url)
+    view = video_public(job, settings.base_url, jobs.storage.presigned_url)
     if wait and not ended(view):
-        view = await wait_until(lambda: video_public(jobs.get(caller, job.id), settings.base_url),
+        view = await wait_until(lambda: video_public(jobs.get(caller, job.id), settings.base_url,
+                                                     jobs.storage.presigned_url),
                                 ended, wait)
     return answer_created(response, f"/v1/videos/{view.id}", view)
 
@@ -38,14 +39,16 @@ def list_videos(caller: CallerDep, jobs: JobsDep, settings: SettingsDep,
                 limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20) -> VideoList:
     """List videos, newest first, with cursor pagination."""
     rows, next_cursor = jobs.list(caller, status=status, batch_id=batch_id, cursor=cursor, limit=limit)
-    return VideoList(data=[video_public(j, settings.base_url) for j in rows], next_cursor=next_cursor)
+    views = [video_public(j, settings.base_url, jobs.storage.presigned_url) for j in rows]
+    return VideoList(data=views, next_cursor=next_cursor)
 
 
 @router.get("/{video_id}", operation_id="get_video", response_model=VideoPublic)
 async def get_video(video_id: str, caller: CallerDep, jobs: JobsDep, settings: SettingsDep, response: Response,
                     wait: WaitQuery = 0) -> VideoPublic:
     """Get a video's status, progress, ETA and, once succeeded, its URLs. ?wait=N answers as soon as it ends."""
-    view = await wait_until(lambda: video_public(jobs.get(caller, video_id), settings.base_url),
+    view = await wait_until(lambda: video_public(jobs.get(caller, video_id), settings.base_url,
+                                                 jobs.storage.presigned_url),
                             ended, wait)
     progress_headers(response, f"/v1/videos/{view.id}", view.status)
     return view
@@ -54,7 +57,7 @@ async def get_video(video_id: str, caller: CallerDep, jobs: JobsDep, settings: S
 @router.post("/{video_id}/cancel", operation_id="cancel_video", response_model=VideoPublic)
 def cancel_video(video_id: str, caller: CallerDep, jobs: JobsDep, settings: SettingsDep) -> VideoPublic:
     """Cancel a queued or running video. A running one stops within seconds and leaves no output."""
-    return video_public(jobs.cancel(caller, video_id), settings.base_url)
+    return video_public(jobs.cancel(caller, video_id), settings.base_url, jobs.storage.presigned_url)
 
 
 @router.delete("/{video_id}", status_code=204, operation_id="delete_video")
@@ -80,6 +83,9 @@ def redeliver_video(video_id: str, caller: CallerDep, deliveries: DeliveriesDep)
 def _result_file(jobs: JobsDep, storage: StorageDep, caller: CallerDep, video_id: str, field: str) -> str:
     job = jobs.get(caller, video_id)
     key = (job.result or {}).get(field)
+    if job.expired_at is not None:
+        raise ExpiredError(f"video {video_id}'s files were deleted at {job.expired_at:%Y-%m-%d %H:%M} UTC by the "
+                           "retention policy; render it again to get them")
     if job.status != "succeeded" or not key:
         raise InvalidStateError(f"video {video_id} is {job.status}; its files exist once it has succeeded")
     return str(storage.local_path(key))
