@@ -23,6 +23,7 @@ from .evaluate import (analysis_samples, envelope_db, opening_travel, sample_win
 from .landmarks import shared_landmarker
 from .media import probe
 from .options import QualityOptions
+from .speech import hop_features
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +92,11 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
     windows = sample_windows(info.frame_count, info.fps, tracked_count(info.frame_count))
     times, openings = sampled_openings(video, windows)
     samples = analysis_samples(video)
-    envelope = envelope_db(samples)
+    level = hop_features(samples).level_db  # once, for both the envelope and the pauses
+    envelope = envelope_db(samples, level)
     r, lag = sync_correlation_at(times, openings, envelope)
     _, offset = sync_correlation_at(times, openings, envelope, OFFSET_SEARCH_MS)
-    closed, _ = silence_closure_at(times, openings, samples)
+    closed, _ = silence_closure_at(times, openings, samples, level)
     travel = opening_travel(openings)
     valid = openings[~np.isnan(openings)]
     measure_s = time.monotonic() - started
