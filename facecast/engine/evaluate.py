@@ -132,7 +132,7 @@ def frame_times(count: int, fps: float) -> np.ndarray:
     return (np.arange(count) + 0.5) / fps
 
 
-# --- sampled measuring: a few windows of a long video, every other frame, on a downscaled copy ----------------
+# --- sampled measuring: a few windows of a long video, every other frame, decoded from nearby keyframes ------------
 
 
 def sample_windows(frame_count: int, fps: float, tracked: int, stride: int = 2,

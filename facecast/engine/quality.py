@@ -2,9 +2,9 @@
 
 The figures are `facecast eval`'s (evaluate.py), taken on the rendered output re-tracked from scratch, so
 they judge what a viewer sees. Tracking a frame costs about as much as rendering it, so only a sample is
-tracked: windows of a couple of seconds spread over the video, every other frame, on a copy at most 480 px
-tall. The tracked share shrinks with the length of the video so that the check stays near a tenth of the
-render time; short videos are measured on a fixed minimum of frames, below which r says little.
+tracked: windows of a couple of seconds spread over the video, every other frame, decoded from the keyframe
+before each window. The tracked share shrinks with the length of the video so that the check stays near a
+tenth of the render time; short videos are measured on a fixed minimum of frames, below which r says little.
 """
 
 from __future__ import annotations
