@@ -29,7 +29,7 @@ from .encode import encode_frames
 from .errors import FaceTooSmallError, NoFaceError
 from .files import atomic_output
 from .landmarks import CHIN, FOREHEAD, face_height
-from .media import iter_frames, iter_pingpong_frames, load_audio, probe, resample_audio
+from .media import MediaInfo, iter_frames, iter_pingpong_frames, load_audio, probe, resample_audio
 from .options import EncodeOptions, TrackingOptions
 from .speech_types import PhonemeTiming
 from .speech import ANALYSIS_RATE, HOP_RATE, hop_features, loudness_from_level, pause_mask
@@ -149,13 +149,15 @@ def sample_windows(frame_count: int, fps: float, tracked: int, stride: int = 2,
     return [range(start, min(start + window, frame_count), stride) for start in starts]
 
 
-def sampled_openings(video: Path, windows: Sequence[range], max_height: int = 1280) -> tuple[np.ndarray, np.ndarray]:
+def sampled_openings(video: Path, windows: Sequence[range], max_height: int = 1280,
+                     info: MediaInfo | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Frame times (s) and raw openings (NaN without a face) of the frames in `windows`, tracked on copies at most
     max_height tall (the opening is a ratio, so the scale does not change it). Windows must be in order.
 
-    Up to 720p the frames are tracked as decoded: the landmarker cuts and scales the face out of the frame
-    itself, so a smaller copy first would cost a resize per frame and lose detail."""
-    info = probe(video)
+    Frames up to 1280 px tall are tracked as decoded: the landmarker cuts and scales the face out of the frame
+    itself, so a smaller copy first would cost a resize per frame and lose detail. `info`: the video's probe,
+    when the caller has it."""
+    info = info or probe(video)
     wanted = [index for window in windows for index in window]
     taken: list[int] = []
     frames = _frames_at(video, wanted, min(1.0, max_height / max(info.height, 1)), taken)

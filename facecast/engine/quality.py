@@ -90,7 +90,7 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
     started = time.monotonic()
     info = probe(video)
     windows = sample_windows(info.frame_count, info.fps, tracked_count(info.frame_count))
-    times, openings = sampled_openings(video, windows)
+    times, openings = sampled_openings(video, windows, info=info)
     samples = analysis_samples(video)
     level = hop_features(samples).level_db  # once, for both the envelope and the pauses
     envelope = envelope_db(samples, level)
