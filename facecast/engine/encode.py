@@ -23,7 +23,7 @@ from .errors import InvalidOptionError
 from .media import iter_pingpong_frames, probe, rational_fps, resample_audio
 from .options import EncodeOptions
 from .speech_types import AudioClip, SubtitleCue
-from .stages import in_thread
+from .stages import in_thread, one_opencv_thread
 
 logger = logging.getLogger("facecast.engine.encode")
 
@@ -179,5 +179,5 @@ def transcode_plain(src: Path, dst: Path, options: EncodeOptions, frame_count: i
     """
     info = probe(src)
     frames = (frame for _, frame in iter_pingpong_frames(src, info, frame_count, start=options.start_frame))
-    with contextlib.closing(in_thread(frames, "decode")) as decoded:
+    with one_opencv_thread(), contextlib.closing(in_thread(frames, "decode")) as decoded:
         encode_frames(decoded, dst, info.width, info.height, info.fps, None, options)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from .encode import encode_frames
 from .errors import FaceTooSmallError, NoFaceError
 from .files import atomic_output
 from .landmarks import CHIN, FOREHEAD, face_height
-from .media import iter_frames, iter_pingpong_frames, load_audio, probe, resample_audio
+from .media import MediaInfo, iter_frames, iter_pingpong_frames, load_audio, probe, resample_audio
 from .options import EncodeOptions, TrackingOptions
 from .speech_types import PhonemeTiming
 from .speech import ANALYSIS_RATE, HOP_RATE, hop_features, loudness_from_level, pause_mask
@@ -64,13 +64,14 @@ def measure_openings(video: Path) -> tuple[Tracks, np.ndarray, float]:
     return tracks, tracks.openings(), info.fps
 
 
-def envelope_db(audio_16k: np.ndarray) -> np.ndarray:
+def envelope_db(audio_16k: np.ndarray, level_db: np.ndarray | None = None) -> np.ndarray:
     """Speech energy envelope per 10 ms hop, in dB, smoothed over 30 ms.
 
     Floored 6 dB above the recording's noise floor (its 5th percentile): no mouth should follow the
-    fluctuations of background noise in the pauses.
+    fluctuations of background noise in the pauses. `level_db`: the audio's hop levels, when already known.
     """
-    level = np.convolve(hop_features(audio_16k).level_db, np.ones(3) / 3, mode="same")
+    level = hop_features(audio_16k).level_db if level_db is None else level_db
+    level = np.convolve(level, np.ones(3) / 3, mode="same")
     return np.maximum(level, np.percentile(level, 5) + 6.0)
 
 
@@ -101,9 +102,11 @@ def silence_closure(openings: np.ndarray, fps: float, audio_16k: np.ndarray) -> 
     return silence_closure_at(frame_times(len(openings), fps), openings, audio_16k)
 
 
-def silence_closure_at(times: np.ndarray, openings: np.ndarray, audio_16k: np.ndarray) -> tuple[float, int]:
-    """silence_closure for openings measured at the given times (seconds), e.g. a sample of the frames."""
-    loudness = loudness_from_level(hop_features(audio_16k).level_db)
+def silence_closure_at(times: np.ndarray, openings: np.ndarray, audio_16k: np.ndarray,
+                       level_db: np.ndarray | None = None) -> tuple[float, int]:
+    """silence_closure for openings measured at the given times (seconds), e.g. a sample of the frames.
+    `level_db`: the audio's hop levels, when already known (envelope_db takes them too)."""
+    loudness = loudness_from_level(hop_features(audio_16k).level_db if level_db is None else level_db)
     pauses = pause_mask(loudness, min_hops=30)
     edge = int(PAUSE_EDGE_S * HOP_RATE)
     eroded = pauses.copy()
@@ -129,7 +132,7 @@ def frame_times(count: int, fps: float) -> np.ndarray:
     return (np.arange(count) + 0.5) / fps
 
 
-# --- sampled measuring: a few windows of a long video, every other frame, on a downscaled copy ----------------
+# --- sampled measuring: a few windows of a long video, every other frame, decoded from nearby keyframes ------------
 
 
 def sample_windows(frame_count: int, fps: float, tracked: int, stride: int = 2,
@@ -146,10 +149,15 @@ def sample_windows(frame_count: int, fps: float, tracked: int, stride: int = 2,
     return [range(start, min(start + window, frame_count), stride) for start in starts]
 
 
-def sampled_openings(video: Path, windows: Sequence[range], max_height: int = 480) -> tuple[np.ndarray, np.ndarray]:
+def sampled_openings(video: Path, windows: Sequence[range], max_height: int = 1280,
+                     info: MediaInfo | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Frame times (s) and raw openings (NaN without a face) of the frames in `windows`, tracked on copies at most
-    max_height tall (the opening is a ratio, so the scale does not change it). Windows must be in order."""
-    info = probe(video)
+    max_height tall (the opening is a ratio, so the scale does not change it). Windows must be in order.
+
+    Frames up to 1280 px tall are tracked as decoded: the landmarker cuts and scales the face out of the frame
+    itself, so a smaller copy first would cost a resize per frame and lose detail. `info`: the video's probe,
+    when the caller has it."""
+    info = info or probe(video)
     wanted = [index for window in windows for index in window]
     taken: list[int] = []
     frames = _frames_at(video, wanted, min(1.0, max_height / max(info.height, 1)), taken)
@@ -163,42 +171,95 @@ def sampled_openings(video: Path, windows: Sequence[range], max_height: int = 48
 def _frames_at(video: Path, wanted: Sequence[int], scale: float, taken: list[int]) -> Iterator[np.ndarray]:
     """Frames number `wanted` (ascending) as RGB scaled by `scale`, appending each number to `taken`.
 
-    Every frame is decoded (the encoder leaves few keyframes to seek to), but only these are converted.
+    Decoding, not tracking, is most of the cost on a long video: before each run of wanted frames the decoder
+    jumps to the last keyframe at or before it (read from the packet index, without decoding) when that is
+    ahead of where it is, so only a keyframe interval or so is decoded per window, and only wanted frames
+    are converted.
     """
     import av
 
-    targets = iter(wanted)
-    target = next(targets, None)
+    pending = list(wanted)
     with av.open(str(video)) as container:
         stream = container.streams.video[0]
+        keyframes = _keyframe_pts(container, stream)
         stream.thread_type = "AUTO"
-        width, height = (int(stream.width * scale) // 2 * 2, int(stream.height * scale) // 2 * 2)
-        for index, frame in enumerate(container.decode(stream)):
-            if target is None:
+        size = (int(stream.width * scale) // 2 * 2, int(stream.height * scale) // 2 * 2)
+        to_index = _frame_indexer(stream, keyframes[0] if keyframes else 0)
+        position = 0  # index of the next frame the decoder yields
+        while pending:
+            jump = max((pts for pts in keyframes if to_index(pts) <= pending[0]), default=None)
+            if jump is not None and to_index(jump) > position:
+                container.seek(jump, stream=stream, backward=True)
+            for frame in container.decode(stream):
+                index = to_index(frame.pts) if frame.pts is not None else position
+                position = index + 1
+                if pending and index > pending[0]:
+                    pending = [i for i in pending if i > index]  # a frame the stream does not have
+                if pending and index == pending[0]:
+                    taken.append(pending.pop(0))
+                    yield _rgb_scaled(frame, size)
+                    if pending and pending[0] - position > _SEEK_AHEAD_FRAMES:
+                        break  # a gap: jump ahead instead of decoding through it
+                if not pending:
+                    return
+            else:
                 return
-            if index == target:
-                taken.append(index)
-                yield frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
-                target = next(targets, None)
+
+
+def _rgb_scaled(frame: object, size: tuple[int, int]) -> np.ndarray:
+    """A decoded frame as RGB at `size`. generate writes yuv420p with OpenCV's conversion: its inverse is
+    exact for those and ten times cheaper than FFmpeg's reformat; other formats go through FFmpeg."""
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:  # type: ignore[attr-defined]
+        rgb = cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)  # type: ignore[attr-defined]
+    else:
+        rgb = frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
+    if (rgb.shape[1], rgb.shape[0]) != size:
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return rgb
+
+
+_SEEK_AHEAD_FRAMES = 30  # a gap in the wanted frames longer than this is jumped over when a keyframe allows
+
+
+def _keyframe_pts(container: object, stream: object) -> list[int]:
+    """Presentation timestamps of the stream's keyframes, ascending, from its packets (nothing is decoded)."""
+    found = sorted(packet.pts for packet in container.demux(stream)  # type: ignore[attr-defined]
+                   if packet.is_keyframe and packet.pts is not None)
+    container.seek(0)  # type: ignore[attr-defined]
+    return found
+
+
+def _frame_indexer(stream: object, first_pts: int) -> Callable[[int], int]:
+    """pts -> frame number of a constant-rate stream whose first frame is at `first_pts` (generate's output)."""
+    step = float(stream.time_base) * float(stream.average_rate or stream.guessed_rate)  # type: ignore[attr-defined]
+    return lambda pts: int(round((pts - first_pts) * step))
 
 
 def sync_correlation_at(times: np.ndarray, openings: np.ndarray, envelope: np.ndarray,
                         lag_range_ms: tuple[int, int] = LAG_RANGE_MS) -> tuple[float, float]:
-    """sync_correlation for openings measured at the given times (seconds), e.g. a sample of the frames."""
+    """sync_correlation for openings measured at the given times (seconds), e.g. a sample of the frames.
+
+    Every lag (10 ms steps) is scored in one pass over a lags x frames table: the gate searches 160 of them.
+    """
     valid = ~np.isnan(openings)
     times, openings = np.asarray(times)[valid], openings[valid]
-    best = (float("nan"), float("nan"))
     if len(openings) < 10 or np.std(openings) == 0:
-        return best
-    for lag_ms in range(lag_range_ms[0], lag_range_ms[1] + 1, 10):
-        hops = np.round((times + lag_ms / 1000.0) * HOP_RATE).astype(int)
-        inside = (hops >= 0) & (hops < len(envelope))
-        sound = envelope[hops[inside]]
-        if inside.sum() > 10 and np.std(sound) > 0 and np.std(openings[inside]) > 0:
-            r = float(np.corrcoef(openings[inside], sound)[0, 1])
-            if math.isnan(best[0]) or r > best[0]:
-                best = (r, float(lag_ms))
-    return best
+        return float("nan"), float("nan")
+    lags = np.arange(lag_range_ms[0], lag_range_ms[1] + 1, 10)
+    hops = np.round((times[None, :] + lags[:, None] / 1000.0) * HOP_RATE).astype(int)
+    inside = ((hops >= 0) & (hops < len(envelope))).astype(np.float64)
+    sound = envelope[np.clip(hops, 0, len(envelope) - 1)]
+    count = inside.sum(axis=1)
+    safe = np.maximum(count, 1)
+    picture = (openings[None, :] - (inside * openings).sum(axis=1, keepdims=True) / safe[:, None]) * inside
+    heard = (sound - (inside * sound).sum(axis=1, keepdims=True) / safe[:, None]) * inside
+    spread = np.sqrt((picture**2).sum(axis=1) * (heard**2).sum(axis=1))
+    usable = (count > 10) & (spread > 1e-12)
+    if not usable.any():
+        return float("nan"), float("nan")
+    r = np.where(usable, (picture * heard).sum(axis=1) / np.where(usable, spread, 1.0), -np.inf)
+    best = int(np.argmax(r))  # the first of equal scores: the lag nearest the range's start
+    return float(r[best]), float(lags[best])
 
 
 def analysis_samples(path: Path) -> np.ndarray:

@@ -26,7 +26,7 @@ from .render.base import BatchMouthRenderer, MouthRenderer, choose_renderer
 from .results import GenerateResult, PreparedTemplate, TemplateFacts
 from .speech import ANALYSIS_RATE, analyse_hops, hop_features_stream
 from .speech_types import AudioClip, SubtitleCue
-from .stages import in_thread
+from .stages import in_thread, one_opencv_thread
 from .still import animate_still
 from .template_cache import MiddleFrame, TemplateCache, cache_key, content_hash
 from .tracking import Tracks, template_summary, track_frames
@@ -110,7 +110,7 @@ def generate(
     width, height = output_size(prepared.facts.width, prepared.facts.height, options.encode.max_height)
     logger.info("generating %s: %d frames at %.3f fps, %dx%d, renderer %s", output.name, frame_count, fps, width,
                 height, renderer.name)
-    with single_threaded_blas(), atomic_output(output) as temporary, contextlib.closing(rendered):
+    with single_threaded_blas(), one_opencv_thread(), atomic_output(output) as temporary, contextlib.closing(rendered):
         with VideoWriter(temporary, width, height, fps, clip, options.encode, subtitles) as writer:
             _encode(rendered, writer, frame_count, progress, cancel)
     return GenerateResult(output=output, duration_s=frame_count / fps, frame_count=frame_count, width=width,

@@ -2,9 +2,9 @@
 
 The figures are `facecast eval`'s (evaluate.py), taken on the rendered output re-tracked from scratch, so
 they judge what a viewer sees. Tracking a frame costs about as much as rendering it, so only a sample is
-tracked: windows of a couple of seconds spread over the video, every other frame, on a copy at most 480 px
-tall. The tracked share shrinks with the length of the video so that the check stays near a tenth of the
-render time; short videos are measured on a fixed minimum of frames, below which r says little.
+tracked: windows of a couple of seconds spread over the video, every other frame, decoded from the keyframe
+before each window. The tracked share shrinks with the length of the video so that the check stays near a
+tenth of the render time; short videos are measured on a fixed minimum of frames, below which r says little.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .evaluate import (analysis_samples, envelope_db, opening_travel, sample_win
 from .landmarks import shared_landmarker
 from .media import probe
 from .options import QualityOptions
+from .speech import hop_features
 
 logger = logging.getLogger(__name__)
 
@@ -89,12 +90,13 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
     started = time.monotonic()
     info = probe(video)
     windows = sample_windows(info.frame_count, info.fps, tracked_count(info.frame_count))
-    times, openings = sampled_openings(video, windows)
+    times, openings = sampled_openings(video, windows, info=info)
     samples = analysis_samples(video)
-    envelope = envelope_db(samples)
+    level = hop_features(samples).level_db  # once, for both the envelope and the pauses
+    envelope = envelope_db(samples, level)
     r, lag = sync_correlation_at(times, openings, envelope)
     _, offset = sync_correlation_at(times, openings, envelope, OFFSET_SEARCH_MS)
-    closed, _ = silence_closure_at(times, openings, samples)
+    closed, _ = silence_closure_at(times, openings, samples, level)
     travel = opening_travel(openings)
     valid = openings[~np.isnan(openings)]
     measure_s = time.monotonic() - started

@@ -21,7 +21,8 @@ from facecast.engine.tracking import track_frames
 REST = [0, 12, 24]                                  # lips closed, relaxed
 SPEAKING = [138, 141, 150, 400, 411, 792]           # mid vowels, upper teeth showing evenly
 FACES = {78: "tongue", 372: "tongue", 108: "teeth bared", 510: "teeth bared", 780: "pout", 534: "pout",
-         270: "twisted", 551: "twisted"}
+         270: "twisted", 551: "twisted",
+         683: "twisted", 257: "twisted", 871: "twisted"}  # tongue tip at a corner, one-sided bite, mouth sideways
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from facecast.engine.pipeline import generate, prepare_template
 from facecast.engine.render import mouthbank, parametric
 from facecast.engine.results import PreparedTemplate
 from facecast.engine.speech_types import AudioClip
-from facecast.engine.stages import QUEUE_FRAMES, in_thread
+from facecast.engine.stages import QUEUE_FRAMES, in_thread, one_opencv_thread
 
 
 class StageFailure(RuntimeError):
@@ -113,3 +113,25 @@ def test_a_stage_runs_at_most_a_queue_ahead() -> None:
     assert len(produced) <= QUEUE_FRAMES + 2  # the queue, the item being put, the one handed over
     assert list(stream) == list(range(1, 100))
     assert stage_threads() == []
+
+
+def test_opencv_runs_on_one_thread_while_streams_run_and_gets_its_setting_back(
+        prepared: PreparedTemplate, tmp_path: Path) -> None:
+    import cv2
+
+    cv2.setNumThreads(3)
+    seen: list[int] = []
+
+    def hook(frame: np.ndarray, _time_s: float) -> np.ndarray:
+        seen.append(cv2.getNumThreads())
+        return frame
+
+    clip = AudioClip(np.zeros(16000, np.float32), 16000)
+    try:
+        with one_opencv_thread():  # a second stream (another video of a batch) still running after this one
+            generate(prepared, clip, tmp_path / "out.mp4", frame_hook=hook)
+            assert cv2.getNumThreads() == 1
+        assert seen and set(seen) == {1}
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(-1)

@@ -31,6 +31,8 @@ STRETCHED_OPENING = 0.2     # ... but less than this: a shouted vowel stretches 
 SUCKED_IN_DARK = 0.08       # share of dark pixels between nearly closed lips: lips drawn in over the teeth
 TWIST = 0.075               # mouth corners tilted or shifted sideways, in face heights
 LOPSIDED = 0.75             # mouth picture vs its mirror image (mean difference / contrast): a one-sided bite
+LOPSIDED_LOWER = 0.9        # the same for the lower half of the mouth, side lighting removed: a tongue tip at
+                            # one corner, the lower lip bitten on one side, the mouth pushed sideways
 POUT_WIDTH = 0.8            # mouth narrower than this share of the person's median width
 POUT_UPPER_LIP = 1.28       # upper lip taller than this share of its rest height (pushed forward)
 EYES_SHUT = 0.45            # eye opening below this share of the person's median
@@ -47,6 +49,7 @@ class MouthLooks:
     twist: np.ndarray          # corner tilt plus sideways shift of the mouth centre from the nose
     eyes: np.ndarray           # eyelid gap / eye width, both eyes averaged
     lopsided: np.ndarray       # how much the mouth's picture differs from its mirror image
+    lopsided_lower: np.ndarray  # the same for the half below the inner-lip midline
     red_share: np.ndarray      # share of lip-coloured pixels between the inner lips (tongue)
     light_area: np.ndarray     # light, unsaturated area between the inner lips (teeth)
     dark_share: np.ndarray     # share of dark pixels between the inner lips
@@ -67,10 +70,11 @@ class ExpressionVerdict:
 def measure_looks(crops: np.ndarray, points: np.ndarray, twist: np.ndarray) -> MouthLooks:
     """Measures of each aligned crop; `twist` comes from the bank's own asymmetry measure."""
     count = len(crops)
-    red, light, dark, lopsided = (np.zeros(count, np.float32) for _ in range(4))
+    red, light, dark, lopsided, lopsided_lower = (np.zeros(count, np.float32) for _ in range(5))
     for index in range(count):
         red[index], light[index], dark[index] = _interior_colours(crops[index], points[index])
         lopsided[index] = _mirror_difference(crops[index], points[index])
+        lopsided_lower[index] = _mirror_difference(crops[index], points[index], lower_half=True)
     heights = np.array([max(face_height(p), 1.0) for p in points], np.float32)
     return MouthLooks(
         opening=np.array([mouth_opening(p) for p in points], np.float32),
@@ -80,6 +84,7 @@ def measure_looks(crops: np.ndarray, points: np.ndarray, twist: np.ndarray) -> M
         twist=np.asarray(twist, np.float32),
         eyes=np.mean([_eye_opening(points, *eye) for eye in _EYES], axis=0).astype(np.float32),
         lopsided=lopsided,
+        lopsided_lower=lopsided_lower,
         red_share=red,
         light_area=light / heights**2,
         dark_share=dark,
@@ -99,7 +104,7 @@ def judge(looks: MouthLooks) -> ExpressionVerdict:
         "lips hidden": (thin_lower_lip & (looks.opening > HIDDEN_LIP_OPENING) & (looks.opening < STRETCHED_OPENING))
         | ((looks.dark_share > SUCKED_IN_DARK) & (looks.opening < HIDDEN_LIP_OPENING)),
         "teeth bared": looks.light_area > TEETH_AREA,
-        "twisted": (looks.twist > TWIST) | (looks.lopsided > LOPSIDED),
+        "twisted": (looks.twist > TWIST) | (looks.lopsided > LOPSIDED) | (looks.lopsided_lower > LOPSIDED_LOWER),
         "pout": (looks.width < POUT_WIDTH * width) | (looks.upper_lip > POUT_UPPER_LIP * rest_upper),
         "eyes shut": looks.eyes < EYES_SHUT * float(np.median(looks.eyes)),
     }
@@ -125,16 +130,26 @@ def _interior_colours(crop: np.ndarray, points: np.ndarray) -> tuple[float, floa
             float((value < 70).mean()))
 
 
-def _mirror_difference(crop: np.ndarray, points: np.ndarray) -> float:
-    """Mean difference between the mouth's picture and its mirror image, relative to its contrast."""
+def _mirror_difference(crop: np.ndarray, points: np.ndarray, lower_half: bool = False) -> float:
+    """Mean difference between the mouth's picture and its mirror image, relative to its contrast.
+
+    With `lower_half`, of the part below the inner-lip midline only, where a tongue tip at one corner, a
+    one-sided bite or a sideways mouth stands out most, and with the light's left-right slope taken out first
+    (light from one side alone makes a closed mouth look lopsided there).
+    """
     lips = points[OUTER_LIPS]
     centre = float(points[MOUTH_LEFT][0] + points[MOUTH_RIGHT][0]) / 2
     half = int(max(centre - lips[:, 0].min(), lips[:, 0].max() - centre)) + 2
     x0, x1 = int(round(centre)) - half, int(round(centre)) + half
     y0, y1 = int(lips[:, 1].min()) - 2, int(lips[:, 1].max()) + 3
+    if lower_half:
+        y0 = int((points[UPPER_INNER_LIP][1] + points[LOWER_INNER_LIP][1]) / 2)
     if x0 < 0 or y0 < 0 or x1 > crop.shape[1] or y1 > crop.shape[0] or x1 - x0 < 4 or y1 - y0 < 4:
         return 0.0
     grey = cv2.GaussianBlur(cv2.cvtColor(crop[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.5)
+    if lower_half:
+        across = np.arange(grey.shape[1], dtype=np.float32)
+        grey -= np.polyval(np.polyfit(across, grey.mean(axis=0), 1), across).astype(np.float32)[None, :]
     return float(np.abs(grey - grey[:, ::-1]).mean() / (grey.std() + 1e-3))
 
 

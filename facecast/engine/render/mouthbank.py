@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 CANON_FACE = 200.0        # canonical face height (forehead to chin) in pixels
 MAX_BANK = 1500           # crops kept in the bank (evenly sampled from longer templates)
 CANDIDATES = 12
+OPENING_WEIGHT = 3.0      # cost per face height of opening error, against 0.5 for width and 1.0 for pose
 SWITCH_COST = 0.024       # cost (in face heights of opening error) of jumping to a non-consecutive template frame
 MIN_SPEECH_LIKE = 40      # fewer speech-like crops than this: the parametric mouth looks better than repeats
 _NOT_SPEECH_COST = 1e3    # crops that do not look like speech are never chosen while CANDIDATES others exist
@@ -199,7 +200,9 @@ def choose_frames(bank: MouthBank, plan: MouthPlan, current_poses: np.ndarray, a
     k = min(CANDIDATES, len(bank.openings))
     for first in range(0, count, 2048):
         last = min(count, first + 2048)
-        cost = (2.0 * np.abs(bank.openings[None, :] - target_open[first:last, None])
+        # The opening weighs most: with the odd faces filtered out the widest crops are few, and a near miss
+        # on the opening costs more sync than a near miss on width or pose costs looks.
+        cost = (OPENING_WEIGHT * np.abs(bank.openings[None, :] - target_open[first:last, None])
                 + 0.5 * np.abs(bank.widths[None, :] - target_width[first:last, None])
                 + 1.0 * np.linalg.norm(bank.poses[None, :, :] - current_poses[first:last, None, :], axis=2)
                 + expression[None, :])

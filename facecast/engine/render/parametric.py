@@ -92,7 +92,8 @@ def target_lip_points(points: np.ndarray, opening: float, width: float, press: f
 
 def draw_mouth(frame: np.ndarray, points: np.ndarray, opening: float, width: float, press: float,
                paint_below_gap: float = float("inf")) -> np.ndarray:
-    """The frame with its mouth warped to `opening` (face heights over rest), `width` and `press`.
+    """Warps the frame's mouth to `opening` (face heights over rest), `width` and `press`, in place (only the
+    lower face changes: a full-frame copy would cost more than the drawing), and returns the frame.
 
     The interior is painted only where the frame's own mouth gap is below `paint_below_gap` face heights
     (default: always); a real open mouth is stretched instead, which keeps its own teeth and tongue.
@@ -112,9 +113,8 @@ def draw_mouth(frame: np.ndarray, points: np.ndarray, opening: float, width: flo
     if mouth_gap(points) < paint_below_gap:
         paint_interior(warped, moved, region, fh)
     mask = feathered_mask(lower_face_polygon(points, chin_drop=jaw_drop), region, feather_px=0.05 * fh)
-    out = frame.copy()
-    blend_region(out, warped, mask, region)
-    return out
+    blend_region(frame, warped, mask, region)
+    return frame
 
 
 def mouth_gap(points: np.ndarray) -> float:
