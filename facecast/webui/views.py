@@ -15,11 +15,12 @@ STATUS_ICON = {"ready": "✅", "preparing": "⏳", "failed": "❌", "queued": "�
 
 
 def template_label(template: dict[str, Any]) -> str:
-    """'demo · ready · 480×480, 7.2 s' for dropdowns."""
+    """'demo · ready · 480×480, 7.2 s' for dropdowns ('..., photo' for a still, which has no length of its own)."""
     parts = [template["name"], template["status"]]
     facts = template.get("facts")
     if facts:
-        parts.append(f"{facts['width']}×{facts['height']}, {facts['duration_s']:.1f} s")
+        length = "photo" if facts.get("is_still") else f"{facts['duration_s']:.1f} s"
+        parts.append(f"{facts['width']}×{facts['height']}, {length}")
     return " · ".join(parts)
 
 
@@ -42,10 +43,13 @@ def template_facts_markdown(template: dict[str, Any]) -> str:
     facts = template.get("facts")
     lines = [f"**{html.escape(template['name'])}** `{template['id']}` · {template['status']}"]
     if facts:
-        kind = "photo" if facts["is_still"] else "video"
-        lines.append(f"{kind}, {facts['width']}×{facts['height']}, {facts['fps']:.2f} fps, "
-                     f"{facts['frame_count']} frames, {facts['duration_s']:.1f} s, face in "
-                     f"{facts['face_coverage']:.0%} of frames{', talking' if facts['talking'] else ''}")
+        size = f"{facts['width']}×{facts['height']}"
+        if facts["is_still"]:  # a photo becomes a video as long as its speech: frames and length say nothing
+            lines.append(f"photo, {size}, face {'found' if facts['face_coverage'] else 'not found'}")
+        else:
+            lines.append(f"video, {size}, {facts['fps']:.2f} fps, {facts['frame_count']} frames, "
+                         f"{facts['duration_s']:.1f} s, face in {facts['face_coverage']:.0%} of frames"
+                         f"{', talking' if facts['talking'] else ''}")
     if template.get("error_message"):
         lines.append(f"❌ {html.escape(template['error_message'])} ({template.get('error_code')})")
     return "\n\n".join(lines)
