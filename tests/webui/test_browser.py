@@ -104,6 +104,13 @@ def upload(driver: WebDriver, component: str, path: Path) -> None:
          30, f"{path.name} in #{component}")
 
 
+def open_add_template(driver: WebDriver) -> None:
+    """Open the Create tab's "Add a template" panel and wait for its file input (it is drawn once opened)."""
+    driver.find_element(By.CSS_SELECTOR, "#create-add-accordion button, #create-add-accordion .label-wrap").click()
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#create-add-file input[type=file]"), 10,
+         "the template file input")
+
+
 def set_viewport(driver: WebDriver, size: tuple[int, int]) -> None:
     width, height = size
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
@@ -131,7 +138,7 @@ def test_create_plays_and_downloads_the_video(service: Service, browser: WebDriv
                                              tmp_path: Path) -> None:
     speech = trim_wav(assets.DEMO_SPEECH, tmp_path / "speech.wav", 1.5)
     open_ui(browser, service)
-    browser.find_element(By.CSS_SELECTOR, "#create-add-accordion button, #create-add-accordion .label-wrap").click()
+    open_add_template(browser)
     upload(browser, "create-add-file", media_path("portrait.jpg"))
     browser.find_element(By.ID, "create-add").click()
     wait(browser, lambda d: "is ready" in text_of(d, "#create-add-status"), 60, "the template to be ready")
@@ -293,9 +300,7 @@ def test_a_page_signed_in_with_key_a_never_shows_key_bs_jobs(browser: WebDriver,
         wait(browser, lambda d: alice_video in text_of(d, "#studio"), 20, "key A's video in History")
         assert bob_video not in text_of(browser, "#studio")
         open_tab(browser, "Create")  # the page's own uploads carry its key: the server refuses them without one
-        browser.find_element(By.CSS_SELECTOR, "#create-add-accordion button, #create-add-accordion .label-wrap").click()
-        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#create-add-file input[type=file]"), 10,
-             "the template file input")
+        open_add_template(browser)
         upload(browser, "create-add-file", media_path("portrait.jpg"))
         statuses = wait(browser, lambda d: d.execute_script(
             "return performance.getEntriesByType('resource').filter(e => e.name.includes('/gradio_api/upload'))"
