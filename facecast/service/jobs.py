@@ -105,7 +105,7 @@ class JobService(JobUpkeep):
             template = self._usable_template_or_raise(session, caller, request.template_id,
                                                       downloading_ok=wait_for_template)
             self._audio_or_raise(session, caller, request.audio_id)
-            job = self._new_video(owner, request, template, voice, batch_id=None, metadata=request.metadata,
+            job = self._new_video(session, owner, request, template, voice, batch_id=None, metadata=request.metadata,
                                   callback_url=request.callback_url)
             job.notify = notify
             session.add(job)
@@ -140,7 +140,7 @@ class JobService(JobUpkeep):
             session.flush()
             jobs = []
             for index, template in enumerate(templates):
-                job = self._new_video(owner, request, template, voice, batch_id=batch.id, metadata=None,
+                job = self._new_video(session, owner, request, template, voice, batch_id=batch.id, metadata=None,
                                       callback_url=request.callback_url)
                 # Children of one batch share created_at order by index, so listing keeps the caller's order.
                 job.created_at = batch.created_at + dt.timedelta(microseconds=index)
@@ -162,23 +162,23 @@ class JobService(JobUpkeep):
     def enqueue_after_commit(self, job: Job) -> None:
         self._enqueue(job)
 
-    def _new_video(self, owner: str, request: VideoCreate | BatchCreate, template: Template, voice: str | None, *,
-                   batch_id: str | None, metadata: dict[str, Any] | None, callback_url: str | None) -> Job:
+    def _new_video(self, session: Session, owner: str, request: VideoCreate | BatchCreate, template: Template,
+                   voice: str | None, *, batch_id: str | None, metadata: dict[str, Any] | None,
+                   callback_url: str | None) -> Job:
         now = utcnow()
         return Job(id=new_id("vid"), kind="video", owner=owner, status="queued", template_id=template.id,
                    audio_id=request.audio_id, audio_url=request.audio_url, text=request.text, voice=voice,
                    batch_id=batch_id, options=JobOptions.from_request(request),
                    metadata_=metadata, callback_url=callback_url,
                    max_attempts=self.settings.worker.max_attempts, created_at=now, enqueued_at=now,
-                   queue=self._route(template))
+                   queue=self._route(session, template))
 
-    def _route(self, template: Template) -> str:
+    def _route(self, session: Session, template: Template) -> str:
         """Prefer a host that already holds the template's tracking cache, if one of its workers is alive."""
         if not template.prepared_on:
             return SHARED_QUEUE
-        with self.db.session() as session:
-            alive = session.scalar(select(Worker.id).where(
-                Worker.hostname == template.prepared_on, Worker.heartbeat_at > self._dead_before()).limit(1))
+        alive = session.scalar(select(Worker.id).where(
+            Worker.hostname == template.prepared_on, Worker.heartbeat_at > self._dead_before()).limit(1))
         return host_queue_name(template.prepared_on) if alive else SHARED_QUEUE
 
     def _enqueue(self, job: Job) -> None:
