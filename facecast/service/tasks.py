@@ -156,6 +156,7 @@ class JobRunner:
             try:
                 with Lease(self.jobs, job.id, self.worker_id, self.settings.worker.lease_s) as lease:
                     status, result, code, message = self._attempt(job, lease)
+                shutil.rmtree(scratch, ignore_errors=True)  # before the end is recorded: a finished job left nothing
                 self._record(job, lease, status, result, code, message)
             except Exception as exc:  # recording failed (database down or full): the lease expires, the sweep decides
                 log.error("job %s: could not record its end (%s: %s); the sweep will recover it", job.id,
