@@ -33,7 +33,7 @@ def template_row(template: dict[str, Any]) -> list[Any]:
     return [template["name"], f"{STATUS_ICON.get(template['status'], '')} {template['status']}",
             f"{facts['width']}×{facts['height']}" if facts else "",
             round(facts["fps"], 2) if facts else None,
-            round(facts["duration_s"], 2) if facts else None,
+            ("photo" if facts["is_still"] else round(facts["duration_s"], 2)) if facts else None,
             f"{facts['face_coverage']:.0%}" if facts else "",
             ("yes" if facts["talking"] else "no") if facts else "",
             template["id"]]
