@@ -23,7 +23,7 @@ from .db.models import TASK_CALLBACK, Batch, Delivery, DeliveryAttempt, Job, Tem
 from .db.session import Database
 from .keys import KeyStore
 from .pages import new_id
-from .notifiers import MAX_LINES, Message, refusal, render, signed_request
+from .notifiers import MAX_LINES, Message, render, send_now
 from .problems import InvalidStateError
 from .schemas import (
     BatchPublic, DeliveryAttemptPublic, DeliveryPublic, VideoPublic, batch_public, task_public, video_public,
@@ -190,12 +190,7 @@ class Deliveries:
             answer = post(self.settings, row.url, body, headers)
             ok = answer.status_code is not None and 200 <= answer.status_code < 300
             return answer.status_code, None if ok else _failure(answer)
-        target = self.settings.notifiers.get(row.kind)
-        if target is None:
-            return None, f"notifier {row.kind!r} is no longer configured"
-        url, data = signed_request(target, target.url, row.body)
-        answer = post(self.settings, url, data, {"Content-Type": "application/json"})
-        return answer.status_code, refusal(target.kind, answer)
+        return send_now(self.settings, row.kind, row.body)
 
     def _record(self, row: Delivery, worker_id: str, started: dt.datetime, status_code: int | None,
                 error: str | None, duration_ms: int) -> None:

@@ -136,14 +136,14 @@ def refusal(kind: str, answer: Answer) -> str | None:
     return None
 
 
-def send_now(settings: Settings, name: str, body: str) -> str | None:
-    """POST an already rendered body to notifier `name` once; None when it was taken, else why not."""
+def send_now(settings: Settings, name: str, body: str) -> tuple[int | None, str | None]:
+    """POST an already rendered body to notifier `name` once: (HTTP status or None, why it failed or None)."""
     target = settings.notifiers.get(name)
     if target is None:
-        return f"notifier {name!r} is no longer configured"
+        return None, f"notifier {name!r} is no longer configured"
     url, data = signed_request(target, target.url, body)
     answer = post(settings, url, data, {"Content-Type": "application/json"})
-    return refusal(target.kind, answer)
+    return answer.status_code, refusal(target.kind, answer)
 
 
 def send_alert(settings: Settings, title: str, text: str) -> int:
@@ -160,7 +160,7 @@ def send_alert(settings: Settings, title: str, text: str) -> int:
     for name in settings.alert_notifiers:
         kind = settings.notifiers[name].kind
         try:
-            problem = send_now(settings, name, json.dumps(render(kind, Message(title, lines=[text]))))
+            _, problem = send_now(settings, name, json.dumps(render(kind, Message(title, lines=[text]))))
         except Exception as exc:  # an alert must never take down its caller
             problem = f"{type(exc).__name__}: {exc}"
         if problem is None:

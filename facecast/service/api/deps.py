@@ -14,7 +14,8 @@ from ..problems import InvalidRequestError, UnauthorizedError
 from ..settings import Settings
 from ..storage import Storage
 from ..tenants import Caller
-from .guard import KEY_HINT, presented_key
+from .credentials import presented_key
+from .guard import KEY_HINT
 
 
 # Dependencies are `async def`: they do no I/O, and FastAPI runs a plain `def` dependency in the thread pool,

@@ -20,6 +20,7 @@ import anyio
 from ..keys import Authenticator, RateLimiter
 from ..problems import RateLimitedError, problem_response, retry_after, status_for
 from ..tenants import Caller
+from .credentials import presented_key
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -56,16 +57,6 @@ def policy_for(settings: Settings, auth: Authenticator) -> GuardPolicy:
     return GuardPolicy(allowed_hosts=frozenset(settings.effective_allowed_hosts),
                        max_json_bytes=settings.max_json_bytes, max_upload_bytes=settings.max_upload_bytes,
                        auth=auth, docs_require_key=settings.docs_require_key, limiter=RateLimiter())
-
-
-def presented_key(headers: dict[str, str]) -> str | None:
-    """The key in `X-API-Key` or `Authorization: Bearer`, or None."""
-    if headers.get("x-api-key"):
-        return headers["x-api-key"]
-    authorization = headers.get("authorization", "")
-    if not authorization.lower().startswith("bearer "):
-        return None
-    return authorization[7:].strip() or None
 
 
 class RequestGuard:

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import gradio as gr
 
+from facecast.service.api.credentials import presented_key
+
 from ..client import ApiClient, ApiError
 from ..options import ApiOptions
 from ..views import template_facts_markdown
@@ -84,7 +86,7 @@ class UiContext:
         """The caller of this event: the key its page signed in with, else a key in the request's own headers
         (a gradio_client script's), else the UI's."""
         key = (self.sessions.get(getattr(request, "session_hash", None))
-               or header_key(dict(getattr(request, "headers", None) or {})) or self.api.api_key)
+               or presented_key(dict(getattr(request, "headers", None) or {})) or self.api.api_key)
         folder = hashlib.sha256(key.encode()).hexdigest()[:16] if key else "anonymous"
         return Session(self.api.with_key(key), self.files / folder)
 
@@ -108,15 +110,6 @@ class TableTab:
 
     table: gr.Dataframe
     message: gr.HTML
-
-
-def header_key(headers: dict[str, str]) -> str | None:
-    """The key in `X-API-Key` or `Authorization: Bearer`, as the API itself reads it, or None."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    if lowered.get("x-api-key"):
-        return lowered["x-api-key"].strip() or None
-    authorization = lowered.get("authorization", "")
-    return authorization[7:].strip() or None if authorization.lower().startswith("bearer ") else None
 
 
 def api_path(url: str) -> str:
