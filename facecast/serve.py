@@ -34,9 +34,8 @@ def mount_webui(app: FastAPI, settings: Settings) -> bool:
         return False
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     # With API keys (config or `facecast keys`) each page signs in with its own key, which every call carries.
-    keys_required = bool(settings.api_keys) or app.state.keys.any()
     mount_ui(app, f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}",
-             sign_in=keys_required, max_file_size=settings.max_upload_bytes, path=UI_PATH)
+             sign_in=app.state.auth.required(), max_file_size=settings.max_upload_bytes, path=UI_PATH)
     # Files a page uploads land on this server's disk: with keys on, only a signed-in page may send them (the page
     # adds its key to its upload requests).
     app.state.guard.keyed_paths.add(f"{UI_PATH}/gradio_api/upload")

@@ -55,9 +55,9 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Bind address (FACECA
     if workers is not None:
         os.environ["FACECAST_WORKER__PROCESSES"] = str(workers)
     settings = _settings(data_dir, config, host=host, port=port)
-    keys_exist = bool(settings.api_keys) or run_or_exit(lambda: _key_store(settings).any())
-    _refuse_open_bind_without_keys(settings, keys_exist)
     app = run_or_exit(lambda: server_app(settings))
+    keys_exist = app.state.auth.required()
+    _refuse_open_bind_without_keys(settings, keys_exist)
     if demo:
         run_or_exit(lambda: _add_demo_template(app.state.library))
     supervisor = WorkerSupervisor(settings)
