@@ -209,7 +209,7 @@ def memory_rows(scratch: Path, short: Case) -> tuple[list[str], bool]:
 
 def run_bench(quick: bool) -> tuple[str, bool]:
     """Returns the markdown section and whether every goal was met."""
-    repeats = 1 if quick else 2
+    repeats = 1 if quick else 3
     with tempfile.TemporaryDirectory(prefix="facecast-bench-") as scratch_name:
         scratch = Path(scratch_name)
         speed = [time_case(mode, "720p", SPEED_S, scratch, repeats) for mode in CASES]

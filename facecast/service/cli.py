@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 
-from .settings import CONFIG_ENV, Settings
 
 if TYPE_CHECKING:
     from .keys import KeyStore, Role
     from .library import Library
+    from .settings import Settings
 
 log = logging.getLogger("facecast.service")
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (FACECAST_DATA_DIR)")]
@@ -28,7 +28,10 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settin
 
 def _settings(data_dir: Path | None, config: Path | None, **overrides: object) -> Settings:
     """Settings from the environment and file, with command-line options written back to the environment
-    so worker processes started from here see the same values."""
+    so worker processes started from here see the same values. (Imported here: pydantic-settings costs every
+    `facecast` command a fifth of a second, and the engine's commands never need it.)"""
+    from .settings import CONFIG_ENV, Settings
+
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.resolve())
     if data_dir is not None:
