@@ -16,6 +16,7 @@ Metrics (all mouth sizes are inner-lip gap / face height):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -299,6 +300,20 @@ def speech_levels(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """analysis_samples of a file and their hop levels (dB), which envelope_db and silence_closure_at share."""
     samples = analysis_samples(path)
     return samples, hop_features(samples).level_db
+
+
+def sound_digest(path: Path) -> bytes:
+    """A digest of a file's first sound track as encoded (its packets and their times; nothing is decoded):
+    equal digests mean equal sound. Empty when the file has no sound track."""
+    with decoding(path) as container:
+        if not container.streams.audio:
+            return b""
+        stream = container.streams.audio[0]
+        digest = hashlib.blake2b(f"{stream.codec_context.name}/{stream.time_base}".encode(), digest_size=16)
+        for packet in container.demux(stream):
+            digest.update(f"{packet.pts}/{packet.size}".encode())
+            digest.update(bytes(packet))
+    return digest.digest()
 
 
 def opening_travel(openings: np.ndarray) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -21,7 +22,7 @@ import numpy as np
 
 from .errors import LowSyncQualityError
 from .evaluate import (envelope_db, opening_travel, sample_windows, sampled_openings, silence_closure_at,
-                       speech_levels, sync_correlation_at)
+                       sound_digest, speech_levels, sync_correlation_at)
 from .landmarks import shared_landmarker
 from .options import QualityOptions
 
@@ -76,8 +77,29 @@ class QualityReport:
         return f"lip-sync {verdict}: {self.figures()}{cost}"
 
 
+class SoundMemo:
+    """The speech levels of the last sound track measured, found again by its encoded packets: the videos of a
+    batch carry the same sound, so it is decoded and analysed once for all of them. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: tuple[bytes, tuple[np.ndarray, np.ndarray]] | None = None
+
+    def levels(self, video: Path) -> tuple[np.ndarray, np.ndarray]:
+        """speech_levels(video), from memory when the video's sound track is byte for byte the last one's."""
+        digest = sound_digest(video)
+        with self._lock:
+            kept = self._kept
+        if kept is not None and digest and kept[0] == digest:
+            return kept[1]
+        levels = speech_levels(video)
+        with self._lock:
+            self._kept = (digest, levels)
+        return levels
+
+
 def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
-                    render_s: float | None = None) -> QualityReport:
+                    render_s: float | None = None, sound: SoundMemo | None = None) -> QualityReport:
     """Lip-sync figures of a finished video against its own audio track, from a sample of its frames.
 
     Args:
@@ -85,13 +107,14 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
         options: the threshold applied.
         render_s: how long the render took, to report what the check cost next to it (loading the face
             models, once per process, is not counted).
+        sound: where the videos of one batch share their sound track's analysis.
     Returns:
         The report; `passed` is False when no face was found in the sample, since sync is then unknown.
     """
     shared_landmarker()  # loaded once per process; not counted, a worker pays it once for all its videos
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facecast-gate-audio") as pool:
-        speech = pool.submit(speech_levels, video)  # read beside the frames: it waits on neither
+        speech = pool.submit(sound.levels if sound else speech_levels, video)  # beside the frames: neither waits
         sample = sampled_openings(video, gate_windows)
         samples, level = speech.result()
     times, openings = sample.times, sample.openings
@@ -130,13 +153,13 @@ def tracked_count(frame_count: int) -> int:
 
 
 def gate_or_raise(video: Path, options: QualityOptions = QualityOptions(),
-                  render_s: float | None = None) -> QualityReport:
+                  render_s: float | None = None, sound: SoundMemo | None = None) -> QualityReport:
     """measure_quality, then apply options.action: a failing video is removed and LowSyncQualityError raised.
 
     Raises:
         LowSyncQualityError: the video is below min_sync_r and the action is "fail".
     """
-    report = measure_quality(video, options, render_s)
+    report = measure_quality(video, options, render_s, sound)
     if report.passed or options.action == "review":
         return report
     Path(video).unlink(missing_ok=True)
