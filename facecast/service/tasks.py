@@ -113,8 +113,10 @@ class Lease:
 class JobRunner:
     """The queue task body. One runner per worker process; it keeps decoded audio for the batch it is working on."""
 
-    def __init__(self, jobs: JobService, library: Library, storage: Storage, worker_id: str) -> None:
+    def __init__(self, jobs: JobService, library: Library, storage: Storage, worker_id: str,
+                 stop: threading.Event | None = None) -> None:
         self.jobs, self.library, self.storage, self.worker_id = jobs, library, storage, worker_id
+        self.stop = stop or threading.Event()  # set when the worker is stopping: no further batch video is claimed
         self.settings = jobs.settings
         self.work_dir = self.settings.data_dir / "work"
         self.cache_dir = self.settings.data_dir / "cache" / "templates"
@@ -146,13 +148,26 @@ class JobRunner:
         """Claim and run the batch's queued videos one after another until none is left. Each lane takes the
         next as soon as its last one ends, so one video's decoding and tracking overlap another's encoding
         instead of every pair waiting for its slower half. The siblings' own queue tasks stay queued and are
-        skipped when they come up, because claiming is compare-and-set."""
-        lanes = self._batch_lanes(job)
-        while queued := self.jobs.queued_in_batch(job.batch_id or "", lanes):
-            sibling = next((claimed for claimed in (self.jobs.claim(sibling_id, self.worker_id)
-                                                    for sibling_id in queued) if claimed is not None), None)
-            if sibling is not None:  # else the other lanes took them all meanwhile: look again
+        skipped when they come up, because claiming is compare-and-set; a stopping worker leaves them queued."""
+        lanes, parked = self._batch_lanes(job), set[str]()
+        while not self.stop.is_set():
+            queued = [sibling_id for sibling_id in self.jobs.queued_in_batch(job.batch_id or "", lanes + len(parked))
+                      if sibling_id not in parked]
+            if not queued:
+                return
+            sibling = self._claim_ready(queued, parked)
+            if sibling is not None:  # else the other lanes took them meanwhile, or they wait: look again
                 self._run(sibling)
+
+    def _claim_ready(self, queued: list[str], parked: set[str]) -> Job | None:
+        """The first of `queued` this worker could claim. One whose template is still being prepared is parked
+        instead, as its own queue task would be, and added to `parked`."""
+        for sibling_id in queued:
+            if self.jobs.park_while_template_prepares(sibling_id):
+                parked.add(sibling_id)
+            elif (claimed := self.jobs.claim(sibling_id, self.worker_id)) is not None:
+                return claimed
+        return None
 
     def _run(self, job: Job) -> None:
         """Run a claimed job under a renewed lease in its own scratch folder, then record how it ended."""
