@@ -178,7 +178,8 @@ def sampled_openings(video: Path, pick: WindowPicker, max_height: int = 1280) ->
         wanted = [index for window in pick(frame_count, _stream_rate(stream)) for index in window]
         taken: list[int] = []
         scale = min(1.0, max_height / max(stream.height, 1))
-        frames = in_thread(_frames_at(container, stream, keyframes, wanted, scale, taken), "sample-decode")
+        frames = in_thread(_frames_at(container, stream, keyframes, wanted, scale, taken), "sample-decode",
+                           DECODE_AHEAD)
         with contextlib.closing(frames):
             try:
                 openings = track_frames(frames, len(wanted), TrackingOptions(smoothing=0.0),
@@ -196,18 +197,19 @@ def _frames_at(container: object, stream: object, keyframes: Sequence[int], want
     Decoding, not tracking, is most of the cost on a long video: before each run of wanted frames the decoder
     jumps to the last keyframe at or before it (from the packet index, without decoding) when that is
     ahead of where it is, so only a keyframe interval or so is decoded per window, and only wanted frames
-    are converted.
+    are converted. Pictures no other frame refers to are not decoded at all unless wanted.
     """
     pending = list(wanted)
     stream.thread_type = "AUTO"  # type: ignore[attr-defined]
     size = (int(stream.width * scale) // 2 * 2, int(stream.height * scale) // 2 * 2)  # type: ignore[attr-defined]
     to_index = _frame_indexer(stream, keyframes[0] if keyframes else 0)
+    wanted_set = set(wanted)
     position = 0  # index of the next frame the decoder yields
     while pending:
         jump = max((pts for pts in keyframes if to_index(pts) <= pending[0]), default=None)
         if jump is not None and to_index(jump) > position:
             container.seek(jump, stream=stream, backward=True)  # type: ignore[attr-defined]
-        for frame in container.decode(stream):  # type: ignore[attr-defined]
+        for frame in _decoded(container, stream, lambda pts: to_index(pts) in wanted_set):
             index = to_index(frame.pts) if frame.pts is not None else position
             position = index + 1
             if pending and index > pending[0]:
@@ -223,6 +225,34 @@ def _frames_at(container: object, stream: object, keyframes: Sequence[int], want
             return
 
 
+def _decoded(container: object, stream: object, wanted: Callable[[int], bool]) -> Iterator[object]:
+    """container.decode(stream), less the H.264 pictures that no other frame refers to and `wanted` (given a
+    packet's pts) does not want: dropping those changes no other frame."""
+    context = stream.codec_context  # type: ignore[attr-defined]
+    extradata = context.extradata or b""
+    # MP4 carries H.264 as NAL units behind 4-byte lengths (avcC, lengthSizeMinusOne = 3)
+    droppable = context.name == "h264" and len(extradata) > 4 and extradata[0] == 1 and extradata[4] & 3 == 3
+    for packet in container.demux(stream):  # type: ignore[attr-defined]
+        if (droppable and packet.pts is not None and not packet.is_keyframe and not wanted(packet.pts)
+                and _unreferenced(bytes(packet))):
+            continue
+        yield from packet.decode()
+
+
+def _unreferenced(data: bytes) -> bool:
+    """Whether an H.264 access unit (4-byte length before each NAL unit) is a picture no other refers to:
+    it has slices, and each has nal_ref_idc 0."""
+    offset, slices = 0, 0
+    while offset + 4 < len(data):
+        header = data[offset + 4]
+        if header & 0x1F in (1, 5):  # a coded slice
+            if header & 0x60:
+                return False
+            slices += 1
+        offset += 4 + int.from_bytes(data[offset:offset + 4], "big")
+    return slices > 0
+
+
 def _rgb_scaled(frame: object, size: tuple[int, int]) -> np.ndarray:
     """A decoded frame as RGB at `size`. generate writes yuv420p with OpenCV's conversion: its inverse is
     exact for those and ten times cheaper than FFmpeg's reformat; other formats go through FFmpeg."""
@@ -236,6 +266,8 @@ def _rgb_scaled(frame: object, size: tuple[int, int]) -> np.ndarray:
 
 
 _SEEK_AHEAD_FRAMES = 30  # a gap in the wanted frames longer than this is jumped over when a keyframe allows
+DECODE_AHEAD = 12  # sampled frames decoded ahead of tracking (at most 33 MB at 720p): the decoder works through
+                   # the gap before the next window while the frames before it are tracked
 
 
 def _packet_index(container: object, stream: object) -> tuple[list[int], int]:
