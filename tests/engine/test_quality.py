@@ -14,8 +14,8 @@ from facecast.engine.evaluate import sample_windows
 from facecast.engine.media import iter_frames, load_audio, probe
 from facecast.engine.options import EncodeOptions, QualityOptions
 from facecast.engine.pipeline import generate
-from facecast.engine.quality import (MIN_TRACKED, TRACKED_SHARE, gate_or_raise, gate_windows, measure_quality,
-                                     tracked_count)
+from facecast.engine.quality import (MIN_TRACKED, TRACKED_SHARE, SoundMemo, gate_or_raise, gate_windows,
+                                     measure_quality, tracked_count)
 from facecast.engine.speech_types import AudioClip
 from tests.support.cli import run_facecast
 from tests.support.media import trim_wav
@@ -73,6 +73,14 @@ def test_review_keeps_the_video_flagged(sun_render: tuple[Path, dict], workdir: 
     report = gate_or_raise(late, QualityOptions(action="review"))
     assert report.as_dict()["needs_review"] and late.exists()
     assert "NEEDS REVIEW" in report.summary()
+
+
+def test_a_batch_analyses_a_shared_sound_once(sun_render: tuple[Path, dict], workdir: Path) -> None:
+    memo = SoundMemo()
+    first = memo.levels(sun_render[0])
+    assert memo.levels(sun_render[0]) is first  # the same sound track: not decoded again
+    late = memo.levels(_sound_late(sun_render[0], workdir / "late_memo.mp4", 400))
+    assert late is not first and not np.array_equal(late[1], first[1])
 
 
 def test_talking_woman_with_mandarin_speech_passes(talking_woman_mp4: Path, sun_wav: Path, workdir: Path) -> None:
