@@ -15,6 +15,8 @@ Metrics (all mouth sizes are inner-lip gap / face height):
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -29,10 +31,11 @@ from .encode import encode_frames
 from .errors import FaceTooSmallError, NoFaceError
 from .files import atomic_output
 from .landmarks import CHIN, FOREHEAD, face_height
-from .media import MediaInfo, iter_frames, iter_pingpong_frames, load_audio, probe, resample_audio
+from .media import decoding, iter_frames, iter_pingpong_frames, load_audio, probe, resample_audio
 from .options import EncodeOptions, TrackingOptions
 from .speech_types import PhonemeTiming
 from .speech import ANALYSIS_RATE, HOP_RATE, hop_features, loudness_from_level, pause_mask
+from .stages import in_thread
 from .tracking import Tracks, track_frames
 
 LAG_RANGE_MS = (-40, 120)
@@ -149,61 +152,105 @@ def sample_windows(frame_count: int, fps: float, tracked: int, stride: int = 2,
     return [range(start, min(start + window, frame_count), stride) for start in starts]
 
 
-def sampled_openings(video: Path, windows: Sequence[range], max_height: int = 1280,
-                     info: MediaInfo | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Frame times (s) and raw openings (NaN without a face) of the frames in `windows`, tracked on copies at most
-    max_height tall (the opening is a ratio, so the scale does not change it). Windows must be in order.
+@dataclass(frozen=True, slots=True)
+class SampledOpenings:
+    """Openings of a sample of a video's frames, and how many frames the video has."""
 
-    Frames up to 1280 px tall are tracked as decoded: the landmarker cuts and scales the face out of the frame
-    itself, so a smaller copy first would cost a resize per frame and lose detail. `info`: the video's probe,
-    when the caller has it."""
-    info = info or probe(video)
-    wanted = [index for window in windows for index in window]
-    taken: list[int] = []
-    frames = _frames_at(video, wanted, min(1.0, max_height / max(info.height, 1)), taken)
-    try:
-        openings = track_frames(frames, len(wanted), TrackingOptions(smoothing=0.0), name=video.name).openings()
-    except (NoFaceError, FaceTooSmallError):
-        openings = np.full(len(taken), np.nan)
-    return (np.asarray(taken, dtype=np.float64) + 0.5) / info.fps, openings
+    times: np.ndarray      # seconds, the middle of each tracked frame
+    openings: np.ndarray   # raw inner-lip gap / face height; NaN without a face
+    frame_count: int
 
 
-def _frames_at(video: Path, wanted: Sequence[int], scale: float, taken: list[int]) -> Iterator[np.ndarray]:
+WindowPicker = Callable[[int, float], Sequence[range]]  # (frame count, fps) -> ascending windows of frame numbers
+
+
+def sampled_openings(video: Path, pick: WindowPicker, max_height: int = 1280) -> SampledOpenings:
+    """Raw openings of the frames `pick` chooses, tracked on copies at most max_height tall (the opening is a
+    ratio, so the scale does not change it).
+
+    The frame count and rate come from the packet index read for seeking, so nothing is decoded twice, and
+    frames are decoded in a thread of their own while the previous ones are tracked. Frames up to 1280 px tall
+    are tracked as decoded: the landmarker cuts and scales the face out of the frame itself, so a smaller copy
+    first would cost a resize per frame and lose detail."""
+    with decoding(video) as container:
+        stream = container.streams.video[0]
+        keyframes, frame_count = _packet_index(container, stream)
+        wanted = [index for window in pick(frame_count, _stream_rate(stream)) for index in window]
+        taken: list[int] = []
+        scale = min(1.0, max_height / max(stream.height, 1))
+        frames = in_thread(_frames_at(container, stream, keyframes, wanted, scale, taken), "sample-decode",
+                           DECODE_AHEAD)
+        with contextlib.closing(frames):
+            try:
+                openings = track_frames(frames, len(wanted), TrackingOptions(smoothing=0.0),
+                                        name=video.name).openings()
+            except (NoFaceError, FaceTooSmallError):
+                openings = np.full(len(taken), np.nan)
+        times = (np.asarray(taken, dtype=np.float64) + 0.5) / _stream_rate(stream)
+    return SampledOpenings(times, openings, frame_count)
+
+
+def _frames_at(container: object, stream: object, keyframes: Sequence[int], wanted: Sequence[int], scale: float,
+               taken: list[int]) -> Iterator[np.ndarray]:
     """Frames number `wanted` (ascending) as RGB scaled by `scale`, appending each number to `taken`.
 
     Decoding, not tracking, is most of the cost on a long video: before each run of wanted frames the decoder
-    jumps to the last keyframe at or before it (read from the packet index, without decoding) when that is
+    jumps to the last keyframe at or before it (from the packet index, without decoding) when that is
     ahead of where it is, so only a keyframe interval or so is decoded per window, and only wanted frames
-    are converted.
+    are converted. Pictures no other frame refers to are not decoded at all unless wanted.
     """
-    import av
-
     pending = list(wanted)
-    with av.open(str(video)) as container:
-        stream = container.streams.video[0]
-        keyframes = _keyframe_pts(container, stream)
-        stream.thread_type = "AUTO"
-        size = (int(stream.width * scale) // 2 * 2, int(stream.height * scale) // 2 * 2)
-        to_index = _frame_indexer(stream, keyframes[0] if keyframes else 0)
-        position = 0  # index of the next frame the decoder yields
-        while pending:
-            jump = max((pts for pts in keyframes if to_index(pts) <= pending[0]), default=None)
-            if jump is not None and to_index(jump) > position:
-                container.seek(jump, stream=stream, backward=True)
-            for frame in container.decode(stream):
-                index = to_index(frame.pts) if frame.pts is not None else position
-                position = index + 1
-                if pending and index > pending[0]:
-                    pending = [i for i in pending if i > index]  # a frame the stream does not have
-                if pending and index == pending[0]:
-                    taken.append(pending.pop(0))
-                    yield _rgb_scaled(frame, size)
-                    if pending and pending[0] - position > _SEEK_AHEAD_FRAMES:
-                        break  # a gap: jump ahead instead of decoding through it
-                if not pending:
-                    return
-            else:
+    stream.thread_type = "AUTO"  # type: ignore[attr-defined]
+    size = (int(stream.width * scale) // 2 * 2, int(stream.height * scale) // 2 * 2)  # type: ignore[attr-defined]
+    to_index = _frame_indexer(stream, keyframes[0] if keyframes else 0)
+    wanted_set = set(wanted)
+    position = 0  # index of the next frame the decoder yields
+    while pending:
+        jump = max((pts for pts in keyframes if to_index(pts) <= pending[0]), default=None)
+        if jump is not None and to_index(jump) > position:
+            container.seek(jump, stream=stream, backward=True)  # type: ignore[attr-defined]
+        for frame in _decoded(container, stream, lambda pts: to_index(pts) in wanted_set):
+            index = to_index(frame.pts) if frame.pts is not None else position
+            position = index + 1
+            if pending and index > pending[0]:
+                pending = [i for i in pending if i > index]  # a frame the stream does not have
+            if pending and index == pending[0]:
+                taken.append(pending.pop(0))
+                yield _rgb_scaled(frame, size)
+                if pending and pending[0] - position > _SEEK_AHEAD_FRAMES:
+                    break  # a gap: jump ahead instead of decoding through it
+            if not pending:
                 return
+        else:
+            return
+
+
+def _decoded(container: object, stream: object, wanted: Callable[[int], bool]) -> Iterator[object]:
+    """container.decode(stream), less the H.264 pictures that no other frame refers to and `wanted` (given a
+    packet's pts) does not want: dropping those changes no other frame."""
+    context = stream.codec_context  # type: ignore[attr-defined]
+    extradata = context.extradata or b""
+    # MP4 carries H.264 as NAL units behind 4-byte lengths (avcC, lengthSizeMinusOne = 3)
+    droppable = context.name == "h264" and len(extradata) > 4 and extradata[0] == 1 and extradata[4] & 3 == 3
+    for packet in container.demux(stream):  # type: ignore[attr-defined]
+        if (droppable and packet.pts is not None and not packet.is_keyframe and not wanted(packet.pts)
+                and _unreferenced(bytes(packet))):
+            continue
+        yield from packet.decode()
+
+
+def _unreferenced(data: bytes) -> bool:
+    """Whether an H.264 access unit (4-byte length before each NAL unit) is a picture no other refers to:
+    it has slices, and each has nal_ref_idc 0."""
+    offset, slices = 0, 0
+    while offset + 4 < len(data):
+        header = data[offset + 4]
+        if header & 0x1F in (1, 5):  # a coded slice
+            if header & 0x60:
+                return False
+            slices += 1
+        offset += 4 + int.from_bytes(data[offset:offset + 4], "big")
+    return slices > 0
 
 
 def _rgb_scaled(frame: object, size: tuple[int, int]) -> np.ndarray:
@@ -219,19 +266,32 @@ def _rgb_scaled(frame: object, size: tuple[int, int]) -> np.ndarray:
 
 
 _SEEK_AHEAD_FRAMES = 30  # a gap in the wanted frames longer than this is jumped over when a keyframe allows
+DECODE_AHEAD = 12  # sampled frames decoded ahead of tracking (at most 33 MB at 720p): the decoder works through
+                   # the gap before the next window while the frames before it are tracked
 
 
-def _keyframe_pts(container: object, stream: object) -> list[int]:
-    """Presentation timestamps of the stream's keyframes, ascending, from its packets (nothing is decoded)."""
-    found = sorted(packet.pts for packet in container.demux(stream)  # type: ignore[attr-defined]
-                   if packet.is_keyframe and packet.pts is not None)
+def _packet_index(container: object, stream: object) -> tuple[list[int], int]:
+    """Presentation timestamps of the stream's keyframes, ascending, and its number of frames, from its
+    packets (nothing is decoded)."""
+    keyframes: list[int] = []
+    count = 0
+    for packet in container.demux(stream):  # type: ignore[attr-defined]
+        if packet.size:
+            count += 1
+            if packet.is_keyframe and packet.pts is not None:
+                keyframes.append(packet.pts)
     container.seek(0)  # type: ignore[attr-defined]
-    return found
+    return sorted(keyframes), count
+
+
+def _stream_rate(stream: object) -> float:
+    """Frames per second of a constant-rate stream (generate's output)."""
+    return float(stream.average_rate or stream.guessed_rate)  # type: ignore[attr-defined]
 
 
 def _frame_indexer(stream: object, first_pts: int) -> Callable[[int], int]:
     """pts -> frame number of a constant-rate stream whose first frame is at `first_pts` (generate's output)."""
-    step = float(stream.time_base) * float(stream.average_rate or stream.guessed_rate)  # type: ignore[attr-defined]
+    step = float(stream.time_base) * _stream_rate(stream)  # type: ignore[attr-defined]
     return lambda pts: int(round((pts - first_pts) * step))
 
 
@@ -266,6 +326,26 @@ def analysis_samples(path: Path) -> np.ndarray:
     """The speech of an audio or video file at the analysis rate, as every measure here reads it."""
     clip = load_audio(path)
     return resample_audio(clip, ANALYSIS_RATE) if clip.sample_rate != ANALYSIS_RATE else clip.samples
+
+
+def speech_levels(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """analysis_samples of a file and their hop levels (dB), which envelope_db and silence_closure_at share."""
+    samples = analysis_samples(path)
+    return samples, hop_features(samples).level_db
+
+
+def sound_digest(path: Path) -> bytes:
+    """A digest of a file's first sound track as encoded (its packets and their times; nothing is decoded):
+    equal digests mean equal sound. Empty when the file has no sound track."""
+    with decoding(path) as container:
+        if not container.streams.audio:
+            return b""
+        stream = container.streams.audio[0]
+        digest = hashlib.blake2b(f"{stream.codec_context.name}/{stream.time_base}".encode(), digest_size=16)
+        for packet in container.demux(stream):
+            digest.update(f"{packet.pts}/{packet.size}".encode())
+            digest.update(bytes(packet))
+    return digest.digest()
 
 
 def opening_travel(openings: np.ndarray) -> float:

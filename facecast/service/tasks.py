@@ -113,8 +113,10 @@ class Lease:
 class JobRunner:
     """The queue task body. One runner per worker process; it keeps decoded audio for the batch it is working on."""
 
-    def __init__(self, jobs: JobService, library: Library, storage: Storage, worker_id: str) -> None:
+    def __init__(self, jobs: JobService, library: Library, storage: Storage, worker_id: str,
+                 stop: threading.Event | None = None) -> None:
         self.jobs, self.library, self.storage, self.worker_id = jobs, library, storage, worker_id
+        self.stop = stop or threading.Event()  # set when the worker is stopping: no further batch video is claimed
         self.settings = jobs.settings
         self.work_dir = self.settings.data_dir / "work"
         self.cache_dir = self.settings.data_dir / "cache" / "templates"
@@ -127,27 +129,45 @@ class JobRunner:
         job = self.jobs.claim(job_id, self.worker_id)
         if job is None:
             return  # already done, taken by another worker, or canceled
-        partners = self._claim_batch_partners(job)
-        threads = [threading.Thread(target=self._run, args=(partner,), name=f"facecast-{partner.id}")
-                   for partner in partners]
-        for thread in threads:
-            thread.start()
+        lanes = [threading.Thread(target=self._run_siblings, args=(job,), name=f"facecast-{job.id}-lane{lane}")
+                 for lane in range(1, self._batch_lanes(job))]
+        for lane in lanes:
+            lane.start()
         self._run(job)
-        for thread in threads:
-            thread.join()
+        if lanes:
+            self._run_siblings(job)
+        for lane in lanes:
+            lane.join()
 
-    def _claim_batch_partners(self, job: Job) -> list[Job]:
-        """Other queued videos of the same batch, claimed to render alongside this one. Their queue tasks
-        stay queued and are skipped when they come up, because claiming is compare-and-set."""
+    def _batch_lanes(self, job: Job) -> int:
+        """How many videos of the job's batch this worker renders at once (1: the job alone)."""
         parallel = 1 if self.settings.worker.gpus else self.settings.worker.batch_parallel
-        if job.kind != "video" or not job.batch_id or parallel < 2:
-            return []
-        claimed = []
-        for sibling_id in self.jobs.queued_in_batch(job.batch_id, parallel - 1):
-            sibling = self.jobs.claim(sibling_id, self.worker_id)
-            if sibling is not None:
-                claimed.append(sibling)
-        return claimed
+        return parallel if job.kind == "video" and job.batch_id else 1
+
+    def _run_siblings(self, job: Job) -> None:
+        """Claim and run the batch's queued videos one after another until none is left. Each lane takes the
+        next as soon as its last one ends, so one video's decoding and tracking overlap another's encoding
+        instead of every pair waiting for its slower half. The siblings' own queue tasks stay queued and are
+        skipped when they come up, because claiming is compare-and-set; a stopping worker leaves them queued."""
+        lanes, parked = self._batch_lanes(job), set[str]()
+        while not self.stop.is_set():
+            queued = [sibling_id for sibling_id in self.jobs.queued_in_batch(job.batch_id or "", lanes + len(parked))
+                      if sibling_id not in parked]
+            if not queued:
+                return
+            sibling = self._claim_ready(queued, parked)
+            if sibling is not None:  # else the other lanes took them meanwhile, or they wait: look again
+                self._run(sibling)
+
+    def _claim_ready(self, queued: list[str], parked: set[str]) -> Job | None:
+        """The first of `queued` this worker could claim. One whose template is still being prepared is parked
+        instead, as its own queue task would be, and added to `parked`."""
+        for sibling_id in queued:
+            if self.jobs.park_while_template_prepares(sibling_id):
+                parked.add(sibling_id)
+            elif (claimed := self.jobs.claim(sibling_id, self.worker_id)) is not None:
+                return claimed
+        return None
 
     def _run(self, job: Job) -> None:
         """Run a claimed job under a renewed lease in its own scratch folder, then record how it ended."""
@@ -280,7 +300,7 @@ class JobRunner:
 
     def _video(self, job: Job, lease: Lease) -> dict[str, Any]:
         from facecast.engine import generate
-        from facecast.engine.quality import gate_or_raise
+        from facecast.engine.quality import SoundMemo, gate_or_raise
 
         template = self.library.get_template(SYSTEM, job.template_id or "")
         if template.status == "failed" or template.source_key is None:
@@ -298,7 +318,8 @@ class JobRunner:
             subtitles = {}
         render_s = time.monotonic() - started
         lease.stage = "checking"
-        quality = gate_or_raise(staged, options.quality, render_s)  # quality_action=fail raises: nothing stored
+        sound = self._shared(f"sound:{job.batch_id}", SoundMemo) if job.batch_id else None  # one analysis a batch
+        quality = gate_or_raise(staged, options.quality, render_s, sound)  # quality_action=fail raises: nothing stored
         thumb_staged = staged.with_suffix(".jpg")
         has_thumb = _first_frame_jpeg(staged, thumb_staged)
         size = self.storage.put(f"outputs/{job.id}.mp4", staged)  # atomic: the key holds all of it or nothing

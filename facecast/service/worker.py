@@ -51,7 +51,7 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
     storage = make_storage(settings)
     deliveries = Deliveries(settings, db)
     jobs = JobService(settings, db, Queues(settings), storage, on_end=deliveries.record_end)
-    runner = JobRunner(jobs, Library(jobs), storage, worker_id)
+    runner = JobRunner(jobs, Library(jobs), storage, worker_id, stop)
     queues = Queues(settings, handler=runner)
     own_queue = host_queue_name(hostname)
     jobs.heartbeat(worker_id, hostname, os.getpid(), own_queue)
