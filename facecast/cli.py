@@ -33,11 +33,13 @@ def generate(
     verbose: Verbose = False,
 ) -> None:
     """Lip-sync speech onto a template and write an MP4, then measure its lip-sync (the quality gate)."""
+    from .engine.landmarks import import_mediapipe_in_background
     from .engine.pipeline import generate as run_generate
     from .engine.quality import gate_or_raise
 
     setup_logging(verbose)
     options, cancel = options_or_exit(GenerateOptions, option_values), CancelToken()
+    import_mediapipe_in_background()  # the gate's landmarker needs it once the video is written
     started = time.monotonic()
     result = run_with_progress(lambda report: run_generate(template, audio, output, options, cache_dir=cache_dir,
                                                            progress=report, cancel=cancel), quiet)
