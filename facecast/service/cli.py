@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import json
 import logging
@@ -69,11 +70,20 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Bind address (FACECA
     # uvicorn re-raises the signal that stopped it once it has drained, through the handler that was in
     # place before it started: with this one that is a no-op, so the workers are stopped and serve exits 0.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    _freeze_startup_objects()
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                     access_log=False)
     finally:
         supervisor.stop()
+
+
+def _freeze_startup_objects() -> None:
+    """Leave what startup built (FastAPI, the web UI, SQLAlchemy's mappings: hundreds of thousands of objects that
+    live as long as the process) out of garbage collection: each full collection scanned them all, a pause of
+    about 0.3 s for every request in flight."""
+    gc.collect()
+    gc.freeze()
 
 
 def _add_demo_template(library: Library) -> None:
