@@ -384,13 +384,17 @@ class JobService(JobUpkeep):
             return list(session.scalars(query))
 
     def renew(self, job_id: str, worker_id: str, stage: str | None, progress: float) -> str:
-        """Extend the lease and record progress. Returns "ok", "cancel" (caller asked) or "lost" (lease gone)."""
+        """Extend the lease and record progress. Returns "ok", "cancel" (caller asked) or "lost" (lease gone).
+
+        The cancel flag is read first, so the write lock is held from the update to the commit only: this runs
+        every second from a worker at low CPU priority, and the API's creates wait while it holds that lock."""
         with self.db.session() as session:
+            cancel = session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
             won = self._set(session, job_id, {"status": "processing", "lease_owner": worker_id},
                             lease_expires_at=utcnow() + self._lease(), stage=stage, progress=progress)
-            if not won:
-                return "lost"
-            return "cancel" if session.scalar(select(Job.cancel_requested).where(Job.id == job_id)) else "ok"
+        if not won:
+            return "lost"
+        return "cancel" if cancel else "ok"
 
     def finish(self, job_id: str, worker_id: str, status: str, *, result: dict[str, Any] | None = None,
                error_code: str | None = None, error_message: str | None = None) -> bool:
