@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 async def create_batch(body: BatchCreate, caller: CallerDep, jobs: JobsDep, settings: SettingsDep,
                        idem: IdempotencyKeyDep, response: Response, wait: WaitQuery = 0) -> BatchPublic:
     """Render one audio onto 1-100 templates. The audio is decoded once and shared; each template gives a video."""
-    batch, _ = await in_db_thread(jobs.create_batch, caller, body, idem)
+    batch, _ = await in_db_thread(jobs.create_batch, caller, body, idem, writes=True)
     view = await wait_until(lambda: batch_public(*jobs.get_batch(caller, batch.id), settings.base_url,
                                                  jobs.storage.presigned_url),
                             ended, wait)

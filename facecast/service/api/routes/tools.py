@@ -161,7 +161,7 @@ async def generate_video(body: GenerateRequest, caller: CallerDep, jobs: JobsDep
     wait_s seconds for it. Returns video_url when done, else video_id and status to pass to get_video."""
     template = await in_db_thread(library.find_template, caller, body.template_id)
     request = _validated(VideoCreate, {"template_id": template.id, **body.speech()})
-    job = await in_db_thread(jobs.create_video, caller, request, None)
+    job = await in_db_thread(jobs.create_video, caller, request, None, writes=True)
     view = await wait_until(lambda: video_public(jobs.get(caller, job.id), settings.base_url,
                                                  jobs.storage.presigned_url),
                             lambda v: v.status in TERMINAL, body.wait_s)
@@ -182,7 +182,7 @@ async def generate_batch(body: GenerateBatchRequest, caller: CallerDep, jobs: Jo
         raise InvalidRequestError("template_ids: give at least one template id or name, comma-separated")
     ids = [(await in_db_thread(library.find_template, caller, r)).id for r in references]
     request = _validated(BatchCreate, {"template_ids": ids, **body.speech()})
-    batch, _ = await in_db_thread(jobs.create_batch, caller, request, None)
+    batch, _ = await in_db_thread(jobs.create_batch, caller, request, None, writes=True)
     view = await wait_until(lambda: batch_public(*jobs.get_batch(caller, batch.id), settings.base_url,
                                                  jobs.storage.presigned_url),
                             lambda v: v.status in TERMINAL, body.wait_s)

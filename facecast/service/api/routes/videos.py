@@ -22,7 +22,7 @@ async def create_video(body: VideoCreate, caller: CallerDep, jobs: JobsDep, sett
                        idem: IdempotencyKeyDep, response: Response, wait: WaitQuery = 0) -> VideoPublic:
     """Queue a lip-sync video. Poll the Location URL, pass ?wait=N to get a short job's result in this call,
     or give a callback_url."""
-    job = await in_db_thread(jobs.create_video, caller, body, idem)
+    job = await in_db_thread(jobs.create_video, caller, body, idem, writes=True)
     view = video_public(job, settings.base_url, jobs.storage.presigned_url)
     if wait and not ended(view):
         view = await wait_until(lambda: video_public(jobs.get(caller, job.id), settings.base_url,
