@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import json
 import logging
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 log = logging.getLogger("facecast.service")
+GIL_SWITCH_S = 0.001  # how long a thread waits for the GIL before asking for it (Python: 0.005)
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (FACECAST_DATA_DIR)")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (FACECAST_CONFIG)")]
 
@@ -72,11 +74,26 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Bind address (FACECA
     # uvicorn re-raises the signal that stopped it once it has drained, through the handler that was in
     # place before it started: with this one that is a no-op, so the workers are stopped and serve exits 0.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    _tune_for_latency()
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                     access_log=False)
     finally:
         supervisor.stop()
+
+
+def _tune_for_latency() -> None:
+    """The API process favours short pauses over throughput.
+
+    What startup built (FastAPI, the web UI, SQLAlchemy's mappings: hundreds of thousands of objects that live as
+    long as the process) is left out of garbage collection: each full collection scanned them all, a pause of
+    about 0.3 s for every request in flight. And a thread waiting for the GIL gets it after 1 ms instead of 5: a
+    database thread back from SQLite no longer waits out the event loop's turn (nor the loop a database thread's)
+    several times per request.
+    """
+    gc.collect()
+    gc.freeze()
+    sys.setswitchinterval(GIL_SWITCH_S)
 
 
 def _add_demo_template(library: Library) -> None:

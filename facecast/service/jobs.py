@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -50,6 +51,9 @@ WAITING_STAGE = "waiting_for_template"
 OUTPUT_SUFFIXES = ("mp4", "jpg", "srt", "vtt")
 # Called inside the transaction that ends a video (service/deliveries.py records its callbacks and notifications).
 EndHook = Callable[[Session, str], None]
+# Every create routes by the hosts that have a live worker; they are read at most this often. A worker counts as
+# alive for a whole lease after its last heartbeat anyway, so a second more changes nothing the sweep does not mend.
+LIVE_HOSTS_CACHE_S = 1.0
 
 
 def output_keys(job_id: str) -> list[str]:
@@ -73,6 +77,7 @@ class JobService(JobUpkeep):
         self.queues = queues
         self.storage = storage
         self.on_end = on_end
+        self._live_hosts_read: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
         self._load_queue_client()
 
     def _load_queue_client(self) -> None:
@@ -175,11 +180,19 @@ class JobService(JobUpkeep):
 
     def _route(self, session: Session, template: Template) -> str:
         """Prefer a host that already holds the template's tracking cache, if one of its workers is alive."""
-        if not template.prepared_on:
-            return SHARED_QUEUE
-        alive = session.scalar(select(Worker.id).where(
-            Worker.hostname == template.prepared_on, Worker.heartbeat_at > self._dead_before()).limit(1))
-        return host_queue_name(template.prepared_on) if alive else SHARED_QUEUE
+        if template.prepared_on and template.prepared_on in self._live_hosts(session):
+            return host_queue_name(template.prepared_on)
+        return SHARED_QUEUE
+
+    def _live_hosts(self, session: Session) -> frozenset[str]:
+        """Host names with a live worker, read at most every LIVE_HOSTS_CACHE_S."""
+        read_at, hosts = self._live_hosts_read
+        now = time.monotonic()
+        if now - read_at >= LIVE_HOSTS_CACHE_S:
+            hosts = frozenset(session.scalars(select(Worker.hostname).distinct().where(
+                Worker.heartbeat_at > self._dead_before())))
+            self._live_hosts_read = (now, hosts)
+        return hosts
 
     def _enqueue(self, job: Job) -> None:
         """Send a committed job's task. A queue that does not answer is logged, not raised: the job is saved
@@ -384,13 +397,17 @@ class JobService(JobUpkeep):
             return list(session.scalars(query))
 
     def renew(self, job_id: str, worker_id: str, stage: str | None, progress: float) -> str:
-        """Extend the lease and record progress. Returns "ok", "cancel" (caller asked) or "lost" (lease gone)."""
+        """Extend the lease and record progress. Returns "ok", "cancel" (caller asked) or "lost" (lease gone).
+
+        The cancel flag is read first, so the write lock is held from the update to the commit only: this runs
+        every second from a worker at low CPU priority, and the API's creates wait while it holds that lock."""
         with self.db.session() as session:
+            cancel = session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
             won = self._set(session, job_id, {"status": "processing", "lease_owner": worker_id},
                             lease_expires_at=utcnow() + self._lease(), stage=stage, progress=progress)
-            if not won:
-                return "lost"
-            return "cancel" if session.scalar(select(Job.cancel_requested).where(Job.id == job_id)) else "ok"
+        if not won:
+            return "lost"
+        return "cancel" if cancel else "ok"
 
     def finish(self, job_id: str, worker_id: str, status: str, *, result: dict[str, Any] | None = None,
                error_code: str | None = None, error_message: str | None = None) -> bool:

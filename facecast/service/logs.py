@@ -69,7 +69,9 @@ def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
         handler._facecast = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)
-    access.disabled = settings.logs.format != "json"  # a line per request only where logs are machine-read
+    # A line per request only where logs are machine-read. Set by level, not `disabled`: uvicorn's logging setup
+    # re-enables every logger it does not configure, which wrote a text line per request from the event loop.
+    access.setLevel(logging.INFO if settings.logs.format == "json" else logging.WARNING)
 
 
 @contextmanager
@@ -108,7 +110,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if not access.disabled:
+            if access.isEnabledFor(logging.INFO):
                 access.info("%s %s %d", scope["method"], scope["path"], status, extra={
                     "method": scope["method"], "path": scope["path"], "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2)})

@@ -40,3 +40,10 @@ def test_json_logs_carry_request_and_job_ids(make_service, media: Path) -> None:
     assert any("status=processing" in line["message"] for line in worker_lines)
     assert any("status=succeeded" in line["message"] for line in worker_lines)
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+
+
+def test_text_logs_have_no_line_per_request(make_service) -> None:
+    service = make_service(workers=0).start()  # text is the default format
+    for _ in range(3):
+        assert service.client.get("/healthz").status_code == 200
+    assert "facecast.http" not in (service.data_dir / "logs" / "facecast.log").read_text()

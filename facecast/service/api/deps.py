@@ -16,10 +16,11 @@ from ..storage import Storage
 from ..tenants import Caller
 from .credentials import presented_key
 from .guard import KEY_HINT
+from .threads import in_db_thread
 
 
-# Dependencies are `async def`: they do no I/O, and FastAPI runs a plain `def` dependency in the thread pool,
-# a thread hop per dependency per request that showed in the latency of every route under load.
+# Dependencies are `async def` (any database read goes to in_db_thread): FastAPI runs a plain `def` dependency in
+# the thread pool, a thread hop per dependency per request that showed in the latency of every route under load.
 async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -40,16 +41,20 @@ async def _storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
-def _caller(request: Request,
-            authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-            x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None) -> Caller:
+async def _caller(request: Request,
+                  authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+                  x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None) -> Caller:
     """The caller the guard found for this request's key; checked here only when the app runs without the
     guard, so routes stay safe either way."""
     checked: Caller | None = getattr(request.state, "caller", None)
     if checked is not None:
         return checked
-    auth: Authenticator = request.app.state.auth
     given = presented_key({k: v for k, v in (("authorization", authorization), ("x-api-key", x_api_key)) if v})
+    return await in_db_thread(_check_key, request.app.state.auth, given)
+
+
+def _check_key(auth: Authenticator, given: str | None) -> Caller:
+    """The caller `given` authenticates; may read the key table."""
     caller = auth.caller(given)
     if caller is not None:
         return caller

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import anyio
-
 from ..keys import Authenticator, RateLimiter
 from ..problems import RateLimitedError, problem_response, retry_after, status_for
 from ..tenants import Caller
 from .credentials import presented_key
+from .threads import in_db_thread
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -79,7 +78,7 @@ class RequestGuard:
         key = presented_key(headers)
         known, caller = self.policy.auth.known(key)
         if not known:  # a database lookup: off the event loop
-            caller = await anyio.to_thread.run_sync(self.policy.auth.caller, key)
+            caller = await in_db_thread(self.policy.auth.caller, key)
         refusal = self.refusal(scope, headers, caller)
         if refusal is not None:
             await _problem(scope, send, *refusal)

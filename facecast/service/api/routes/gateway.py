@@ -25,6 +25,7 @@ from ...schemas import BatchCreate, TaskPublic, batch_public, check_url_field, t
 from ...settings import Settings
 from ...tenants import Caller
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
+from ..threads import in_db_thread
 
 router = APIRouter(prefix="/api/v1", tags=["heygem"])
 
@@ -91,7 +92,7 @@ async def generate_batch(body: GenerateBatch, caller: CallerDep, library: Librar
 @router.get("/task/{task_id}", operation_id="heygem_get_task", response_model=TaskPublic)
 async def get_task(task_id: TaskIdPath, caller: CallerDep, jobs: JobsDep, settings: SettingsDep) -> TaskPublic:
     """A task's status; once ended, result holds the video URLs in the order of video_templates."""
-    task = await run_in_threadpool(_load, jobs, settings, caller, task_id)
+    task = await in_db_thread(_load, jobs, settings, caller, task_id)
     if task is None:
         raise NotFoundError(f"no task {task_id}")
     return task

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query, Response
-from fastapi.concurrency import run_in_threadpool
 
 from ...statuses import TERMINAL
+from ..threads import in_db_thread
 
 T = TypeVar("T")
 WaitQuery = Annotated[int, Query(ge=0, le=60, description=(
@@ -20,12 +20,12 @@ POLL_S = 0.2
 
 
 async def wait_until(load: Callable[[], T], done: Callable[[T], bool], wait_s: int) -> T:
-    """Reload until `done` or `wait_s` passes; the database is read from the thread pool."""
+    """Reload until `done` or `wait_s` passes; the database is read on the database threads."""
     deadline = time.monotonic() + wait_s
-    value = await run_in_threadpool(load)
+    value = await in_db_thread(load)
     while not done(value) and time.monotonic() < deadline:
         await asyncio.sleep(min(POLL_S, max(deadline - time.monotonic(), 0)))
-        value = await run_in_threadpool(load)
+        value = await in_db_thread(load)
     return value
 
 

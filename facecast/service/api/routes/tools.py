@@ -11,7 +11,6 @@ import copy
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
@@ -19,6 +18,7 @@ from ...problems import InvalidRequestError
 from ...schemas import BatchCreate, VideoCreate, VideoPublic, batch_public, video_public
 from ...statuses import TERMINAL
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
+from ..threads import in_db_thread
 from .polling import RETRY_AFTER_S, wait_until
 
 router = APIRouter(prefix="/v1", tags=["tools"])
@@ -159,9 +159,9 @@ async def generate_video(body: GenerateRequest, caller: CallerDep, jobs: JobsDep
                          settings: SettingsDep, response: Response) -> GenerateResult:
     """Make a lip-synced talking video of a template saying the text (with a voice) or the audio, and wait up to
     wait_s seconds for it. Returns video_url when done, else video_id and status to pass to get_video."""
-    template = await run_in_threadpool(library.find_template, caller, body.template_id)
+    template = await in_db_thread(library.find_template, caller, body.template_id)
     request = _validated(VideoCreate, {"template_id": template.id, **body.speech()})
-    job = await run_in_threadpool(jobs.create_video, caller, request, None)
+    job = await in_db_thread(jobs.create_video, caller, request, None, writes=True)
     view = await wait_until(lambda: video_public(jobs.get(caller, job.id), settings.base_url,
                                                  jobs.storage.presigned_url),
                             lambda v: v.status in TERMINAL, body.wait_s)
@@ -180,9 +180,9 @@ async def generate_batch(body: GenerateBatchRequest, caller: CallerDep, jobs: Jo
     references = [part.strip() for part in body.template_ids.split(",") if part.strip()]
     if not references:
         raise InvalidRequestError("template_ids: give at least one template id or name, comma-separated")
-    ids = [(await run_in_threadpool(library.find_template, caller, r)).id for r in references]
+    ids = [(await in_db_thread(library.find_template, caller, r)).id for r in references]
     request = _validated(BatchCreate, {"template_ids": ids, **body.speech()})
-    batch, _ = await run_in_threadpool(jobs.create_batch, caller, request, None)
+    batch, _ = await in_db_thread(jobs.create_batch, caller, request, None, writes=True)
     view = await wait_until(lambda: batch_public(*jobs.get_batch(caller, batch.id), settings.base_url,
                                                  jobs.storage.presigned_url),
                             lambda v: v.status in TERMINAL, body.wait_s)
