@@ -10,11 +10,17 @@ long on something else (downloads, copying uploads) stays on the shared pool.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from anyio.lowlevel import RunVar
+
+if TYPE_CHECKING:
+    from ..jobs import JobService
+    from ..schemas import BatchCreate, VideoCreate
+    from ..tenants import Caller
 
 T = TypeVar("T")
 READ_THREADS = 2  # a second one, so a read is not queued behind a slow one
@@ -31,3 +37,11 @@ async def in_db_thread(function: Callable[..., T], *args: Any, writes: bool = Fa
         limiters = {False: anyio.CapacityLimiter(READ_THREADS), True: anyio.CapacityLimiter(WRITE_THREADS)}
         _limiters.set(limiters)
     return await anyio.to_thread.run_sync(function, *args, limiter=limiters[writes])
+
+
+async def create_in_order(create: Callable[..., T], jobs: JobService, caller: Caller,
+                          request: VideoCreate | BatchCreate, idempotency_key: str | None) -> T:
+    """jobs.create_video or create_batch on the writer thread, its callback URLs checked first on the shared
+    pool: a name that resolves slowly then delays this request alone, not every create queued behind it."""
+    notify = await anyio.to_thread.run_sync(jobs.delivery_targets, request)
+    return await in_db_thread(functools.partial(create, notify=notify), caller, request, idempotency_key, writes=True)

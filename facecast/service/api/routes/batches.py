@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from ...schemas import BatchCreate, BatchPublic, DeliveryList, batch_public
 from ..deps import CallerDep, DeliveriesDep, IdempotencyKeyDep, JobsDep, SettingsDep
-from ..threads import in_db_thread
+from ..threads import create_in_order
 from .polling import WaitQuery, answer_created, ended, progress_headers, wait_until
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 async def create_batch(body: BatchCreate, caller: CallerDep, jobs: JobsDep, settings: SettingsDep,
                        idem: IdempotencyKeyDep, response: Response, wait: WaitQuery = 0) -> BatchPublic:
     """Render one audio onto 1-100 templates. The audio is decoded once and shared; each template gives a video."""
-    batch, _ = await in_db_thread(jobs.create_batch, caller, body, idem, writes=True)
+    batch, _ = await create_in_order(jobs.create_batch, jobs, caller, body, idem)
     view = await wait_until(lambda: batch_public(*jobs.get_batch(caller, batch.id), settings.base_url,
                                                  jobs.storage.presigned_url),
                             ended, wait)

@@ -18,7 +18,7 @@ from ...problems import InvalidRequestError
 from ...schemas import BatchCreate, VideoCreate, VideoPublic, batch_public, video_public
 from ...statuses import TERMINAL
 from ..deps import CallerDep, JobsDep, LibraryDep, SettingsDep
-from ..threads import in_db_thread
+from ..threads import create_in_order, in_db_thread
 from .polling import RETRY_AFTER_S, wait_until
 
 router = APIRouter(prefix="/v1", tags=["tools"])
@@ -161,7 +161,7 @@ async def generate_video(body: GenerateRequest, caller: CallerDep, jobs: JobsDep
     wait_s seconds for it. Returns video_url when done, else video_id and status to pass to get_video."""
     template = await in_db_thread(library.find_template, caller, body.template_id)
     request = _validated(VideoCreate, {"template_id": template.id, **body.speech()})
-    job = await in_db_thread(jobs.create_video, caller, request, None, writes=True)
+    job = await create_in_order(jobs.create_video, jobs, caller, request, None)
     view = await wait_until(lambda: video_public(jobs.get(caller, job.id), settings.base_url,
                                                  jobs.storage.presigned_url),
                             lambda v: v.status in TERMINAL, body.wait_s)
@@ -182,7 +182,7 @@ async def generate_batch(body: GenerateBatchRequest, caller: CallerDep, jobs: Jo
         raise InvalidRequestError("template_ids: give at least one template id or name, comma-separated")
     ids = [(await in_db_thread(library.find_template, caller, r)).id for r in references]
     request = _validated(BatchCreate, {"template_ids": ids, **body.speech()})
-    batch, _ = await in_db_thread(jobs.create_batch, caller, request, None, writes=True)
+    batch, _ = await create_in_order(jobs.create_batch, jobs, caller, request, None)
     view = await wait_until(lambda: batch_public(*jobs.get_batch(caller, batch.id), settings.base_url,
                                                  jobs.storage.presigned_url),
                             lambda v: v.status in TERMINAL, body.wait_s)

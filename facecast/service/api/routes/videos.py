@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from ...problems import ExpiredError, InvalidStateError, NotFoundError
 from ...schemas import DeliveryList, JobStatus, VideoCreate, VideoList, VideoPublic, video_public
 from ..deps import CallerDep, CursorQuery, DeliveriesDep, IdempotencyKeyDep, JobsDep, SettingsDep, StorageDep
-from ..threads import in_db_thread
+from ..threads import create_in_order
 from .polling import WaitQuery, answer_created, ended, progress_headers, wait_until
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
@@ -22,7 +22,7 @@ async def create_video(body: VideoCreate, caller: CallerDep, jobs: JobsDep, sett
                        idem: IdempotencyKeyDep, response: Response, wait: WaitQuery = 0) -> VideoPublic:
     """Queue a lip-sync video. Poll the Location URL, pass ?wait=N to get a short job's result in this call,
     or give a callback_url."""
-    job = await in_db_thread(jobs.create_video, caller, body, idem, writes=True)
+    job = await create_in_order(jobs.create_video, jobs, caller, body, idem)
     view = video_public(job, settings.base_url, jobs.storage.presigned_url)
     if wait and not ended(view):
         view = await wait_until(lambda: video_public(jobs.get(caller, job.id), settings.base_url,

@@ -1,0 +1,63 @@
+"""Creates share one database writer thread: a create whose callback URL resolves slowly must not hold up the
+creates behind it (its URL is checked before it takes the writer)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from facecast.service import notifiers
+from facecast.service.app import create_app
+from facecast.service.db.models import Template
+from tests.support.store import make_store
+
+SLOW_RESOLVE_S = 1.5
+
+
+def test_a_slowly_resolving_callback_url_delays_only_its_own_create(tmp_path: Path, short_wav: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    store = make_store(tmp_path)
+    audio = store.add_audio(short_wav, uploaded_ago_h=0)
+    with store.jobs.db.session() as session:
+        session.add(Template(id="tpl_x", owner="default", name="x", status="ready", source_key="templates/x.mp4"))
+    checked: list[str] = []
+
+    def slow_dns(url: str, *_args: object) -> None:  # stands in for a resolver that takes its time
+        checked.append(url)
+        time.sleep(SLOW_RESOLVE_S)
+
+    monkeypatch.setattr(notifiers, "check_url", slow_dns)
+    app = create_app(store.settings.model_copy(update={"allowed_hosts": ["*"]}))
+    with TestClient(app) as client:  # one event loop for both requests, as in the server
+        plain_took, plain, slow = _create_beside_a_slow_one(client, {"template_id": "tpl_x", "audio_id": audio.id},
+                                                            checked)
+    assert checked == ["http://slow.test/hook"]
+    assert plain.status_code == 202 and slow["response"].status_code == 202, (plain.text, slow["response"].text)
+    assert slow["took"] >= SLOW_RESOLVE_S
+    assert plain_took < SLOW_RESOLVE_S / 2, f"the plain create waited {plain_took:.2f} s behind the slow one"
+
+
+def _create_beside_a_slow_one(client: TestClient, body: dict[str, str],
+                              checked: list[str]) -> tuple[float, object, dict[str, object]]:
+    """Start a create with a slow callback URL; once its check is under way, time a create without one."""
+    slow: dict[str, object] = {}
+
+    def create_with_callback() -> None:
+        started = time.monotonic()
+        slow["response"] = client.post("/v1/videos", json={**body, "callback_url": "http://slow.test/hook"})
+        slow["took"] = time.monotonic() - started
+
+    first = threading.Thread(target=create_with_callback)
+    first.start()
+    deadline = time.monotonic() + 5
+    while not checked and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    plain = client.post("/v1/videos", json=body)
+    plain_took = time.monotonic() - started
+    first.join(timeout=10)
+    return plain_took, plain, slow
