@@ -90,16 +90,11 @@ class JobService(JobUpkeep):
 
     # --- creation -------------------------------------------------------------------------------------------
 
-    def delivery_targets(self, request: VideoCreate | BatchCreate, task_callback_url: str | None = None) -> list[str]:
-        """The notifiers a create tells, its callback URLs checked (DNS: the API runs this before it takes the
-        writer thread, so a slow resolver holds up this request alone)."""
-        return targets_or_raise(self.settings, request.notify, request.callback_url, task_callback_url)
-
     def create_video(self, caller: Caller, request: VideoCreate, idempotency_key: str | None = None, *,
                      wait_for_template: bool = False, notify: list[str] | None = None) -> Job:
         """Queue one video. With an Idempotency-Key, a repeat of the same body returns the first job.
         With wait_for_template, a template still being downloaded is accepted: the job waits for it.
-        notify: delivery_targets(request), when the caller has checked them already."""
+        notify: targets_or_raise's answer for this request, when the caller has checked its URLs already."""
         body, owner = request.model_dump(mode="json"), caller.tenant_id
         with self.db.session() as session:
             existing = self._replay(session, owner, idempotency_key, "create_video", body)
@@ -111,7 +106,8 @@ class JobService(JobUpkeep):
         disk_space_or_raise(self.settings)
         with self.db.session() as session:
             voice = self._voice_or_raise(request)  # the body's own fields first, then what they refer to
-            notify = self.delivery_targets(request) if notify is None else notify
+            if notify is None:
+                notify = targets_or_raise(self.settings, request.notify, request.callback_url)
             self._quota_or_raise(session, caller)
             template = self._usable_template_or_raise(session, caller, request.template_id,
                                                       downloading_ok=wait_for_template)
@@ -138,7 +134,8 @@ class JobService(JobUpkeep):
             if len(request.template_ids) > self.settings.max_batch_templates:
                 raise InvalidStateError(f"a batch takes at most {self.settings.max_batch_templates} templates")
             voice = self._voice_or_raise(request)
-            notify = self.delivery_targets(request, task_callback_url) if notify is None else notify
+            if notify is None:
+                notify = targets_or_raise(self.settings, request.notify, request.callback_url, task_callback_url)
             self._quota_or_raise(session, caller)
             templates = [self._usable_template_or_raise(session, caller, t, downloading_ok=wait_for_template)
                          for t in request.template_ids]

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 from anyio.lowlevel import RunVar
 
+from ..notifiers import targets_or_raise
+
 if TYPE_CHECKING:
     from ..jobs import JobService
     from ..schemas import BatchCreate, VideoCreate
@@ -43,5 +45,5 @@ async def create_in_order(create: Callable[..., T], jobs: JobService, caller: Ca
                           request: VideoCreate | BatchCreate, idempotency_key: str | None) -> T:
     """jobs.create_video or create_batch on the writer thread, its callback URLs checked first on the shared
     pool: a name that resolves slowly then delays this request alone, not every create queued behind it."""
-    notify = await anyio.to_thread.run_sync(jobs.delivery_targets, request)
+    notify = await anyio.to_thread.run_sync(targets_or_raise, jobs.settings, request.notify, request.callback_url)
     return await in_db_thread(functools.partial(create, notify=notify), caller, request, idempotency_key, writes=True)
