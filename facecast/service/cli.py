@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 
-
 if TYPE_CHECKING:
     from .keys import KeyStore, Role
     from .library import Library
