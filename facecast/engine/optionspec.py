@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 from .errors import InvalidOptionError
 
 SPEC_KEY = "facecast.option"
+HELP_KEY = "facecast.help"
 T = TypeVar("T")
 
 
@@ -49,6 +50,16 @@ def option(default: Any, help: str, *, min: float | None = None, max: float | No
     """A dataclass field declaring a user-facing option (`flag=True` uses its name, False hides it from the CLI)."""
     spec = {"help": help, "min": min, "max": max, "name": name, "flag": flag, "api": api, "setting": setting}
     return dataclasses.field(default=default, metadata={SPEC_KEY: spec})
+
+
+def described(help: str) -> Any:
+    """A required field of a result dataclass, with the help text its derived views show (API schema)."""
+    return dataclasses.field(metadata={HELP_KEY: help})
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """The help text of each `described` field of a result dataclass, in field order."""
+    return {item.name: item.metadata[HELP_KEY] for item in dataclasses.fields(cls) if HELP_KEY in item.metadata}
 
 
 def option_specs(cls: type, prefix: tuple[str, ...] = ()) -> tuple[OptionSpec, ...]:

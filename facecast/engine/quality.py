@@ -15,7 +15,6 @@ import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from .evaluate import (envelope_db, opening_travel, sample_windows, sampled_open
                        sound_digest, speech_levels, sync_correlation_at)
 from .landmarks import shared_landmarker
 from .options import QualityOptions
+from .results import QualityReport
 
 logger = logging.getLogger(__name__)
 
@@ -34,47 +34,6 @@ MIN_TRACKED = 20       # frames tracked at least: spread over a short video, the
                        # with their sound 300 ms early or 400 ms late as surely as 40 frames did
 SHORT_STRIDE = (2, 4)  # a short video's sample takes one frame in 2 to 4, to cover as much of it as it can
 MAX_TRACKED = 400      # enough for a stable r however long the video
-
-
-@dataclass(frozen=True, slots=True)
-class QualityReport:
-    """Measured lip-sync of one finished video, and the gate's verdict."""
-
-    sync_r: float | None         # opening vs speech envelope correlation at the best lag; None: no face seen
-    sync_lag_ms: float | None    # that lag, -40..120 ms; positive: the sound comes after the picture
-    offset_ms: float | None      # lag of the best correlation within +-800 ms: where the sound really sits
-    closed_in_silence: float | None  # share of sampled frames in pauses with a closed mouth
-    travel: float | None         # 90th - 10th percentile opening / face height
-    face_coverage: float         # share of sampled frames with a face
-    frames_measured: int         # frames tracked
-    frame_count: int             # frames in the video
-    measure_s: float             # seconds the measuring took
-    cost_ratio: float | None     # measure_s / render time, when the render time is known
-    min_sync_r: float            # the thresholds applied
-    max_offset_ms: float
-    passed: bool                 # sync_r >= min_sync_r and |offset_ms| <= max_offset_ms
-
-    @property
-    def needs_review(self) -> bool:
-        return not self.passed
-
-    def as_dict(self) -> dict:
-        """JSON-ready figures, rounded, with needs_review."""
-        data = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
-        return {**data, "needs_review": self.needs_review}
-
-    def figures(self) -> str:
-        """The measures in a few words."""
-        return (f"sync r {_shown(self.sync_r, '.2f')} at {_shown(self.sync_lag_ms, '.0f')} ms, audio offset "
-                f"{_shown(self.offset_ms, '.0f')} ms, closed in pauses {_shown(self.closed_in_silence, '.0%')}, "
-                f"travel {_shown(self.travel, '.3f')}")
-
-    def summary(self) -> str:
-        """One line for people: the verdict, the figures and what the check cost."""
-        verdict = "passed" if self.passed else (f"NEEDS REVIEW (gate: r >= {self.min_sync_r:g}, offset within "
-                                                f"{self.max_offset_ms:g} ms)")
-        cost = f"; check took {self.cost_ratio:.0%} of the render time" if self.cost_ratio is not None else ""
-        return f"lip-sync {verdict}: {self.figures()}{cost}"
 
 
 class SoundMemo:
@@ -170,7 +129,3 @@ def gate_or_raise(video: Path, options: QualityOptions = QualityOptions(),
 
 def _finite(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
-
-
-def _shown(value: float | None, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)

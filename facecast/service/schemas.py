@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import typing
 from collections.abc import Callable
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from facecast.engine.options import GenerateOptions
-from facecast.engine.optionspec import option_specs
+from facecast.engine.optionspec import field_help, option_specs
+from facecast.engine.results import QualityReport, TemplateFacts
 from facecast.voice.options import SubtitleOptions, SynthesisOptions
 from facecast.voice.text import MAX_TEXT_CHARS
 
@@ -78,6 +80,16 @@ def check_url_field(value: Any) -> Any:
     return value
 
 
+def result_model(name: str, result: type, doc: str, exclude: tuple[str, ...] = (),
+                 **extra: Any) -> type[BaseModel]:
+    """A response model with the fields of an engine result dataclass (`described`: same types and help)."""
+    hints = typing.get_type_hints(result)
+    fields: dict[str, Any] = {
+        field: (hints[field], Field(None if type(None) in typing.get_args(hints[field]) else ..., description=help))
+        for field, help in field_help(result).items() if field not in exclude}
+    return create_model(name, __doc__=doc, **fields, **extra)
+
+
 class OptionGroup(BaseModel):
     """Request fields derived from the option dataclasses (optionspec); null means the option's default."""
 
@@ -137,55 +149,39 @@ class AudioSource(SpeechOptions):  # type: ignore[valid-type,misc]
 
 
 class SubmitChecks(BaseModel):
-    """Checks every create body shares: strings a database stores, the callback URL, bounded metadata."""
+    """What every create body shares: who hears of the end, its metadata, and their checks (strings a database
+    stores, the callback URL's syntax, bounded metadata)."""
+
+    callback_url: str | None = Field(None, description=(
+        "URL that receives a signed POST (Standard Webhooks) when the video ends (a batch: each video, then the "
+        "batch); retried for about an hour"))
+    notify: list[str] | None = Field(None, max_length=10, description=(
+        "Names of the server's chat notifiers to tell when the video (a batch: the batch) ends; default the "
+        "server's list"))
+    metadata: dict[str, Any] | None = Field(None, description=(
+        f"Any JSON object; echoed back on the video (or batch). {METADATA_LIMITS}"))
 
     _storable = model_validator(mode="before")(refuse_unstorable_fields)
-    _callback_url = field_validator("callback_url", mode="before", check_fields=False)(check_url_field)
-    _metadata = field_validator("metadata", mode="before", check_fields=False)(check_metadata)
+    _callback_url = field_validator("callback_url", mode="before")(check_url_field)
+    _metadata = field_validator("metadata", mode="before")(check_metadata)
 
 
-class VideoCreate(OutputOptions, AudioSource, SubmitChecks):  # type: ignore[valid-type,misc]
+class VideoCreate(SubmitChecks, OutputOptions, AudioSource):  # type: ignore[valid-type,misc]
     """A lip-sync job: one template and one speech source (audio_id, audio_url, or text with a voice)."""
 
     template_id: str = Field(description="Id of a template from POST /v1/templates")
-    callback_url: str | None = Field(None, description=(
-        "URL that receives a signed POST (Standard Webhooks) when the job ends; retried for about an hour"))
-    notify: list[str] | None = Field(None, max_length=10, description=(
-        "Names of the server's chat notifiers to tell when the video ends; default the server's list"))
-    metadata: dict[str, Any] | None = Field(None, description=(
-        f"Any JSON object; echoed back on the video. {METADATA_LIMITS}"))
 
 
-class BatchCreate(OutputOptions, AudioSource, SubmitChecks):  # type: ignore[valid-type,misc]
+class BatchCreate(SubmitChecks, OutputOptions, AudioSource):  # type: ignore[valid-type,misc]
     """One speech onto 1-100 templates; the audio is decoded (or the text synthesised) once and shared."""
 
     template_ids: list[str] = Field(min_length=1, description="Templates to render, 1-100, each becomes a video")
-    callback_url: str | None = Field(None, description=(
-        "URL that receives a signed POST (Standard Webhooks) when each video ends and when the batch ends"))
-    notify: list[str] | None = Field(None, max_length=10, description=(
-        "Names of the server's chat notifiers to tell when the batch ends; default the server's list"))
-    metadata: dict[str, Any] | None = Field(None, description=(
-        f"Any JSON object; echoed back on the batch. {METADATA_LIMITS}"))
 
 
-class QualityPublic(BaseModel):
-    """Lip-sync measured on the finished video (a sample of its frames, re-tracked), and the gate's verdict."""
-
-    sync_r: float | None = Field(None, description=(
-        "Correlation of mouth opening with the speech envelope at the best lag in -40..120 ms; null: no face seen"))
-    sync_lag_ms: float | None = Field(None, description="That lag; positive: the sound comes after the picture")
-    offset_ms: float | None = Field(None, description="Lag of the best correlation within +-800 ms")
-    closed_in_silence: float | None = Field(None, description="Share of measured frames in pauses with a closed mouth")
-    travel: float | None = Field(None, description="90th minus 10th percentile of the mouth opening / face height")
-    face_coverage: float = Field(description="Share of measured frames with a face")
-    frames_measured: int = Field(description="Frames tracked for the measure")
-    frame_count: int = Field(description="Frames in the video")
-    measure_s: float = Field(description="Seconds the measure took")
-    cost_ratio: float | None = Field(None, description="measure_s divided by the render time")
-    min_sync_r: float = Field(description="The threshold applied to sync_r")
-    max_offset_ms: float = Field(description="The threshold applied to offset_ms")
-    passed: bool = Field(description="sync_r and offset_ms within the thresholds")
-    needs_review: bool = Field(description="Not passed: a person should look at the video before it is used")
+QualityPublic = result_model(
+    "QualityPublic", QualityReport, "Lip-sync measured on the finished video (a sample of its frames, re-tracked), "
+    "and the gate's verdict.",
+    needs_review=(bool, Field(description="Not passed: a person should look at the video before it is used")))
 
 
 class VideoPublic(BaseModel):
@@ -197,6 +193,10 @@ class VideoPublic(BaseModel):
     progress: float = Field(description="0-1")
     stage: str | None = Field(None, description="Current step, e.g. tracking, rendering, encoding")
     eta_s: float | None = Field(None, description="Estimated seconds left while processing")
+    attempts: int = Field(description="Runs started; more than 1 after a worker was lost")
+    created_at: dt.datetime = Field(description="When the job was accepted")
+    started_at: dt.datetime | None = Field(None, description="When the current run started")
+    finished_at: dt.datetime | None = Field(None, description="When the job ended")
     template_id: str | None = Field(None, description="The template")
     audio_id: str | None = Field(None, description="The uploaded audio, if one was used")
     audio_url: str | None = Field(None, description="The audio URL, if one was used")
@@ -206,21 +206,18 @@ class VideoPublic(BaseModel):
         "The job's options as VideoCreate fields, so the same job can be made again"))
     batch_id: str | None = Field(None, description="The batch this video belongs to")
     metadata: dict[str, Any] | None = Field(None, description="As given at creation")
-    attempts: int = Field(description="Runs started; more than 1 after a worker was lost")
-    created_at: dt.datetime = Field(description="When the job was accepted")
-    started_at: dt.datetime | None = Field(None, description="When the current run started")
-    finished_at: dt.datetime | None = Field(None, description="When the job ended")
+    duration_s: float | None = Field(None, description="Output duration in seconds")
+    size_bytes: int | None = Field(None, description="Output size in bytes")
+    width: int | None = Field(None, description="Output width in pixels")
+    height: int | None = Field(None, description="Output height in pixels")
     video_url: str | None = Field(None, description=(
         "Download URL once succeeded (supports Range); with S3 storage a presigned URL valid for "
         "s3.url_expiry_s, issued anew on each read of the job"))
     thumbnail_url: str | None = Field(None, description="JPEG of the template's first frame once succeeded")
     subtitles_srt_url: str | None = Field(None, description="SRT subtitles timed from the speech (text jobs)")
     subtitles_vtt_url: str | None = Field(None, description="WebVTT subtitles timed from the speech (text jobs)")
-    duration_s: float | None = Field(None, description="Output duration in seconds")
-    size_bytes: int | None = Field(None, description="Output size in bytes")
-    width: int | None = Field(None, description="Output width in pixels")
-    height: int | None = Field(None, description="Output height in pixels")
-    quality: QualityPublic | None = Field(None, description="Lip-sync measured on the output once succeeded")
+    quality: QualityPublic | None = Field(  # type: ignore[valid-type]
+        None, description="Lip-sync measured on the output once succeeded")
     needs_review: bool = Field(False, description=(
         "Succeeded, but below the lip-sync gate (quality_action=review): look before using it"))
     error_code: str | None = Field(None, description="Stable error code when failed")
@@ -234,15 +231,8 @@ class VideoList(BaseModel):
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last")
 
 
-class TemplateFactsPublic(BaseModel):
-    width: int = Field(description="Pixels, as displayed")
-    height: int = Field(description="Pixels, as displayed")
-    fps: float = Field(description="Frames per second")
-    frame_count: int = Field(description="Frames")
-    duration_s: float = Field(description="Seconds")
-    is_still: bool = Field(description="Made from a photo")
-    face_coverage: float = Field(description="Share of frames with a tracked face, 0-1")
-    talking: bool = Field(description="The template's own mouth moves (its mouth shapes can be reused)")
+TemplateFactsPublic = result_model("TemplateFactsPublic", TemplateFacts, "What a template is.",
+                                   exclude=("rotation", "mouth_range"))
 
 
 class TemplateCreate(BaseModel):
@@ -270,13 +260,14 @@ class TemplatePublic(BaseModel):
     object: Literal["template"] = Field("template", description="Always template")
     name: str = Field(description="Display name")
     status: TemplateStatus = Field(description="preparing, ready or failed")
+    created_at: dt.datetime = Field(description="When it was added")
     source_url: str | None = Field(None, description="Where it was fetched from, if from a URL")
     size_bytes: int | None = Field(None, description="Source file size")
     thumbnail_url: str | None = Field(None, description="JPEG thumbnail once ready")
-    facts: TemplateFactsPublic | None = Field(None, description="Resolution, fps, duration, face coverage")
+    facts: TemplateFactsPublic | None = Field(  # type: ignore[valid-type]
+        None, description="Resolution, fps, duration, face coverage")
     error_code: str | None = Field(None, description="Why preparation failed")
     error_message: str | None = Field(None, description="What to do about it")
-    created_at: dt.datetime = Field(description="When it was added")
 
 
 class TemplateList(BaseModel):
@@ -348,8 +339,8 @@ class DeliveryPublic(BaseModel):
     id: str = Field(description="Delivery id, sent as the webhook-id header (the same on every retry)")
     object: Literal["delivery"] = Field("delivery", description="Always delivery")
     kind: str = Field(description="webhook, or the name of the notifier")
-    event: str = Field(description="video.succeeded, video.failed, video.canceled, batch.<status> or task.ended")
     url: str | None = Field(None, description="The callback URL (webhooks only: notifier URLs hold tokens)")
+    event: str = Field(description="video.succeeded, video.failed, video.canceled, batch.<status> or task.ended")
     status: DeliveryStatus = Field(description="pending (being tried), delivered, or failed (attempts used up)")
     next_attempt_at: dt.datetime | None = Field(None, description="When the next attempt is due, while pending")
     created_at: dt.datetime = Field(description="When the event happened")
