@@ -12,134 +12,75 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+# (name, type, nullable) of each table's columns, in table order
+AUDIO = (
+    ('id', sa.String(length=40), False), ('owner', sa.String(length=64), False),
+    ('key', sa.String(length=200), False), ('size_bytes', sa.Integer(), False), ('duration_s', sa.Float(), True),
+    ('filename', sa.String(length=255), True), ('created_at', sa.DateTime(), False),
+)
+BATCHES = (
+    ('id', sa.String(length=40), False), ('owner', sa.String(length=64), False),
+    ('audio_id', sa.String(length=40), True), ('audio_url', sa.Text(), True), ('metadata', sa.JSON(), True),
+    ('callback_url', sa.Text(), True), ('created_at', sa.DateTime(), False),
+)
+IDEMPOTENCY_KEYS = (
+    ('owner', sa.String(length=64), False), ('key', sa.String(length=255), False),
+    ('operation', sa.String(length=32), False), ('request_hash', sa.String(length=64), False),
+    ('resource_id', sa.String(length=40), False), ('created_at', sa.DateTime(), False),
+)
+TEMPLATES = (
+    ('id', sa.String(length=40), False), ('owner', sa.String(length=64), False),
+    ('name', sa.String(length=200), False), ('status', sa.String(length=16), False),
+    ('source_key', sa.String(length=200), True), ('source_url', sa.Text(), True),
+    ('size_bytes', sa.Integer(), True), ('content_hash', sa.String(length=64), True), ('facts', sa.JSON(), True),
+    ('thumbnail_key', sa.String(length=200), True), ('prepared_on', sa.String(length=200), True),
+    ('error_code', sa.String(length=64), True), ('error_message', sa.Text(), True),
+    ('created_at', sa.DateTime(), False), ('updated_at', sa.DateTime(), False),
+)
+WORKERS = (
+    ('id', sa.String(length=80), False), ('hostname', sa.String(length=200), False), ('pid', sa.Integer(), False),
+    ('queue', sa.String(length=120), False), ('started_at', sa.DateTime(), False),
+    ('heartbeat_at', sa.DateTime(), False),
+)
+JOBS = (
+    ('id', sa.String(length=40), False), ('kind', sa.String(length=16), False),
+    ('owner', sa.String(length=64), False), ('status', sa.String(length=16), False),
+    ('template_id', sa.String(length=40), True), ('audio_id', sa.String(length=40), True),
+    ('audio_url', sa.Text(), True), ('batch_id', sa.String(length=40), True), ('options', sa.JSON(), False),
+    ('metadata', sa.JSON(), True), ('callback_url', sa.Text(), True), ('progress', sa.Float(), False),
+    ('stage', sa.String(length=32), True), ('attempts', sa.Integer(), False), ('max_attempts', sa.Integer(), False),
+    ('lease_owner', sa.String(length=80), True), ('lease_expires_at', sa.DateTime(), True),
+    ('cancel_requested', sa.Boolean(), False), ('error_code', sa.String(length=64), True),
+    ('error_message', sa.Text(), True), ('result', sa.JSON(), True), ('created_at', sa.DateTime(), False),
+    ('started_at', sa.DateTime(), True), ('finished_at', sa.DateTime(), True), ('enqueued_at', sa.DateTime(), True),
+    ('queue', sa.String(length=120), True),
+)
+OWNED = ('audio', 'batches', 'templates')  # tables with an index on owner
+JOB_INDEXES = (('ix_jobs_batch_id', ['batch_id']), ('ix_jobs_template_id', ['template_id']),
+               ('ix_jobs_owner_kind_created', ['owner', 'kind', 'created_at', 'id']),
+               ('ix_jobs_status_lease', ['status', 'lease_expires_at']))
+
+
+def _columns(table: tuple) -> list[sa.Column]:
+    return [sa.Column(name, kind, nullable=null) for name, kind, null in table]
+
 
 def upgrade() -> None:
-
-    op.create_table('audio',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('owner', sa.String(length=64), nullable=False),
-    sa.Column('key', sa.String(length=200), nullable=False),
-    sa.Column('size_bytes', sa.Integer(), nullable=False),
-    sa.Column('duration_s', sa.Float(), nullable=True),
-    sa.Column('filename', sa.String(length=255), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('audio', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_audio_owner'), ['owner'], unique=False)
-
-    op.create_table('batches',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('owner', sa.String(length=64), nullable=False),
-    sa.Column('audio_id', sa.String(length=40), nullable=True),
-    sa.Column('audio_url', sa.Text(), nullable=True),
-    sa.Column('metadata', sa.JSON(), nullable=True),
-    sa.Column('callback_url', sa.Text(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('batches', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_batches_owner'), ['owner'], unique=False)
-
-    op.create_table('idempotency_keys',
-    sa.Column('owner', sa.String(length=64), nullable=False),
-    sa.Column('key', sa.String(length=255), nullable=False),
-    sa.Column('operation', sa.String(length=32), nullable=False),
-    sa.Column('request_hash', sa.String(length=64), nullable=False),
-    sa.Column('resource_id', sa.String(length=40), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('owner', 'key')
-    )
-    op.create_table('templates',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('owner', sa.String(length=64), nullable=False),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('source_key', sa.String(length=200), nullable=True),
-    sa.Column('source_url', sa.Text(), nullable=True),
-    sa.Column('size_bytes', sa.Integer(), nullable=True),
-    sa.Column('content_hash', sa.String(length=64), nullable=True),
-    sa.Column('facts', sa.JSON(), nullable=True),
-    sa.Column('thumbnail_key', sa.String(length=200), nullable=True),
-    sa.Column('prepared_on', sa.String(length=200), nullable=True),
-    sa.Column('error_code', sa.String(length=64), nullable=True),
-    sa.Column('error_message', sa.Text(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('templates', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_templates_owner'), ['owner'], unique=False)
-
-    op.create_table('workers',
-    sa.Column('id', sa.String(length=80), nullable=False),
-    sa.Column('hostname', sa.String(length=200), nullable=False),
-    sa.Column('pid', sa.Integer(), nullable=False),
-    sa.Column('queue', sa.String(length=120), nullable=False),
-    sa.Column('started_at', sa.DateTime(), nullable=False),
-    sa.Column('heartbeat_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
-    )
-    op.create_table('jobs',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('owner', sa.String(length=64), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('template_id', sa.String(length=40), nullable=True),
-    sa.Column('audio_id', sa.String(length=40), nullable=True),
-    sa.Column('audio_url', sa.Text(), nullable=True),
-    sa.Column('batch_id', sa.String(length=40), nullable=True),
-    sa.Column('options', sa.JSON(), nullable=False),
-    sa.Column('metadata', sa.JSON(), nullable=True),
-    sa.Column('callback_url', sa.Text(), nullable=True),
-    sa.Column('progress', sa.Float(), nullable=False),
-    sa.Column('stage', sa.String(length=32), nullable=True),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('max_attempts', sa.Integer(), nullable=False),
-    sa.Column('lease_owner', sa.String(length=80), nullable=True),
-    sa.Column('lease_expires_at', sa.DateTime(), nullable=True),
-    sa.Column('cancel_requested', sa.Boolean(), nullable=False),
-    sa.Column('error_code', sa.String(length=64), nullable=True),
-    sa.Column('error_message', sa.Text(), nullable=True),
-    sa.Column('result', sa.JSON(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('started_at', sa.DateTime(), nullable=True),
-    sa.Column('finished_at', sa.DateTime(), nullable=True),
-    sa.Column('enqueued_at', sa.DateTime(), nullable=True),
-    sa.Column('queue', sa.String(length=120), nullable=True),
-    sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], ),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_jobs_batch_id'), ['batch_id'], unique=False)
-        batch_op.create_index('ix_jobs_owner_kind_created', ['owner', 'kind', 'created_at', 'id'], unique=False)
-        batch_op.create_index('ix_jobs_status_lease', ['status', 'lease_expires_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_jobs_template_id'), ['template_id'], unique=False)
-
-
+    for name, table in (('audio', AUDIO), ('batches', BATCHES), ('templates', TEMPLATES), ('workers', WORKERS)):
+        op.create_table(name, *_columns(table), sa.PrimaryKeyConstraint('id'))
+    op.create_table('idempotency_keys', *_columns(IDEMPOTENCY_KEYS), sa.PrimaryKeyConstraint('owner', 'key'))
+    op.create_table('jobs', *_columns(JOBS), sa.ForeignKeyConstraint(['batch_id'], ['batches.id']),
+                    sa.PrimaryKeyConstraint('id'))
+    for table in OWNED:
+        op.create_index(f'ix_{table}_owner', table, ['owner'])
+    for index, columns in JOB_INDEXES:
+        op.create_index(index, 'jobs', columns)
 
 
 def downgrade() -> None:
-
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_jobs_template_id'))
-        batch_op.drop_index('ix_jobs_status_lease')
-        batch_op.drop_index('ix_jobs_owner_kind_created')
-        batch_op.drop_index(batch_op.f('ix_jobs_batch_id'))
-
-    op.drop_table('jobs')
-    op.drop_table('workers')
-    with op.batch_alter_table('templates', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_templates_owner'))
-
-    op.drop_table('templates')
-    op.drop_table('idempotency_keys')
-    with op.batch_alter_table('batches', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_batches_owner'))
-
-    op.drop_table('batches')
-    with op.batch_alter_table('audio', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_audio_owner'))
-
-    op.drop_table('audio')
-
+    for index, _columns in JOB_INDEXES:
+        op.drop_index(index, 'jobs')
+    for table in OWNED:
+        op.drop_index(f'ix_{table}_owner', table)
+    for table in ('jobs', 'workers', 'templates', 'idempotency_keys', 'batches', 'audio'):
+        op.drop_table(table)
