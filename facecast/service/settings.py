@@ -41,8 +41,9 @@ class WorkerSettings(BaseModel):
         "Name this machine's workers register under, for routing jobs to the machine that holds a template's "
         "cache; default the OS hostname (set it when containers share one)"))
     batch_parallel: int = Field(2, ge=1, le=8, description=(
-        "Videos of one batch a CPU worker renders at once: decoding and encoding run outside Python's lock, "
-        "so two renders fill two cores better than one. GPU workers always render one at a time"))
+        "Videos of one batch a CPU worker renders at once, each extra one in a lane process of its own (so "
+        "the renders do not share Python's lock) forked from a server the worker starts with the engine "
+        "imported. GPU workers always render one at a time"))
     nice: int = Field(10, ge=0, le=19, description=(
         "CPU priority increment (os.nice) of worker processes, so renders never starve the API; 0 keeps it"))
 

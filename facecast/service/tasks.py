@@ -16,6 +16,7 @@ from facecast.engine.errors import FacecastError
 from .db.models import Job, Template
 from .fetch import AUDIO, IMAGE, VIDEO, fetch_to_file
 from .jobs import JobService
+from .lanes import ProcessLanes, thread_lanes
 from .library import Library
 from .logs import job_context
 from .metrics import REALTIME_FACTOR, STAGE_SECONDS
@@ -114,9 +115,10 @@ class JobRunner:
     """The queue task body. One runner per worker process; it keeps decoded audio for the batch it is working on."""
 
     def __init__(self, jobs: JobService, library: Library, storage: Storage, worker_id: str,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, lanes: ProcessLanes | None = None) -> None:
         self.jobs, self.library, self.storage, self.worker_id = jobs, library, storage, worker_id
         self.stop = stop or threading.Event()  # set when the worker is stopping: no further batch video is claimed
+        self.lanes = lanes  # how a batch's extra lanes run: processes, or threads when None
         self.settings = jobs.settings
         self.work_dir = self.settings.data_dir / "work"
         self.cache_dir = self.settings.data_dir / "cache" / "templates"
@@ -129,20 +131,32 @@ class JobRunner:
         job = self.jobs.claim(job_id, self.worker_id)
         if job is None:
             return  # already done, taken by another worker, or canceled
-        lanes = [threading.Thread(target=self._run_siblings, args=(job,), name=f"facecast-{job.id}-lane{lane}")
-                 for lane in range(1, self._batch_lanes(job))]
-        for lane in lanes:
-            lane.start()
-        self._run(job)
-        if lanes:
+        count = self._batch_lanes(job)
+        if count == 1:
+            self._run(job)
+            return
+
+        def own_lane() -> None:
+            self._run(job)
             self._run_siblings(job)
-        for lane in lanes:
-            lane.join()
+
+        if self.lanes is None:
+            thread_lanes(count - 1, own_lane, lambda: self._run_siblings(job))
+        else:
+            self.lanes.run(job.id, count - 1, own_lane, self.stop)
+
+    @property
+    def lanes_per_batch(self) -> int:
+        """How many videos of one batch this worker renders at once."""
+        return 1 if self.settings.worker.gpus else self.settings.worker.batch_parallel
 
     def _batch_lanes(self, job: Job) -> int:
         """How many videos of the job's batch this worker renders at once (1: the job alone)."""
-        parallel = 1 if self.settings.worker.gpus else self.settings.worker.batch_parallel
-        return parallel if job.kind == "video" and job.batch_id else 1
+        return self.lanes_per_batch if job.kind == "video" and job.batch_id else 1
+
+    def run_siblings_of(self, job_id: str) -> None:
+        """A lane process's work: the queued videos of job `job_id`'s batch (see lanes.py)."""
+        self._run_siblings(self.jobs.load(job_id))
 
     def _run_siblings(self, job: Job) -> None:
         """Claim and run the batch's queued videos one after another until none is left. Each lane takes the

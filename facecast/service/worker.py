@@ -10,11 +10,13 @@ import threading
 import time
 import uuid
 from types import FrameType
+from typing import Any
 
 from .alerts import run_alerts
 from .db.session import Database
 from .deliveries import Deliveries
 from .jobs import JobService
+from .lanes import ProcessLanes, forkable, stop_with_parent
 from .library import Library
 from .logs import configure_logging
 from .queue import SHARED_QUEUE, Queues, host_queue_name, this_host
@@ -44,14 +46,13 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
 
-    db = Database(settings.effective_database_url)
-    db.migrate()
     hostname = this_host(settings)
     worker_id = f"{hostname}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    storage = make_storage(settings)
-    deliveries = Deliveries(settings, db)
-    jobs = JobService(settings, db, Queues(settings), storage, on_end=deliveries.record_end)
-    runner = JobRunner(jobs, Library(jobs), storage, worker_id, stop)
+    lanes = ProcessLanes(lane_main, (settings, worker_id)) if forkable() else None
+    runner, deliveries, db = _components(settings, worker_id, stop, lanes)
+    if lanes is not None and runner.lanes_per_batch > 1:
+        lanes.warm_up()
+    jobs = runner.jobs
     queues = Queues(settings, handler=runner)
     own_queue = host_queue_name(hostname)
     jobs.heartbeat(worker_id, hostname, os.getpid(), own_queue)
@@ -84,6 +85,31 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
         jobs.forget_worker(worker_id)
         db.dispose()
         log.info("worker %s stopped", worker_id)
+
+
+def _components(settings: Settings, worker_id: str, stop: Any, lanes: ProcessLanes | None = None,
+                migrate: bool = True) -> tuple[JobRunner, Deliveries, Database]:
+    """The job runner of a worker (or of one of its batch lanes), over its own database, queue and storage."""
+    db = Database(settings.effective_database_url)
+    if migrate:  # a batch lane finds the schema up to date: its worker migrated it
+        db.migrate()
+    storage = make_storage(settings)
+    deliveries = Deliveries(settings, db)
+    jobs = JobService(settings, db, Queues(settings), storage, on_end=deliveries.record_end)
+    return JobRunner(jobs, Library(jobs), storage, worker_id, stop, lanes), deliveries, db
+
+
+def lane_main(settings: Settings, worker_id: str, job_id: str, stop: Any) -> None:
+    """A batch lane process (lanes.py): render the queued videos of job `job_id`'s batch under the worker's id."""
+    configure_logging(settings)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the worker too: it tells its lanes to stop
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: threading.Thread(target=stop.set).start())
+    stop_with_parent(stop)
+    runner, _, db = _components(settings, worker_id, stop, migrate=False)
+    try:
+        runner.run_siblings_of(job_id)
+    finally:
+        db.dispose()
 
 
 def lower_priority(increment: int) -> None:

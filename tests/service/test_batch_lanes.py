@@ -1,12 +1,17 @@
 """How a worker works through a batch: each lane claims the next queued video as soon as it is free, a video whose
-template is still being prepared is left to wait, and a stopping worker claims nothing more."""
+template is still being prepared is left to wait, a stopping worker claims nothing more, and the extra lanes are
+processes that stop with their worker."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
+from facecast.service.lanes import ProcessLanes
 from facecast.service.settings import Settings
 from facecast.service.tasks import JobRunner
 
@@ -64,3 +69,27 @@ def test_a_stopping_worker_claims_no_more_videos(tmp_path: Path) -> None:
     runner.stop.set()
     runner._run_siblings(SimpleNamespace(batch_id="b1", kind="video"))
     assert ran == []
+
+
+def _lane_that_waits(folder: str, job_id: str, stop: Any) -> None:
+    """A lane process target: say it started, wait for the stop, say it saw it."""
+    Path(folder, f"{job_id}.{os.getpid()}.started").touch()
+    if stop.wait(60):
+        Path(folder, f"{job_id}.stopped").touch()
+
+
+def test_lane_processes_run_beside_the_worker_and_stop_with_it(tmp_path: Path) -> None:
+    stop = threading.Event()
+
+    def own_lane() -> None:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("*.started"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()  # the worker is told to stop while its lanes are working
+
+    ProcessLanes(_lane_that_waits, (str(tmp_path),)).run("vid_1", 2, own_lane, stop)
+    started = sorted(path.name for path in tmp_path.glob("*.started"))
+    assert len(started) == 2 and all(name.startswith("vid_1.") for name in started)
+    pids = {name.split(".")[1] for name in started}
+    assert len(pids) == 2 and str(os.getpid()) not in pids  # two processes of their own
+    assert (tmp_path / "vid_1.stopped").exists()

@@ -134,6 +134,11 @@ def test_batch_shares_one_audio_url(make_service, media: Path, short_wav: Path, 
     assert all(run["attempts"] == 1 for run in runs)
     (a_start, a_end), (b_start, b_end) = ((run["started_at"], run["finished_at"]) for run in runs)
     assert a_start < b_end and b_start < a_end, runs
+    # The second lane is a process of its own (lanes.py), so the two renders do not share one interpreter lock.
+    lines = fetched.splitlines()
+    pids = {int(next(line for line in lines if f"job={v['id']} status=processing" in line).split()[2])
+            for v in batch["videos"]}
+    assert len(pids) == 2 and set(service.worker_pids()) & pids, (pids, service.worker_pids())
 
 
 def test_bad_template_fails_with_reason(make_service, media: Path) -> None:
