@@ -20,7 +20,8 @@ from typing import Any
 
 log = logging.getLogger("facecast.worker")
 
-PRELOAD = ["facecast.service.worker", "facecast.engine.pipeline", "facecast.engine.quality", "mediapipe", "huey"]
+PRELOAD = ["facecast.service.worker", "facecast.engine.pipeline", "facecast.engine.quality", "mediapipe", "huey",
+           "httpx", "httpcore", "h11", "threadpoolctl"]
 JOIN_POLL_S = 0.2  # how often a worker with lane processes looks at its own stop flag
 
 LaneTarget = Callable[..., None]  # lane_target(*lane_args, job_id, stop): run a batch's queued videos

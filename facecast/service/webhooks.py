@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .fetch import resolve_url
+from .fetch import resolve_url, tls_context
 from .settings import Settings, whsec_key
 
 
@@ -70,7 +70,7 @@ def post(settings: Settings, url: str, body: bytes, headers: dict[str, str]) -> 
     except Exception as exc:  # refused or unresolvable: checked again at every attempt, the DNS may change
         return Answer(None, error=f"{type(exc).__name__}: {exc}"[:500])
     try:
-        with httpx.Client(timeout=settings.delivery.timeout_s, follow_redirects=False) as client:
+        with httpx.Client(timeout=settings.delivery.timeout_s, follow_redirects=False, verify=tls_context()) as client:
             request = client.build_request("POST", target, content=body, headers={**headers, **pinned_headers},
                                            extensions=extensions)
             response = client.send(request)
