@@ -22,6 +22,7 @@ import numpy as np
 from .errors import InvalidOptionError
 from .media import iter_pingpong_frames, probe, rational_fps, resample_audio
 from .options import EncodeOptions
+from .speech_packets import SPEECH_PACKETS, SpeechPacket, recorded
 from .speech_types import AudioClip, SubtitleCue
 from .stages import in_thread, one_opencv_thread
 
@@ -29,6 +30,7 @@ logger = logging.getLogger("facecast.engine.encode")
 
 AAC_FRAME_SAMPLES = 1024
 AAC_BIT_RATE = 128_000
+KEEP_SPEECH_MAX_S = 120  # longer speech is a small share of its video's render: not worth keeping its packets
 # Rates the AAC encoder accepts; other clip rates are resampled to 48 kHz.
 _AAC_RATES = {96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
 
@@ -50,11 +52,14 @@ class VideoWriter:
     """
 
     def __init__(self, path: Path, width: int, height: int, fps: float, audio: AudioClip | None,
-                 options: EncodeOptions, subtitles: Sequence[SubtitleCue] = ()) -> None:
+                 options: EncodeOptions, subtitles: Sequence[SubtitleCue] = (), frame_count: int | None = None) -> None:
+        """`frame_count`, when the caller knows how many frames it will write, lets the speech's AAC packets be
+        kept for (or taken from) the previous video with the same clip and length (speech_packets.py)."""
         self.path = Path(path)
         self.width, self.height = output_size(width, height, options.max_height)
         self.rate = rational_fps(fps)
         self.frame_count = 0
+        self._expected = frame_count
         self._closed = False
         self._container = av.open(str(self.path), mode="w", format="mp4", options={"movflags": "+faststart"})
         try:
@@ -78,12 +83,20 @@ class VideoWriter:
         return stream
 
     def _add_audio_stream(self, clip: AudioClip | None) -> tuple[np.ndarray, av.audio.stream.AudioStream | None]:
+        self._replay: list[SpeechPacket] | None = None  # the speech as packets kept from the last video
+        self._record: list[SpeechPacket] | None = None  # the speech's packets as encoded, to keep
         if clip is None or clip.samples.size == 0:
             return np.zeros(0, np.float32), None
         rate = clip.sample_rate if clip.sample_rate in _AAC_RATES else 48000
-        samples = resample_audio(clip, rate) if rate != clip.sample_rate else clip.samples
         stream = self._container.add_stream("aac", rate=rate, layout="mono")
         stream.bit_rate = AAC_BIT_RATE
+        if self._expected is not None and self._expected / self.rate <= KEEP_SPEECH_MAX_S:
+            self._speech_key = (clip, rate, int(round(self._expected / self.rate * rate)))
+            self._replay = SPEECH_PACKETS.get(*self._speech_key)
+            if self._replay is not None:
+                return np.zeros(0, np.float32), stream
+            self._record = []
+        samples = resample_audio(clip, rate) if rate != clip.sample_rate else clip.samples
         return np.ascontiguousarray(samples, dtype=np.float32), stream
 
     def write(self, frame_rgb: np.ndarray) -> None:
@@ -102,6 +115,9 @@ class VideoWriter:
     def _encode_audio_until(self, end: int, final: bool = False) -> None:
         """Encode whole AAC frames of samples up to `end`; with final, the short last frame too."""
         assert self._audio is not None
+        if self._replay is not None:
+            self._mux_kept_until(end, final)
+            return
         while self._audio_pos < end and (final or end - self._audio_pos >= AAC_FRAME_SAMPLES):
             stop = min(end, self._audio_pos + AAC_FRAME_SAMPLES)
             chunk = self._audio_samples[self._audio_pos:stop]
@@ -109,8 +125,23 @@ class VideoWriter:
                 chunk = np.pad(chunk, (0, stop - self._audio_pos - chunk.size))
             frame = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
             frame.sample_rate, frame.pts = self._audio.rate, self._audio_pos
-            self._container.mux(self._audio.encode(frame))
+            self._mux_encoded(self._audio.encode(frame))
             self._audio_pos = stop
+
+    def _mux_encoded(self, packets: list[av.Packet]) -> None:
+        if self._record is not None:
+            self._record.extend(recorded(packets))  # before muxing, which rescales their timestamps
+        self._container.mux(packets)
+
+    def _mux_kept_until(self, end: int, final: bool) -> None:
+        """Mux the kept packets that end by sample `end` (all that are left when final)."""
+        assert self._replay is not None and self._audio is not None
+        while self._audio_pos < len(self._replay):
+            kept = self._replay[self._audio_pos]
+            if not final and kept.pts + kept.duration > end:
+                return
+            self._container.mux(kept.packet(self._audio))
+            self._audio_pos += 1
 
     def close(self) -> None:
         """Flush video then audio (cut or padded to frame_count/fps) and finalise the MP4."""
@@ -121,10 +152,13 @@ class VideoWriter:
             self._container.mux(self._video.encode(None))
             if self._audio is not None:
                 self._encode_audio_until(int(round(self.frame_count / self.rate * self._audio.rate)), final=True)
-                self._container.mux(self._audio.encode(None))
+                if self._replay is None:
+                    self._mux_encoded(self._audio.encode(None))
             self._mux_subtitles()
         finally:
             self._container.close()
+        if self._record is not None and self.frame_count == self._expected:
+            SPEECH_PACKETS.keep(*self._speech_key, self._record)
         logger.debug("wrote %s: %d frames %dx%d at %s fps", self.path.name, self.frame_count,
                      self.width, self.height, self.rate)
 

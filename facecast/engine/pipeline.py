@@ -111,7 +111,7 @@ def generate(
     logger.info("generating %s: %d frames at %.3f fps, %dx%d, renderer %s", output.name, frame_count, fps, width,
                 height, renderer.name)
     with single_threaded_blas(), one_opencv_thread(), atomic_output(output) as temporary, contextlib.closing(rendered):
-        with VideoWriter(temporary, width, height, fps, clip, options.encode, subtitles) as writer:
+        with VideoWriter(temporary, width, height, fps, clip, options.encode, subtitles, frame_count) as writer:
             _encode(rendered, writer, frame_count, progress, cancel)
     return GenerateResult(output=output, duration_s=frame_count / fps, frame_count=frame_count, width=width,
                           height=height, fps=fps, renderer=renderer.name)

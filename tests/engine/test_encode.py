@@ -17,6 +17,7 @@ from facecast.engine.files import atomic_output, write_bytes_atomic, write_json_
 from facecast.engine.errors import CanceledError, InvalidOptionError
 from facecast.engine.media import iter_frames, load_audio, probe
 from facecast.engine.options import EncodeOptions
+from facecast.engine.speech_packets import SPEECH_PACKETS
 from facecast.engine.speech_types import AudioClip
 from tests.conftest import psnr
 
@@ -172,3 +173,35 @@ def test_transcode_plain(tmp_path, talking_man_mp4):
     transcode_plain(talking_man_mp4, out, EncodeOptions(max_height=240), info.frame_count + 20)
     result = probe(out)
     assert (result.width, result.height, result.frame_count, result.has_audio) == (240, 240, 236, False)
+
+
+def _audio_packets(path: Path) -> list[tuple[bytes, int | None, int | None]]:
+    with av.open(str(path)) as container:
+        return [(bytes(p), p.pts, p.duration) for p in container.demux(container.streams.audio[0]) if p.size]
+
+
+def test_a_second_video_with_the_same_speech_muxes_the_first_ones_packets(tmp_path, talking_man_mp4, speech):
+    info = probe(talking_man_mp4)
+    frames = list(itertools.islice(iter_frames(talking_man_mp4, info), 45))  # 1.5 s of the speech
+    options = EncodeOptions(max_height=240)
+
+    def write(name: str, clip: AudioClip, count: int) -> Path:
+        with VideoWriter(tmp_path / name, info.width, info.height, info.fps, clip, options,
+                         frame_count=count) as writer:
+            for frame in frames[:count]:
+                writer.write(frame)
+        return tmp_path / name
+
+    hits = SPEECH_PACKETS.hits
+    first = write("first.mp4", speech, 45)
+    second = write("second.mp4", speech, 45)
+    assert SPEECH_PACKETS.hits == hits + 1
+    assert _audio_packets(second) == _audio_packets(first)
+    assert np.array_equal(load_audio(second).samples, load_audio(first).samples)
+    assert abs(load_audio(second).duration_s - 45 / info.fps) <= 1 / info.fps
+    shorter = write("shorter.mp4", speech, 30)  # another length: encoded, not taken
+    copy = AudioClip(speech.samples.copy(), speech.sample_rate)
+    other = write("other.mp4", copy, 30)  # another clip of the same sound: encoded too
+    assert SPEECH_PACKETS.hits == hits + 1
+    assert abs(load_audio(shorter).duration_s - 30 / info.fps) <= 1 / info.fps
+    assert _audio_packets(other) == _audio_packets(shorter)
