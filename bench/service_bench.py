@@ -21,6 +21,7 @@ import threading
 import time
 import wave
 from pathlib import Path
+from typing import Any
 
 import httpx
 from run import cpu_model  # bench/ is on sys.path when a bench script runs
@@ -184,8 +185,9 @@ def _short_wav(work: Path, seconds: float = 3.0, name: str = "speech.wav") -> Pa
     return target
 
 
-def batch_ratio(work: Path, templates: int = 10) -> dict[str, float]:
-    """Wall time of one batch (1 audio URL x N templates) against N separate jobs with the same audio URL."""
+def batch_ratio(work: Path, templates: int = 10, rounds: int = 3) -> dict[str, Any]:
+    """Wall time of one batch (1 audio URL x N templates) against N separate jobs with the same audio URL, in
+    `rounds` interleaved rounds on one server; the fastest of each is compared, as the engine bench does."""
     www = work / "www"
     www.mkdir(exist_ok=True)
     shutil.copy(_short_wav(work), www / "speech.wav")
@@ -198,30 +200,40 @@ def batch_ratio(work: Path, templates: int = 10) -> dict[str, float]:
     audio_url = f"http://127.0.0.1:{server.server_address[1]}/speech.wav"
     process, url = _serve(work / "batch", workers=1)
     options = {"render_mode": "parametric", "max_height": 240}
+    separate, batches = [], []
     try:
         with httpx.Client(base_url=url, timeout=90) as client:
             ids = [_upload(client, MEDIA / "talking_man_480.mp4", "/v1/templates") for _ in range(templates)]
             for template_id in ids:
                 while client.get(f"/v1/templates/{template_id}").json()["status"] == "preparing":
                     time.sleep(0.2)
-            start = time.perf_counter()
-            videos = [client.post("/v1/videos", json={"template_id": t, "audio_url": audio_url, **options}).json()
-                      for t in ids]
-            for video in videos:
-                while client.get(f"/v1/videos/{video['id']}", params={"wait": 30}).json()["status"] in (
-                        "queued", "processing"):
-                    pass
-            separate_s = time.perf_counter() - start
-            start = time.perf_counter()
-            batch = client.post("/v1/batches", json={"template_ids": ids, "audio_url": audio_url, **options}).json()
-            while client.get(f"/v1/batches/{batch['id']}", params={"wait": 30}).json()["status"] in (
-                    "queued", "processing"):
-                pass
-            batch_s = time.perf_counter() - start
+            for _ in range(rounds):
+                separate.append(_separate_s(client, ids, {"audio_url": audio_url, **options}))
+                batches.append(_batch_s(client, ids, {"audio_url": audio_url, **options}))
     finally:
         _stop(process)
         server.shutdown()
-    return {"separate_s": separate_s, "batch_s": batch_s, "ratio": batch_s / separate_s}
+    return {"separate_s": min(separate), "batch_s": min(batches), "ratio": min(batches) / min(separate),
+            "rounds": [b / s for s, b in zip(separate, batches)]}
+
+
+def _separate_s(client: httpx.Client, template_ids: list[str], body: dict[str, Any]) -> float:
+    """Seconds from submitting one video per template to the last one's end."""
+    start = time.perf_counter()
+    videos = [client.post("/v1/videos", json={"template_id": t, **body}).json() for t in template_ids]
+    for video in videos:
+        while client.get(f"/v1/videos/{video['id']}", params={"wait": 30}).json()["status"] in ("queued", "processing"):
+            pass
+    return time.perf_counter() - start
+
+
+def _batch_s(client: httpx.Client, template_ids: list[str], body: dict[str, Any]) -> float:
+    """Seconds from submitting one batch of the templates to its end."""
+    start = time.perf_counter()
+    batch = client.post("/v1/batches", json={"template_ids": template_ids, **body}).json()
+    while client.get(f"/v1/batches/{batch['id']}", params={"wait": 30}).json()["status"] in ("queued", "processing"):
+        pass
+    return time.perf_counter() - start
 
 
 def latency_rows(lat: dict[str, float]) -> list[str]:
@@ -237,11 +249,13 @@ def latency_rows(lat: dict[str, float]) -> list[str]:
             f"{lat['status_cpu_ms']:.2f} ms | |"]
 
 
-def batch_rows(ratio: dict[str, float]) -> str:
+def batch_rows(ratio: dict[str, Any]) -> str:
     """The batch vs separate table rows."""
-    return "\n".join([f"| 10 separate jobs (same audio URL, 1 worker) | {ratio['separate_s']:.1f} s | |",
-                      f"| 1 batch of 10 templates x 1 audio URL (1 worker) | {ratio['batch_s']:.1f} s | |",
-                      f"| batch / separate wall time | {ratio['ratio']:.2f} | <= 0.8 |"])
+    rounds = " ".join(f"{value:.2f}" for value in ratio["rounds"])
+    met = "✅" if ratio["ratio"] <= 0.8 else "❌"
+    return "\n".join([f"| 10 separate jobs (same audio URL, 1 worker), fastest round | {ratio['separate_s']:.1f} s | |",
+                      f"| 1 batch of 10 templates x 1 audio URL (1 worker), fastest round | {ratio['batch_s']:.1f} s | |",
+                      f"| batch / separate wall time (each round: {rounds}) | **{ratio['ratio']:.2f}** | <= 0.8 {met} |"])
 
 
 def main() -> None:
