@@ -1,5 +1,6 @@
 """Creates share one database writer thread: a create whose callback URL resolves slowly must not hold up the
-creates behind it (its URL is checked before it takes the writer)."""
+creates behind it (its URL is checked before it takes the writer), and a repeated Idempotency-Key is answered
+with the first job before any URL is checked again."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from facecast.service import notifiers
 from facecast.service.app import create_app
 from facecast.service.db.models import Template
+from facecast.service.problems import UrlRefusedError
 from tests.support.store import make_store
 
 SLOW_RESOLVE_S = 1.5
@@ -61,3 +63,28 @@ def _create_beside_a_slow_one(client: TestClient, body: dict[str, str],
     plain_took = time.monotonic() - started
     first.join(timeout=10)
     return plain_took, plain, slow
+
+
+def test_a_replayed_create_answers_the_first_job_though_its_callback_host_no_longer_resolves(
+        tmp_path: Path, short_wav: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = make_store(tmp_path)
+    audio = store.add_audio(short_wav, uploaded_ago_h=0)
+    with store.jobs.db.session() as session:
+        session.add(Template(id="tpl_x", owner="default", name="x", status="ready", source_key="templates/x.mp4"))
+    resolves = {"http://gone.test/hook": True}
+
+    def dns(url: str, *_args: object) -> None:
+        if not resolves[url]:
+            raise UrlRefusedError(f"{url} does not resolve")
+
+    monkeypatch.setattr(notifiers, "check_url", dns)
+    app = create_app(store.settings.model_copy(update={"allowed_hosts": ["*"]}))
+    body = {"template_id": "tpl_x", "audio_id": audio.id, "callback_url": "http://gone.test/hook"}
+    with TestClient(app) as client:
+        first = client.post("/v1/videos", json=body, headers={"Idempotency-Key": "k1"})
+        resolves["http://gone.test/hook"] = False
+        again = client.post("/v1/videos", json=body, headers={"Idempotency-Key": "k1"})
+        fresh = client.post("/v1/videos", json=body, headers={"Idempotency-Key": "k2"})
+    assert first.status_code == 202 and again.status_code in (200, 202), (first.text, again.text)
+    assert again.json()["id"] == first.json()["id"]
+    assert fresh.status_code == 422 and fresh.json()["code"] == "url_refused", fresh.text

@@ -44,6 +44,13 @@ async def in_db_thread(function: Callable[..., T], *args: Any, writes: bool = Fa
 async def create_in_order(create: Callable[..., T], jobs: JobService, caller: Caller,
                           request: VideoCreate | BatchCreate, idempotency_key: str | None) -> T:
     """jobs.create_video or create_batch on the writer thread, its callback URLs checked first on the shared
-    pool: a name that resolves slowly then delays this request alone, not every create queued behind it."""
-    notify = await anyio.to_thread.run_sync(targets_or_raise, jobs.settings, request.notify, request.callback_url)
+    pool: a name that resolves slowly then delays this request alone, not every create queued behind it.
+
+    A repeat of an Idempotency-Key is answered from the first request without any check (the create looks the
+    key up before everything else), so its URLs are not checked again here either: a callback host that stopped
+    resolving since does not turn a replay into an error."""
+    replay = idempotency_key is not None and await in_db_thread(
+        jobs.id_for_idempotency_key, caller, idempotency_key) is not None
+    notify = None if replay else await anyio.to_thread.run_sync(
+        targets_or_raise, jobs.settings, request.notify, request.callback_url)
     return await in_db_thread(functools.partial(create, notify=notify), caller, request, idempotency_key, writes=True)
