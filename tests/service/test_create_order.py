@@ -1,6 +1,6 @@
 """Creates share one database writer thread: a create whose callback URL resolves slowly must not hold up the
 creates behind it (its URL is checked before it takes the writer), and a repeated Idempotency-Key is answered
-with the first job before any URL is checked again."""
+with the first job before any URL is checked again. HeyGem submits of one video URL share its template."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from facecast.service import library as library_module
 from facecast.service import notifiers
 from facecast.service.app import create_app
 from facecast.service.db.models import Template
+from facecast.service.library import Library
 from facecast.service.problems import UrlRefusedError
 from tests.support.store import make_store
 
@@ -88,3 +90,31 @@ def test_a_replayed_create_answers_the_first_job_though_its_callback_host_no_lon
     assert first.status_code == 202 and again.status_code in (200, 202), (first.text, again.text)
     assert again.json()["id"] == first.json()["id"]
     assert fresh.status_code == 422 and fresh.json()["code"] == "url_refused", fresh.text
+
+
+def test_heygem_submits_of_one_video_url_at_the_same_moment_share_one_template(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = make_store(tmp_path)
+    monkeypatch.setattr(library_module, "check_url", lambda *_args: None)  # media.test resolves nowhere
+    add_template_url = Library.add_template_url
+
+    def slow_add(self: Library, *args: object) -> object:  # the race window a busy database opens
+        time.sleep(0.3)
+        return add_template_url(self, *args)
+
+    monkeypatch.setattr(Library, "add_template_url", slow_add)
+    app = create_app(store.settings.model_copy(update={"allowed_hosts": ["*"]}))
+    answers: list[object] = []
+    with TestClient(app) as client:
+        def submit(code: str) -> None:
+            answers.append(client.post("/easy/submit", json={"video_url": "http://media.test/man.mp4",
+                                                             "audio_url": "http://media.test/a.wav", "code": code}))
+
+        threads = [threading.Thread(target=submit, args=(f"task-{n}",)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        templates = client.get("/v1/templates").json()["data"]
+    assert all(answer.status_code == 200 and answer.json()["code"] == 10000 for answer in answers), answers
+    assert len(answers) == 3 and len(templates) == 1, templates

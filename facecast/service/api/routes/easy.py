@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,6 +96,13 @@ def local_input(settings: Settings, name: str) -> Path:
     return path
 
 
+_ADDING = [threading.Lock() for _ in range(32)]  # by template name: one find-or-add of a name at a time
+
+
+def _adding(caller: Caller, name: str) -> threading.Lock:
+    return _ADDING[hash((caller.tenant_id, name)) % len(_ADDING)]
+
+
 def _template_named(library: Library, caller: Caller, name: str) -> str | None:
     try:
         return library.find_template(caller, name).id
@@ -104,19 +112,23 @@ def _template_named(library: Library, caller: Caller, name: str) -> str | None:
 
 def _template_for(settings: Settings, library: Library, caller: Caller, video_url: str) -> str:
     """A template for HeyGem's video_url, reused while the same URL (or the same file content) comes again.
-    A URL is recorded for a worker to fetch; the video waits for it (see JobService.create_video)."""
+    A URL is recorded for a worker to fetch; the video waits for it (see JobService.create_video). Submits of
+    the same video at the same moment find or add it one after the other (in this API process), so they share
+    one template instead of preparing it twice."""
     if _is_url(video_url):
         name = KEY_PREFIX + video_url[:180]
-        return _template_named(library, caller, name) or library.add_template_url(caller, video_url, name).id
+        with _adding(caller, name):
+            return _template_named(library, caller, name) or library.add_template_url(caller, video_url, name).id
     path = local_input(settings, video_url)
     with path.open("rb") as handle:
         digest = hashlib.file_digest(handle, "sha256").hexdigest()[:16]
     name = f"{KEY_PREFIX}{path.name[:150]}#{digest}"
-    existing = _template_named(library, caller, name)
-    if existing:
-        return existing
-    with _scratch_copy(settings, path) as copy:
-        return library.add_template_file(caller, copy, name).id
+    with _adding(caller, name):
+        existing = _template_named(library, caller, name)
+        if existing:
+            return existing
+        with _scratch_copy(settings, path) as copy:
+            return library.add_template_file(caller, copy, name).id
 
 
 @contextmanager
