@@ -207,4 +207,6 @@ def import_mediapipe_in_background() -> None:
         yield_to_the_encoder()
         import mediapipe  # noqa: F401 - Python's import lock makes a second importer wait for this one
 
-    threading.Thread(target=load, name="facecast-import-mediapipe", daemon=True).start()
+    # Not a daemon: a process that ends early (bad input) waits for the import rather than finalising Python
+    # while mediapipe's native modules are half loaded, which can crash it on the way out.
+    threading.Thread(target=load, name="facecast-import-mediapipe").start()
