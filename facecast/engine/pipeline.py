@@ -26,7 +26,7 @@ from .render.base import BatchMouthRenderer, MouthRenderer, choose_renderer
 from .results import GenerateResult, PreparedTemplate, TemplateFacts
 from .speech import ANALYSIS_RATE, analyse_hops, hop_features_stream
 from .speech_types import AudioClip, SubtitleCue
-from .stages import in_thread, one_opencv_thread
+from .stages import frames_for_the_encoder, in_thread, one_opencv_thread
 from .still import animate_still
 from .template_cache import MiddleFrame, TemplateCache, cache_key, content_hash
 from .tracking import Tracks, template_summary, track_frames
@@ -106,7 +106,8 @@ def generate(
     renderer = choose_renderer(prepared, tracks, plan, options.render, options.encode.start_frame, clip)
     # Decode, render and encode overlap: each of the first two runs in its own thread (see stages.py).
     frames = in_thread(_template_frames(prepared, info, tracks, frame_count, options), "decode")
-    rendered = in_thread(_rendered(frames, renderer, frame_hook, fps, cancel), "render")
+    rendered = in_thread(_rendered(frames, renderer, frame_hook, fps, cancel), "render",
+                         frames_for_the_encoder(prepared.facts.width, prepared.facts.height))
     width, height = output_size(prepared.facts.width, prepared.facts.height, options.encode.max_height)
     logger.info("generating %s: %d frames at %.3f fps, %dx%d, renderer %s", output.name, frame_count, fps, width,
                 height, renderer.name)

@@ -17,7 +17,7 @@ from facecast.engine.pipeline import generate, prepare_template
 from facecast.engine.render import mouthbank, parametric
 from facecast.engine.results import PreparedTemplate
 from facecast.engine.speech_types import AudioClip
-from facecast.engine.stages import QUEUE_FRAMES, in_thread, one_opencv_thread
+from facecast.engine.stages import QUEUE_FRAMES, frames_for_the_encoder, in_thread, one_opencv_thread
 
 
 class StageFailure(RuntimeError):
@@ -113,6 +113,12 @@ def test_a_stage_runs_at_most_a_queue_ahead() -> None:
     assert len(produced) <= QUEUE_FRAMES + 2  # the queue, the item being put, the one handed over
     assert list(stream) == list(range(1, 100))
     assert stage_threads() == []
+
+
+@pytest.mark.parametrize(("size", "frames"), [((720, 1280), 24), ((1080, 1920), 10), ((480, 854), 48),
+                                              ((3840, 2160), QUEUE_FRAMES)])
+def test_the_encoder_queue_holds_about_64_mib_of_frames(size: tuple[int, int], frames: int) -> None:
+    assert frames_for_the_encoder(*size) == frames
 
 
 def test_opencv_runs_on_one_thread_while_streams_run_and_gets_its_setting_back(
