@@ -201,6 +201,8 @@ def _frames_at(container: object, stream: object, keyframes: Sequence[int], want
     """
     pending = list(wanted)
     stream.thread_type = "AUTO"  # type: ignore[attr-defined]
+    # The deblocking filter smooths block edges for viewers; the landmarks do not need it (15% of decoding).
+    stream.codec_context.options = {"skip_loop_filter": "all"}  # type: ignore[attr-defined]
     size = (int(stream.width * scale) // 2 * 2, int(stream.height * scale) // 2 * 2)  # type: ignore[attr-defined]
     to_index = _frame_indexer(stream, keyframes[0] if keyframes else 0)
     wanted_set = set(wanted)
