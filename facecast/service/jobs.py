@@ -17,16 +17,14 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .db.models import TASK_CALLBACK, Audio, Batch, IdempotencyKey, Job, Template, Worker, utcnow
+from .db.models import TASK_CALLBACK, Audio, Batch, Delivery, IdempotencyKey, Job, Template, Worker, utcnow
 from .db.session import Database
 from .job_options import JobOptions
 from .job_upkeep import JobUpkeep
 from .notifiers import targets_or_raise
 from .pages import new_id, newest_first_page, request_hash
-from .problems import (
-    ExpiredError, IdempotencyConflictError, InvalidStateError, NotFoundError, QuotaExceededError,
-    TemplateNotReadyError,
-)
+from .problems import (ExpiredError, IdempotencyConflictError, InvalidStateError, NotFoundError, QuotaExceededError,
+                       TemplateNotReadyError)
 from .queue import SHARED_QUEUE, QueuedTasks, Queues, host_queue_name
 from .resources import disk_space_or_raise
 from .schemas import BatchCreate, VideoCreate
@@ -336,11 +334,13 @@ class JobService(JobUpkeep):
         return job
 
     def delete_video(self, caller: Caller, job_id: str) -> None:
-        """Remove an ended video's row, then its files. Running videos must be canceled first."""
+        """Remove an ended video's row and its deliveries (their bodies name it), then its files. Running videos
+        must be canceled first."""
         with self.db.session() as session:
             job = self._job_or_raise(session, caller, job_id)
             if job.status not in TERMINAL:
                 raise InvalidStateError(f"video {job_id} is {job.status}; cancel it first, then delete it")
+            session.execute(delete(Delivery).where(Delivery.subject_id == job.id))  # attempts go with them
             session.delete(job)
         _log_event(job, "deleted")
         self.delete_outputs(job.id)

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from facecast.service.db.models import Job, utcnow
+from facecast.service.db.models import Delivery, DeliveryAttempt, Job, utcnow
 from facecast.service.db.session import Database
 from facecast.service.deliveries import Deliveries
 from facecast.service.keys import KeyStore
@@ -25,6 +26,7 @@ from tests.service.test_end_to_end import upload_audio, upload_template
 from tests.support.media import trim_wav
 from tests.support.receiver import Receiver
 from tests.support.server import Service
+from tests.support.store import make_store
 
 SECRET = "whsec_" + base64.b64encode(b"a 32-byte key for signing tests.").decode()
 REFUSED = "http://10.1.2.3/hook"  # private and not in fetch.allow_hosts
@@ -244,3 +246,19 @@ def test_the_receiver_in_the_docs_verifies_our_signature(monkeypatch: pytest.Mon
     assert signed.status_code == 200, signed.text
     forged = client.post("/facecast", content=body, headers=webhook_headers(SECRET[:-4] + "AAA=", "dlv_1", body))
     assert forged.status_code == 400
+
+
+def test_deleting_a_video_deletes_its_deliveries_and_their_attempts(tmp_path: Path, talking_man_mp4: Path) -> None:
+    store = make_store(tmp_path)
+    kept, deleted = store.add_video(mp4=talking_man_mp4), store.add_video(mp4=talking_man_mp4)
+    with store.jobs.db.session() as session:
+        for job in (kept, deleted):
+            session.add(Delivery(id=f"dlv_{job.id}", owner="default", subject_id=job.id, kind="webhook",
+                                 event="video.succeeded", url="http://127.0.0.1:9/hook", body="{}",
+                                 status="delivered", attempts=1, round_attempts=1))
+            session.add(DeliveryAttempt(delivery_id=f"dlv_{job.id}", number=1, status_code=200))
+    store.jobs.delete_video(Caller(), deleted.id)
+    with store.jobs.db.session() as session:
+        left = session.scalars(select(Delivery.subject_id)).all()
+        attempts = session.scalars(select(DeliveryAttempt.delivery_id)).all()
+    assert left == [kept.id] and attempts == [f"dlv_{kept.id}"]
