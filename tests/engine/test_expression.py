@@ -22,7 +22,8 @@ REST = [0, 12, 24]                                  # lips closed, relaxed
 SPEAKING = [138, 141, 150, 400, 411, 792]           # mid vowels, upper teeth showing evenly
 FACES = {78: "tongue", 372: "tongue", 108: "teeth bared", 510: "teeth bared", 780: "pout", 534: "pout",
          270: "twisted", 551: "twisted",
-         683: "twisted", 257: "twisted", 871: "twisted"}  # tongue tip at a corner, one-sided bite, mouth sideways
+         683: "twisted", 257: "twisted", 871: "twisted",  # tongue tip at a corner, one-sided bite, mouth sideways
+         261: "lips hidden", 265: "lips hidden"}  # closed, the lower lip drawn in on one side
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,9 @@ TWIST = 0.075               # mouth corners tilted or shifted sideways, in face 
 LOPSIDED = 0.75             # mouth picture vs its mirror image (mean difference / contrast): a one-sided bite
 LOPSIDED_LOWER = 0.9        # the same for the lower half of the mouth, side lighting removed: a tongue tip at
                             # one corner, the lower lip bitten on one side, the mouth pushed sideways
+BITTEN_TINT = 8.0           # a closed mouth whose lower lip is less saturated on one side (HSV S, 0-255) ...
+BITTEN_LOPSIDED = 0.6       # ... and whose lower half is this lopsided: the lower lip drawn in on that side,
+                            # which the landmarks still place as at rest
 POUT_WIDTH = 0.8            # mouth narrower than this share of the person's median width
 POUT_UPPER_LIP = 1.28       # upper lip taller than this share of its rest height (pushed forward)
 EYES_SHUT = 0.45            # eye opening below this share of the person's median
@@ -50,6 +53,7 @@ class MouthLooks:
     eyes: np.ndarray           # eyelid gap / eye width, both eyes averaged
     lopsided: np.ndarray       # how much the mouth's picture differs from its mirror image
     lopsided_lower: np.ndarray  # the same for the half below the inner-lip midline
+    lower_lip_tint: np.ndarray  # saturation difference between the lower lip's left and right halves
     red_share: np.ndarray      # share of lip-coloured pixels between the inner lips (tongue)
     light_area: np.ndarray     # light, unsaturated area between the inner lips (teeth)
     dark_share: np.ndarray     # share of dark pixels between the inner lips
@@ -70,11 +74,12 @@ class ExpressionVerdict:
 def measure_looks(crops: np.ndarray, points: np.ndarray, twist: np.ndarray) -> MouthLooks:
     """Measures of each aligned crop; `twist` comes from the bank's own asymmetry measure."""
     count = len(crops)
-    red, light, dark, lopsided, lopsided_lower = (np.zeros(count, np.float32) for _ in range(5))
+    red, light, dark, lopsided, lopsided_lower, tint = (np.zeros(count, np.float32) for _ in range(6))
     for index in range(count):
         red[index], light[index], dark[index] = _interior_colours(crops[index], points[index])
         lopsided[index] = _mirror_difference(crops[index], points[index])
         lopsided_lower[index] = _mirror_difference(crops[index], points[index], lower_half=True)
+        tint[index] = _lower_lip_tint(crops[index], points[index])
     heights = np.array([max(face_height(p), 1.0) for p in points], np.float32)
     return MouthLooks(
         opening=np.array([mouth_opening(p) for p in points], np.float32),
@@ -85,6 +90,7 @@ def measure_looks(crops: np.ndarray, points: np.ndarray, twist: np.ndarray) -> M
         eyes=np.mean([_eye_opening(points, *eye) for eye in _EYES], axis=0).astype(np.float32),
         lopsided=lopsided,
         lopsided_lower=lopsided_lower,
+        lower_lip_tint=tint,
         red_share=red,
         light_area=light / heights**2,
         dark_share=dark,
@@ -102,7 +108,9 @@ def judge(looks: MouthLooks) -> ExpressionVerdict:
     reasons = {
         "tongue": (looks.red_share > TONGUE_SHARE) & (looks.opening > HIDDEN_LIP_OPENING),
         "lips hidden": (thin_lower_lip & (looks.opening > HIDDEN_LIP_OPENING) & (looks.opening < STRETCHED_OPENING))
-        | ((looks.dark_share > SUCKED_IN_DARK) & (looks.opening < HIDDEN_LIP_OPENING)),
+        | ((looks.dark_share > SUCKED_IN_DARK) & (looks.opening < HIDDEN_LIP_OPENING))
+        | ((looks.opening < REST_OPENING) & (looks.lower_lip_tint > BITTEN_TINT)
+           & (looks.lopsided_lower > BITTEN_LOPSIDED)),
         "teeth bared": looks.light_area > TEETH_AREA,
         "twisted": (looks.twist > TWIST) | (looks.lopsided > LOPSIDED) | (looks.lopsided_lower > LOPSIDED_LOWER),
         "pout": (looks.width < POUT_WIDTH * width) | (looks.upper_lip > POUT_UPPER_LIP * rest_upper),
@@ -151,6 +159,20 @@ def _mirror_difference(crop: np.ndarray, points: np.ndarray, lower_half: bool = 
         across = np.arange(grey.shape[1], dtype=np.float32)
         grey -= np.polyval(np.polyfit(across, grey.mean(axis=0), 1), across).astype(np.float32)[None, :]
     return float(np.abs(grey - grey[:, ::-1]).mean() / (grey.std() + 1e-3))
+
+
+def _lower_lip_tint(crop: np.ndarray, points: np.ndarray) -> float:
+    """How much more saturated one half of the lower lip is than the other (HSV S): a lip drawn in over the
+    teeth on one side shows less of its red there, though its landmarks keep their rest positions."""
+    polygon = points[[OUTER_LIPS[0], *OUTER_LIPS[:9:-1], *INNER_LIPS[10:], INNER_LIPS[0]]]
+    mask = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
+    centre = int(round(float(points[MOUTH_LEFT][0] + points[MOUTH_RIGHT][0]) / 2))
+    saturation = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)[..., 1]
+    left, right = mask[:, :centre] > 0, mask[:, centre:] > 0
+    if left.sum() < 5 or right.sum() < 5:
+        return 0.0
+    return abs(float(saturation[:, :centre][left].mean()) - float(saturation[:, centre:][right].mean()))
 
 
 def _eye_opening(points: np.ndarray, upper: int, lower: int, outer: int, inner: int) -> np.ndarray:
