@@ -57,9 +57,11 @@ class ProcessLanes:
         except Exception as exc:  # the first batch then starts it
             log.warning("could not start the batch lane server (%s: %s)", type(exc).__name__, exc)
 
-    def run(self, job_id: str, extra: int, own_lane: Callable[[], None], stop: threading.Event) -> None:
+    def run(self, job_id: str, extra: int, own_lane: Callable[[], None], sibling_lane: Callable[[], None],
+            stop: threading.Event) -> None:
         """Run `own_lane` here and `extra` lane processes for job `job_id`'s batch; return when all ended.
-        A lane stops claiming once `stop` is set here, or once this process has gone."""
+        A lane stops claiming once `stop` is set here, or once this process has gone. Lanes that cannot be
+        started as processes run `sibling_lane` on threads instead."""
         context = _context()
         lane_stop, ended = context.Event(), threading.Event()
         lanes = [context.Process(target=self.target, args=(*self.args, job_id, lane_stop), daemon=True,
@@ -72,10 +74,19 @@ class ProcessLanes:
                     return
 
         threading.Thread(target=pass_stop_on, daemon=True, name="facecast-lane-stop").start()
+        started = []
         for lane in lanes:
-            lane.start()
+            try:
+                lane.start()
+                started.append(lane)
+            except Exception as exc:  # no fork server (resources, a broken install): the work still gets done
+                log.warning("batch lane process could not start (%s: %s); using a thread", type(exc).__name__, exc)
+        lanes = started
         try:
-            own_lane()
+            if len(lanes) < extra:
+                thread_lanes(extra - len(lanes), own_lane, sibling_lane)
+            else:
+                own_lane()
         finally:
             for lane in lanes:
                 lane.join()

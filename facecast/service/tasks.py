@@ -143,7 +143,7 @@ class JobRunner:
         if self.lanes is None:
             thread_lanes(count - 1, own_lane, lambda: self._run_siblings(job))
         else:
-            self.lanes.run(job.id, count - 1, own_lane, self.stop)
+            self.lanes.run(job.id, count - 1, own_lane, lambda: self._run_siblings(job), self.stop)
 
     @property
     def lanes_per_batch(self) -> int:

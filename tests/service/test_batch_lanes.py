@@ -11,6 +11,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from facecast.service import lanes as lanes_module
 from facecast.service.lanes import ProcessLanes
 from facecast.service.settings import Settings
 from facecast.service.tasks import JobRunner
@@ -87,9 +90,21 @@ def test_lane_processes_run_beside_the_worker_and_stop_with_it(tmp_path: Path) -
             time.sleep(0.05)
         stop.set()  # the worker is told to stop while its lanes are working
 
-    ProcessLanes(_lane_that_waits, (str(tmp_path),)).run("vid_1", 2, own_lane, stop)
+    ProcessLanes(_lane_that_waits, (str(tmp_path),)).run("vid_1", 2, own_lane, lambda: None, stop)
     started = sorted(path.name for path in tmp_path.glob("*.started"))
     assert len(started) == 2 and all(name.startswith("vid_1.") for name in started)
     pids = {name.split(".")[1] for name in started}
     assert len(pids) == 2 and str(os.getpid()) not in pids  # two processes of their own
     assert (tmp_path / "vid_1.stopped").exists()
+
+
+def test_a_lane_that_cannot_start_as_a_process_runs_on_a_thread(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: object) -> None:
+        raise OSError("no fork server")
+
+    monkeypatch.setattr(lanes_module._context().Process, "start", refuse)
+    ran: list[str] = []
+    ProcessLanes(_lane_that_waits, (str(tmp_path),)).run(
+        "vid_1", 1, lambda: ran.append("own"), lambda: ran.append("sibling"), threading.Event())
+    assert sorted(ran) == ["own", "sibling"] and not list(tmp_path.glob("*.started"))
