@@ -136,14 +136,17 @@ class JobRunner:
             self._run(job)
             return
 
-        def own_lane() -> None:
-            self._run(job)
+        def sibling_lane() -> None:
             self._run_siblings(job)
 
+        def own_lane() -> None:
+            self._run(job)
+            sibling_lane()
+
         if self.lanes is None:
-            thread_lanes(count - 1, own_lane, lambda: self._run_siblings(job))
+            thread_lanes(count - 1, own_lane, sibling_lane)
         else:
-            self.lanes.run(job.id, count - 1, own_lane, lambda: self._run_siblings(job), self.stop)
+            self.lanes.run(job.id, count - 1, own_lane, sibling_lane, self.stop)
 
     @property
     def lanes_per_batch(self) -> int:
