@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_support import AsJson, Quiet, Verbose, echo_result, fail, run_or_exit, run_with_progress, setup_logging
+from .cli_support import (AsJson, Quiet, Verbose, echo_result, fail, importing_the_landmarker, run_or_exit, run_with_progress,
+                          setup_logging)
 from .cli_options import OptionValues, option_flags, options_or_exit
 from .engine.options import GenerateOptions, TrackingOptions
 from .engine.progress import CancelToken
@@ -33,16 +34,15 @@ def generate(
     verbose: Verbose = False,
 ) -> None:
     """Lip-sync speech onto a template and write an MP4, then measure its lip-sync (the quality gate)."""
-    from .engine.landmarks import import_mediapipe_in_background
     from .engine.pipeline import generate as run_generate
     from .engine.quality import gate_or_raise
 
     setup_logging(verbose)
     options, cancel = options_or_exit(GenerateOptions, option_values), CancelToken()
-    import_mediapipe_in_background()  # the gate's landmarker needs it once the video is written
     started = time.monotonic()
     result = run_with_progress(lambda report: run_generate(template, audio, output, options, cache_dir=cache_dir,
-                                                           progress=report, cancel=cancel), quiet)
+                                                           progress=importing_the_landmarker(report), cancel=cancel),
+                               quiet)
     render_s = time.monotonic() - started
     quality = run_or_exit(lambda: gate_or_raise(result.output, options.quality, render_s))
     echo_result([f"wrote {result.output} ({result.duration_s:.2f} s, {result.width}x{result.height} @ "

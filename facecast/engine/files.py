@@ -7,13 +7,16 @@ when the block succeeds; on any failure the temporary file is removed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+Arrays = TypeVar("Arrays")
 
 
 @contextmanager
@@ -51,3 +54,29 @@ def write_text_atomic(path: Path, text: str) -> Path:
 def write_json_atomic(path: Path, data: Any, indent: int | None = 2) -> Path:
     """JSON as UTF-8, non-ASCII characters kept as they are (Chinese subtitles and voice names stay readable)."""
     return write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=indent))
+
+
+def cached_arrays(path: Path, kind: type[Arrays], build: Callable[[], Arrays], mapped: tuple[str, ...] = ()) -> Arrays:
+    """`kind` (a dataclass of numpy arrays) read from the .npz at `path`, or built and saved there first.
+
+    The fields named in `mapped` are kept in .npy files beside it and memory-mapped when read: a large array
+    that a render reads a slice of per frame costs nothing to open. They are written before the .npz, whose
+    presence therefore means the set is complete.
+    """
+    import numpy as np
+
+    path = Path(path)
+    names = [field.name for field in dataclasses.fields(kind)]  # type: ignore[arg-type]
+    beside = {name: path.with_name(f"{path.stem}.{name}.npy") for name in mapped}
+    if path.exists() and all(file.exists() for file in beside.values()):
+        with np.load(path) as data:
+            values = {name: data[name] for name in names if name not in beside}
+        values.update({name: np.load(file, mmap_mode="r") for name, file in beside.items()})
+        return kind(**values)
+    built = build()
+    for name, file in beside.items():
+        with atomic_output(file) as temporary:  # keeps the .npy suffix, so np.save adds none
+            np.save(temporary, getattr(built, name))
+    with atomic_output(path) as temporary:
+        np.savez(temporary, **{name: getattr(built, name) for name in names if name not in beside})
+    return built

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, maximum_filter1d, minimum_filter1d
 
 from .options import MotionOptions
+from .smoothing import gaussian_smooth, running_max, running_min
 from .speech import SpeechFeatures, to_video_frames
 from .speech_types import PhonemeTiming
 
@@ -90,7 +90,7 @@ def plan_from_phonemes(
         if len(near):
             press[near[np.argmin(features.loudness[near])]] = 1.0
     # The viseme sets the shape; the loudness sets how far it goes (stress, emphasis, trailing off).
-    shape = gaussian_filter1d(opening, max(0.5, 0.02 * fps), mode="nearest")
+    shape = gaussian_smooth(opening, max(0.5, 0.02 * fps))
     opening = syllable_opening(features) * (0.6 + 0.45 * shape) * options.intensity
     silence = features.silence
     return _finish(opening, width, press, silence, fps, options)
@@ -104,14 +104,14 @@ def syllable_opening(features: SpeechFeatures) -> np.ndarray:
     """
     amplitude = (np.power(10.0, _LEVEL_EXPANSION * features.loudness) - 1.0) / (10.0**_LEVEL_EXPANSION - 1.0)
     window = max(3, int(round(_SYLLABLE_S * features.fps)) | 1)
-    local_peak = maximum_filter1d(amplitude, window, mode="nearest")
+    local_peak = running_max(amplitude, window)
     nucleus = amplitude / np.maximum(local_peak, 1e-6)  # 1 on a syllable's peak, lower on its way in and out
     peaks = amplitude[(nucleus >= 1.0) & (amplitude > 0.1) & ~features.silence]
     typical = float(np.median(peaks)) if len(peaks) >= 3 else 0.5
     relative = amplitude / max(typical, 1e-3)
     # The lowest level of the last _VOWEL_S is near the level itself only when the voice has been held that long.
     vowel = max(3, int(round(_VOWEL_S * features.fps)) | 1)
-    held = minimum_filter1d(amplitude, vowel, mode="nearest", origin=vowel // 2) / np.maximum(amplitude, 1e-6)
+    held = running_min(amplitude, vowel, origin=vowel // 2) / np.maximum(amplitude, 1e-6)
     dynamics = (0.5 + 0.5 * nucleus**2) * (1.0 - _HELD_RELAX * held * nucleus**2)
     # Above the typical peak the opening grows faster (emphasis) but bends smoothly into the ceiling.
     raw = TYPICAL_OPENING * np.where(relative > 1.0, np.power(relative, 1.5), relative) * dynamics
@@ -124,12 +124,12 @@ def _finish(opening: np.ndarray, width: np.ndarray, press: np.ndarray, silence: 
             options: MotionOptions) -> MouthPlan:
     # Co-articulation: neighbouring sounds blend. Zero-phase smoothing keeps the timing (no lag).
     sigma = max(0.5, 0.030 * fps)
-    opening = gaussian_filter1d(opening.astype(np.float32), sigma, mode="nearest")
-    width = gaussian_filter1d(width.astype(np.float32), sigma * 1.5, mode="nearest")
+    opening = gaussian_smooth(opening.astype(np.float32), sigma)
+    width = gaussian_smooth(width.astype(np.float32), sigma * 1.5)
     opening[silence] = 0.0
     width[silence] *= 0.3
     # Let the mouth settle towards a pause instead of snapping shut.
-    opening = gaussian_filter1d(opening, 0.5, mode="nearest")
+    opening = gaussian_smooth(opening, 0.5)
     lead_frames = options.lead_ms / 1000.0 * fps
     if lead_frames > 0:  # the mouth leads: frame i shows the shape of the sound at i + lead (sub-frame)
         opening, width = _advance(opening, lead_frames), _advance(width, lead_frames)

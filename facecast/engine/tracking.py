@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from .errors import FaceTooSmallError, NoFaceError
 from .files import write_json_atomic
 from .landmarks import FaceBox, Landmarker, box_from_points, face_height, mouth_opening, shared_landmarker
 from .options import TrackingOptions
 from .runs import true_runs
+from .smoothing import gaussian_smooth
 from .progress import NEVER_CANCELED, CancelToken, Progress, no_progress
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def smooth_tracks(tracks: Tracks, strength: float) -> None:
         return
     for start, stop in true_runs(tracks.present):
         if stop - start > 2:
-            tracks.points[start:stop] = gaussian_filter1d(tracks.points[start:stop], sigma=sigma, axis=0, mode="nearest")
+            tracks.points[start:stop] = gaussian_smooth(tracks.points[start:stop], sigma, axis=0)
 
 
 def template_summary(tracks: Tracks) -> dict[str, float | bool]:

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from facecast.cli_options import OptionValues, option_flags
-from facecast.cli_support import AsJson, Quiet, echo_result, fail, run_or_exit, run_with_progress
+from facecast.cli_support import AsJson, Quiet, echo_result, fail, importing_the_landmarker, run_or_exit, run_with_progress
 from facecast.engine.options import GenerateOptions, QualityOptions
 from facecast.engine.optionspec import build_options
 
@@ -102,7 +102,7 @@ def say(
         soft=subtitles == "soft",
     ))
     started = time.monotonic()
-    result = run_with_progress(lambda report: say_to_video(request, progress=report), quiet)
+    result = run_with_progress(lambda report: say_to_video(request, progress=importing_the_landmarker(report)), quiet)
     render_s = time.monotonic() - started
     quality = run_or_exit(lambda: gate_or_raise(result.video.output, quality_options, render_s))
     if timings is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from facecast.engine.encode import VideoWriter, encode_frames, output_size, transcode_plain
-from facecast.engine.files import atomic_output, write_bytes_atomic, write_json_atomic, write_text_atomic
+from facecast.engine.files import atomic_output, cached_arrays, write_bytes_atomic, write_json_atomic, write_text_atomic
 from facecast.engine.errors import CanceledError, InvalidOptionError
 from facecast.engine.media import iter_frames, load_audio, probe
 from facecast.engine.options import EncodeOptions
@@ -205,3 +206,27 @@ def test_a_second_video_with_the_same_speech_muxes_the_first_ones_packets(tmp_pa
     assert SPEECH_PACKETS.hits == hits + 1
     assert abs(load_audio(shorter).duration_s - 30 / info.fps) <= 1 / info.fps
     assert _audio_packets(other) == _audio_packets(shorter)
+
+
+@dataclasses.dataclass
+class _Pair:
+    big: np.ndarray
+    small: np.ndarray
+
+
+def test_cached_arrays_rebuild_an_incomplete_set(tmp_path):
+    """The .npz is written last: a set whose memory-mapped part is missing is built again, not half read."""
+    path = tmp_path / "pair.npz"
+    built = []
+
+    def build() -> _Pair:
+        built.append(1)
+        return _Pair(big=np.arange(12, dtype=np.uint8).reshape(3, 4), small=np.array([len(built)]))
+
+    first = cached_arrays(path, _Pair, build, mapped=("big",))
+    again = cached_arrays(path, _Pair, build, mapped=("big",))
+    assert len(built) == 1 and isinstance(again.big, np.memmap) and again.small[0] == 1
+    np.testing.assert_array_equal(again.big, first.big)
+    (tmp_path / "pair.big.npy").unlink()
+    assert cached_arrays(path, _Pair, build, mapped=("big",)).small[0] == 2 and len(built) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pair.big.npy", "pair.npz"]

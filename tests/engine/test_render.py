@@ -85,3 +85,22 @@ def test_a_short_talking_template_falls_back_to_the_parametric_mouth(
     frame = man_frames[index]
     opened = renderer.render(frame.copy(), tracks.points[index], len(OPENINGS) - 1)
     assert np.abs(opened.astype(int) - frame).max() > 40
+
+
+def test_the_bank_and_its_looks_come_from_the_template_cache(man_prepared: PreparedTemplate, man_tracks: Tracks,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second job on a template neither rebuilds its bank nor measures its crops again, and reads the crops
+    through a memory map instead of loading them whole."""
+    from facecast.engine.render import mouthbank
+
+    first = own_mouth_renderer(man_prepared, man_tracks, _plan())
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("the cache was not used")
+
+    monkeypatch.setattr(mouthbank, "build_bank", refuse)
+    monkeypatch.setattr(mouthbank, "measure_looks", refuse)
+    again = own_mouth_renderer(man_prepared, man_tracks, _plan())
+    assert isinstance(again.bank.crops, np.memmap)
+    np.testing.assert_array_equal(again.bank.crops, first.bank.crops)
+    np.testing.assert_array_equal(again.chosen, first.chosen)

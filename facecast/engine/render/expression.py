@@ -20,6 +20,7 @@ from ..landmarks import (
     mouth_width,
 )
 
+LOOKS_VERSION = 1           # what measure_looks measures: bump when it changes, cached measures are then retaken
 # Mesh points of the eyelids (upper, lower) and eye corners, per eye.
 _EYES = ((159, 145, 33, 133), (386, 374, 362, 263))
 REST_OPENING = 0.03         # frames with a smaller inner-lip gap (face heights) show the rest pose
