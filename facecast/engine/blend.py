@@ -112,19 +112,35 @@ def _frame_to_grid(region: Region, size: tuple[int, int], small: tuple[int, int]
     return np.array([[kx, 0, (0.5 - region.x0) * kx - 0.5], [0, ky, (0.5 - region.y0) * ky - 0.5], [0, 0, 1]])
 
 
+ColourStats = tuple[np.ndarray, np.ndarray]  # per-channel mean and standard deviation
+_MIN_STATS_PIXELS = 24  # fewer pixels under the mask than this: no statistics, the colour is left as it is
+
+
+def masked_colour(image: np.ndarray, weight: np.ndarray) -> ColourStats | None:
+    """Per-channel mean and spread of `image` where `weight` is above one half; None over too few pixels."""
+    inside = cv2.compare(weight, 0.5, cv2.CMP_GT)
+    if cv2.countNonZero(inside) < _MIN_STATS_PIXELS:
+        return None
+    mean, std = cv2.meanStdDev(image, mask=inside)
+    return mean.reshape(-1), std.reshape(-1)
+
+
+def colour_table(source: ColourStats, reference: ColourStats) -> np.ndarray:
+    """Lookup table (for cv2.LUT) shifting colours with `source`'s mean and spread to `reference`'s."""
+    gain = np.clip((reference[1] + 1e-3) / (source[1] + 1e-3), 0.8, 1.25)
+    levels = np.arange(256, dtype=np.float32)[:, None]
+    table = np.clip((levels - source[0]) * gain + reference[0] + 0.5, 0, 255).astype(np.uint8)  # [256, 3]
+    return table.reshape(256, 1, 3)
+
+
 def match_colour(source: np.ndarray, reference: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Shift `source`'s per-channel colour mean and spread (where `weight` is above one half) to those of
     `reference`, applied as a lookup table: two masked statistics passes and one table pass per frame.
     """
-    inside = cv2.compare(weight, 0.5, cv2.CMP_GT)
-    if cv2.countNonZero(inside) < 90:
+    source_stats, reference_stats = masked_colour(source, weight), masked_colour(reference, weight)
+    if source_stats is None or reference_stats is None:
         return source
-    src_mean, src_std = (values.reshape(-1) for values in cv2.meanStdDev(source, mask=inside))
-    ref_mean, ref_std = (values.reshape(-1) for values in cv2.meanStdDev(reference, mask=inside))
-    gain = np.clip((ref_std + 1e-3) / (src_std + 1e-3), 0.8, 1.25)
-    levels = np.arange(256, dtype=np.float32)[:, None]
-    table = np.clip((levels - src_mean) * gain + ref_mean + 0.5, 0, 255).astype(np.uint8)  # [256, 3]
-    return cv2.LUT(source, table.reshape(256, 1, 3))
+    return cv2.LUT(source, colour_table(source_stats, reference_stats))
 
 
 def lower_face_mask_full(points: np.ndarray, shape: tuple[int, int], margin: float = 0.08) -> np.ndarray:

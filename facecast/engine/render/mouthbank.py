@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..blend import blend_warped, feathered_mask, lower_face_polygon, match_colour
+from ..blend import ColourStats, blend_warped, colour_table, feathered_mask, lower_face_polygon, masked_colour
 from ..files import cached_arrays
 from ..landmarks import (
     CHIN,
@@ -55,6 +55,7 @@ MIN_SPEECH_LIKE = 40      # fewer speech-like crops than this: the parametric mo
 _NOT_SPEECH_COST = 1e3    # crops that do not look like speech are never chosen while CANDIDATES others exist
 BANK_VERSION = 3          # the cache's layout and content: bump when build_bank changes
 _BOUNDARY = [98, 327, 2, 205, 425, 50, 280, 187, 411, 123, 352, 132, 361, 58, 288, 93, 323]
+_STATS_STEP = 2           # the frame's skin colour is measured on every 2nd pixel of the crop grid
 _EDGE = 2                 # crop border (pixels) never blended: nothing was warped in from beyond it
 _MOUTH_AND_CHIN = sorted(set(OUTER_LIPS + INNER_LIPS + [i for i, _ in CHIN_LINE + CHIN_SIDES]))
 
@@ -246,6 +247,7 @@ class MouthBankRenderer:
         self.chosen = chosen
         self.plan = plan
         self.targets = target_openings(bank, plan, allowed)
+        self._crop_colours: dict[int, ColourStats | None] = {}  # bank entry -> its skin colour
 
     @classmethod
     def build(cls, bank: MouthBank, allowed: np.ndarray, tracks: Tracks, plan: MouthPlan,
@@ -289,18 +291,38 @@ class MouthBankRenderer:
         polygon = np.concatenate([lower_face_polygon(here), lower_face_polygon(crop_points)])
         weight = feathered_mask(polygon, whole, feather_px=0.06 * fh)
         weight[:, :_EDGE], weight[:, -_EDGE:], weight[:_EDGE], weight[-_EDGE:] = 0, 0, 0, 0
-        # Colour statistics from skin only: the lower face without the lips, whose content differs on purpose.
-        current = cv2.warpAffine(frame, to_canon, (width, height), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REPLICATE)
-        lips = np.concatenate([here[OUTER_LIPS], crop_points[OUTER_LIPS]])
-        skin = np.clip(feathered_mask(polygon, whole, 0) - feathered_mask(lips, whole, 0.1 * fh), 0, 1)
-        fitted = match_colour(fitted, current, skin)
+        table = self._colour_table(frame, to_canon, here, entry)
+        if table is not None:
+            fitted = cv2.LUT(fitted, table)
         # Fine-tune the pasted mouth to the planned opening: a small warp of the person's real mouth.
         fitted_points = here.copy()
         fitted_points[_MOUTH_AND_CHIN] = crop_points[_MOUTH_AND_CHIN]
         tuned = draw_mouth(fitted, fitted_points, float(self.targets[index]) - CLOSED_GAP,
                            float(self.plan.width[index]) * 0.3, 0.0, paint_below_gap=0.012)
         return tuned, weight
+
+
+    def _colour_table(self, frame: np.ndarray, to_canon: np.ndarray, here: np.ndarray,
+                      entry: int) -> np.ndarray | None:
+        """Lookup table bringing the crop's skin colour to this frame's, each measured on its own lower face
+        without the lips (whose content differs on purpose). A crop's figures are taken once; the frame's on
+        a grid of half the crop's resolution, which gives the same means for a quarter of the work."""
+        if entry not in self._crop_colours:
+            crop, crop_points = self.bank.crops[entry], self.bank.points[entry]
+            self._crop_colours[entry] = masked_colour(crop, skin_weight(crop_points, crop.shape[1::-1]))
+        height, width = self.bank.crops.shape[1:3]
+        size = (-(-width // _STATS_STEP), -(-height // _STATS_STEP))
+        current = cv2.warpAffine(frame, to_canon / _STATS_STEP, size, flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+        source, reference = self._crop_colours[entry], masked_colour(current, skin_weight(here / _STATS_STEP, size))
+        return None if source is None or reference is None else colour_table(source, reference)
+
+
+def skin_weight(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Where the colour of the lower face is measured: inside it, away from the lips; on a (width, height) grid."""
+    region = Region(0, 0, *size)
+    lips = feathered_mask(points[OUTER_LIPS], region, 0.1 * face_height(points))
+    return np.clip(feathered_mask(lower_face_polygon(points), region, 0) - lips, 0, 1)
 
 
 def own_mouth_renderer(prepared: PreparedTemplate, tracks: Tracks, plan: MouthPlan,
