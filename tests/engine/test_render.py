@@ -9,11 +9,11 @@ import pytest
 
 from facecast.engine.blend import lower_face_mask_full
 from facecast.engine.landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, mouth_opening
-from facecast.engine.motion import MouthPlan
+from facecast.engine.motion import TYPICAL_OPENING, MouthPlan
 from facecast.engine.options import TrackingOptions
 from facecast.engine.render.base import MouthRenderer
 from facecast.engine.pipeline import prepare_template
-from facecast.engine.render.mouthbank import MIN_SPEECH_LIKE, own_mouth_renderer
+from facecast.engine.render.mouthbank import MIN_SPEECH_LIKE, MouthBank, own_mouth_renderer, target_openings
 from facecast.engine.render.parametric import ParametricRenderer
 from facecast.engine.results import PreparedTemplate
 from facecast.engine.tracking import Tracks, track_frames
@@ -69,6 +69,22 @@ def test_mouth_bank_draws_into_the_frame_it_is_given(man_prepared: PreparedTempl
     frame = man_frames[0].copy()
     drawn = own_mouth_renderer(man_prepared, man_tracks, _plan()).render(frame, man_tracks.points[0], 2)
     assert drawn is frame and np.abs(drawn.astype(int) - man_frames[0]).max() > 40
+
+
+def test_mouthbank_targets_shut_the_lips_only_where_a_closure_covers_the_frame() -> None:
+    """The plan's opening already carries its press: a frame at a closure's edge keeps that opening (scaled to
+    the person's range once, not closed a second time); a frame the closure covers shows the closed mouth."""
+    count = 50
+    bank = MouthBank(crops=np.zeros((count, 1, 1, 3), np.uint8), points=np.zeros((count, 478, 2), np.float32),
+                     openings=np.linspace(0.0, 0.1, count, dtype=np.float32), widths=np.zeros(count, np.float32),
+                     poses=np.zeros((count, 2), np.float32), sharpness=np.ones(count, np.float32),
+                     reference=np.zeros((478, 2), np.float32))
+    opening = TYPICAL_OPENING / 2
+    plan = MouthPlan(opening=np.array([2 * opening, opening, 0.0], np.float32), width=np.zeros(3, np.float32),
+                     press=np.array([0.0, 0.75, 1.0], np.float32))
+    low, high = np.percentile(bank.openings, [2, 98])
+    targets = target_openings(bank, plan, np.ones(count, bool))
+    np.testing.assert_allclose(targets, [high, (low + high) / 2, low], rtol=1e-5)
 
 
 def test_a_short_talking_template_falls_back_to_the_parametric_mouth(
