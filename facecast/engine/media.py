@@ -350,7 +350,9 @@ def pingpong_indices(frame_count: int, count: int, start: int = 0) -> Iterator[i
 def iter_pingpong_frames(path: Path, info: MediaInfo, count: int, start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
     """Yield `count` (template_index, frame) pairs playing the template forward then backward, so long audio
     never jump-cuts. Memory stays bounded: backward runs are decoded in chunks from the keyframe before each
-    chunk and yielded reversed; at most one chunk (about 128 MB of frames) is held.
+    chunk and yielded reversed; at most one chunk (about 128 MB of frames) is held. The first chunk of a
+    backward run is the end of the forward run before it, kept as it went by: a template with one keyframe
+    would otherwise be decoded from its start again for it.
     """
     path = Path(path)
     n = info.frame_count
@@ -362,11 +364,14 @@ def iter_pingpong_frames(path: Path, info: MediaInfo, count: int, start: int = 0
     chunk = _chunk_frames(info)
     with decoding(path) as container:
         reader = _CfrReader(path, info, container)
+        tail: dict[int, np.ndarray] = {}  # the end of the last forward run, where the next backward run starts
         remaining, position = count, start % (2 * (n - 1))
         while remaining > 0:
             if position < n - 1:  # forward run from `position` up to n-1
                 stop = min(n, position + remaining)
                 for index, rgb in reader.frames(position, stop):
+                    if index >= n - 1 - chunk:
+                        tail[index] = rgb.copy()  # a copy: the caller may draw into the frame it is given
                     yield index, rgb
                 remaining -= stop - position
                 position = stop
@@ -375,7 +380,11 @@ def iter_pingpong_frames(path: Path, info: MediaInfo, count: int, start: int = 0
                 bottom = max(0, top - remaining + 1)
                 for hi in range(top + 1, bottom, -chunk):
                     lo = max(bottom, hi - chunk)
-                    frames = list(reader.frames(lo, hi))
+                    if all(index in tail for index in range(lo, hi)):  # kept: no decoding from the keyframe
+                        frames = [(index, tail[index]) for index in range(lo, hi)]
+                    else:
+                        frames = list(reader.frames(lo, hi))
+                    tail.clear()
                     for index, rgb in reversed(frames):
                         yield index, rgb
                     del frames

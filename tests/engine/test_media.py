@@ -229,6 +229,24 @@ def test_pingpong_memory_is_bounded(two_second_clip, monkeypatch):
     assert peak < 24 * frame_bytes < info.frame_count * frame_bytes  # one 16-frame chunk, not the template
 
 
+def test_a_backward_run_starts_from_the_kept_end_of_the_forward_run(two_second_clip, monkeypatch):
+    """The frames the backward run shows first were just shown going forward: they are not decoded again."""
+    info = probe(two_second_clip)
+    n, chunk = info.frame_count, 16
+    monkeypatch.setattr(media, "_MAX_CHUNK_FRAMES", chunk)
+    decoded_runs = []
+    decode = media._CfrReader.frames
+
+    def recorded(reader, first, stop):
+        decoded_runs.append((first, stop))
+        yield from decode(reader, first, stop)
+
+    monkeypatch.setattr(media._CfrReader, "frames", recorded)
+    assert len(list(iter_pingpong_frames(two_second_clip, info, 2 * n - 1))) == 2 * n - 1
+    assert decoded_runs[0] == (0, n) and (n - 1 - chunk, n - 1) not in decoded_runs
+    assert decoded_runs[1] == (n - 1 - 2 * chunk, n - 1 - chunk)
+
+
 # ---- audio -----------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
