@@ -9,8 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_support import (AsJson, Quiet, Verbose, echo_result, fail, importing_the_landmarker, run_or_exit, run_with_progress,
-                          setup_logging)
+from .cli_support import AsJson, Quiet, Verbose, echo_result, fail, run_or_exit, run_with_progress, setup_logging
 from .cli_options import OptionValues, option_flags, options_or_exit
 from .engine.options import GenerateOptions, TrackingOptions
 from .engine.progress import CancelToken
@@ -35,16 +34,15 @@ def generate(
 ) -> None:
     """Lip-sync speech onto a template and write an MP4, then measure its lip-sync (the quality gate)."""
     from .engine.pipeline import generate as run_generate
-    from .engine.quality import gate_or_raise
+    from .engine.quality import RenderedSample, gate_or_raise
 
     setup_logging(verbose)
-    options, cancel = options_or_exit(GenerateOptions, option_values), CancelToken()
+    options, cancel, sample = options_or_exit(GenerateOptions, option_values), CancelToken(), RenderedSample()
     started = time.monotonic()
     result = run_with_progress(lambda report: run_generate(template, audio, output, options, cache_dir=cache_dir,
-                                                           progress=importing_the_landmarker(report), cancel=cancel),
-                               quiet)
+                                                           progress=report, cancel=cancel, sample=sample), quiet)
     render_s = time.monotonic() - started
-    quality = run_or_exit(lambda: gate_or_raise(result.output, options.quality, render_s))
+    quality = run_or_exit(lambda: gate_or_raise(result.output, options.quality, render_s, sample=sample))
     echo_result([f"wrote {result.output} ({result.duration_s:.2f} s, {result.width}x{result.height} @ "
                  f"{result.fps:g} fps, {result.renderer})", quality.summary()],
                 {**result.as_dict(), "render_s": round(render_s, 3), "quality": quality.as_dict()}, as_json)

@@ -65,20 +65,6 @@ def run_with_progress(work: Callable[[Callable[[str, int, int], None]], T], quie
         return run_or_exit(lambda: work(report))
 
 
-def importing_the_landmarker(report: Callable[[str, int, int], None]) -> Callable[[str, int, int], None]:
-    """`report`, which also starts importing mediapipe, for the gate's landmarker, once the first frame is
-    rendered: earlier, the import's Python work holds up the setup of the stages (about 0.2 s); while frames
-    stream it takes the time they leave over."""
-    from .engine.landmarks import import_mediapipe_in_background
-
-    def forward(stage: str, done: int, total: int) -> None:
-        if stage == "rendering" and done == 1:
-            import_mediapipe_in_background()
-        report(stage, done, total)
-
-    return forward
-
-
 def echo_result(lines: list[str], data: dict, as_json: bool) -> None:
     """A finished command's result: `lines` for people, or `data` as JSON with --json."""
     if as_json:

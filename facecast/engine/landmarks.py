@@ -194,19 +194,3 @@ def _merge_boxes(boxes: list[FaceBox]) -> list[FaceBox]:
 def shared_landmarker() -> Landmarker:
     """One landmarker per process: importing mediapipe and loading its models costs about 0.6 s of CPU."""
     return Landmarker()
-
-
-def import_mediapipe_in_background() -> None:
-    """Import mediapipe (most of a landmarker's load: 0.5 s of CPU, matplotlib included) on a low-priority
-    thread, for a caller that needs a landmarker only after other work: the CLI measures lip-sync once the
-    video is written, and the import then takes time the video's stages leave over instead of adding to the
-    wait. The import prints nothing, so stderr stays open; Landmarker() later sets up its models muted."""
-    from .stages import yield_to_the_encoder
-
-    def load() -> None:
-        yield_to_the_encoder()
-        import mediapipe  # noqa: F401 - Python's import lock makes a second importer wait for this one
-
-    # Not a daemon: a process that ends early (bad input) waits for the import rather than finalising Python
-    # while mediapipe's native modules are half loaded, which can crash it on the way out.
-    threading.Thread(target=load, name="facecast-import-mediapipe").start()

@@ -12,6 +12,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from .stages import frames_for_the_encoder, in_thread, one_opencv_thread
 from .still import animate_still
 from .template_cache import MiddleFrame, TemplateCache, cache_key, content_hash
 from .tracking import Tracks, template_summary, track_frames
+
+if TYPE_CHECKING:
+    from .quality import RenderedSample
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +78,7 @@ def generate(
     cancel: CancelToken = NEVER_CANCELED,
     subtitles: Sequence[SubtitleCue] = (),
     frame_hook: FrameHook | None = None,
+    sample: RenderedSample | None = None,
 ) -> GenerateResult:
     """Lip-sync `audio` onto `template` and write an MP4; the output file appears only when complete.
 
@@ -89,6 +94,8 @@ def generate(
         subtitles: cues written as a soft (player-selectable) subtitle track.
         frame_hook: called as frame_hook(frame, time_s) on every finished frame before encoding, e.g. to
             burn subtitles in; returns the frame to encode.
+        sample: takes the quality gate's frames as they are written (quality.RenderedSample), for
+            quality.measure_quality(output, sample=sample) once this returns.
     Returns:
         GenerateResult with the output's duration, size, fps and the renderer used.
     Raises:
@@ -106,14 +113,20 @@ def generate(
     renderer = choose_renderer(prepared, tracks, plan, options.render, options.encode.start_frame, clip)
     # Decode, render and encode overlap: each of the first two runs in its own thread (see stages.py).
     frames = in_thread(_template_frames(prepared, info, tracks, frame_count, options), "decode")
-    rendered = in_thread(_rendered(frames, renderer, frame_hook, fps, cancel), "render",
+    rendered = in_thread(_rendered(frames, renderer, frame_hook, fps, cancel, sample), "render",
                          frames_for_the_encoder(prepared.facts.width, prepared.facts.height))
     width, height = output_size(prepared.facts.width, prepared.facts.height, options.encode.max_height)
     logger.info("generating %s: %d frames at %.3f fps, %dx%d, renderer %s", output.name, frame_count, fps, width,
                 height, renderer.name)
     with single_threaded_blas(), one_opencv_thread(), atomic_output(output) as temporary, contextlib.closing(rendered):
-        with VideoWriter(temporary, width, height, fps, clip, options.encode, subtitles, frame_count) as writer:
-            _encode(rendered, writer, frame_count, progress, cancel)
+        try:
+            if sample is not None:
+                sample.begin(frame_count, fps)
+            with VideoWriter(temporary, width, height, fps, clip, options.encode, subtitles, frame_count) as writer:
+                _encode(rendered, writer, frame_count, progress, cancel)
+        finally:
+            if sample is not None:
+                sample.close()
     return GenerateResult(output=output, duration_s=frame_count / fps, frame_count=frame_count, width=width,
                           height=height, fps=fps, renderer=renderer.name)
 
@@ -189,8 +202,10 @@ def _template_frames(prepared: PreparedTemplate, info: MediaInfo, tracks: Tracks
 
 
 def _rendered(frames: Iterator[tuple[np.ndarray, np.ndarray | None]], renderer: MouthRenderer,
-              frame_hook: FrameHook | None, fps: float, cancel: CancelToken) -> Iterator[np.ndarray]:
-    """Each template frame with the planned mouth drawn in (where a face was tracked), then the hook.
+              frame_hook: FrameHook | None, fps: float, cancel: CancelToken,
+              sample: RenderedSample | None) -> Iterator[np.ndarray]:
+    """Each template frame with the planned mouth drawn in (where a face was tracked), then the hook; the
+    gate's sample takes its frames here.
 
     A batch renderer gets its frames in chunks of its batch size; the others one at a time.
     """
@@ -203,6 +218,8 @@ def _rendered(frames: Iterator[tuple[np.ndarray, np.ndarray | None]], renderer: 
             for frame in _render_chunk(renderer, batch, chunk, index):
                 if frame_hook is not None:
                     frame = frame_hook(frame, index / fps)
+                if sample is not None:
+                    sample.offer(index, frame)
                 index += 1
                 yield frame
 

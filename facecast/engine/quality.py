@@ -6,25 +6,35 @@ tracked: windows of a couple of seconds spread over the video, every other frame
 before each window while the frames before them are tracked. The tracked share shrinks with the length of
 the video so that the check stays near a tenth of the render time; short videos are measured on a fixed
 minimum of frames, below which r says little, spread over the whole video.
+
+A video being generated is measured on its way to the file instead (RenderedSample): the same frames are
+copied as they go to the encoder and tracked alongside the render, so the figures are ready with the file and
+nothing is decoded again.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import queue
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .errors import LowSyncQualityError
-from .evaluate import (envelope_db, opening_travel, sample_windows, sampled_openings, silence_closure_at,
-                       sound_digest, speech_levels, sync_correlation_at)
+from .errors import FaceTooSmallError, NoFaceError
+from .evaluate import (SampledOpenings, envelope_db, opening_travel, sample_windows, sampled_openings,
+                       silence_closure_at, sound_digest, speech_levels, sync_correlation_at)
 from .landmarks import shared_landmarker
-from .options import QualityOptions
+from .options import QualityOptions, TrackingOptions
 from .results import QualityReport
+from .stages import yield_to_the_encoder
+from .tracking import track_frames
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +44,8 @@ MIN_TRACKED = 20       # frames tracked at least: spread over a short video, the
                        # with their sound 300 ms early or 400 ms late as surely as 40 frames did
 SHORT_STRIDE = (2, 4)  # a short video's sample takes one frame in 2 to 4, to cover as much of it as it can
 MAX_TRACKED = 400      # enough for a stable r however long the video
+SAMPLE_QUEUE = 8       # rendered frames waiting for the gate's tracker; the render waits when it is further behind
+SAMPLE_MAX_HEIGHT = 1280  # taller frames are tracked on a smaller copy (the opening is a ratio: scale-free)
 
 
 class SoundMemo:
@@ -57,8 +69,97 @@ class SoundMemo:
         return levels
 
 
-def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
-                    render_s: float | None = None, sound: SoundMemo | None = None) -> QualityReport:
+class RenderedSample:
+    """The gate's sample of a video being generated, taken from its frames on their way to the encoder.
+
+    generate() calls begin() once it knows the length, offer() with every finished frame (from its render
+    thread) and close() when done. The wanted frames are copied and tracked on a thread of their own at the
+    feeding stages' priority, so the tracking uses time the encoder leaves over and the figures are ready
+    when the file is. The frames are the encoder's input, subtitles burned in included: what the file shows,
+    before compression.
+    """
+
+    def __init__(self) -> None:
+        self._frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=SAMPLE_QUEUE)
+        self._wanted: frozenset[int] = frozenset()
+        self._taken: list[int] = []
+        self._tracked: np.ndarray | BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._fps, self._frame_count = 0.0, 0
+        self._ended, self._closed, self._waited_s = False, False, 0.0
+        self.busy_s = 0.0  # wall time the tracker spent on frames, not waiting for them
+
+    def begin(self, frame_count: int, fps: float) -> None:
+        self._wanted = frozenset(index for window in gate_windows(frame_count, fps) for index in window)
+        self._fps, self._frame_count = fps, frame_count
+        self._thread = threading.Thread(target=self._track, name="facecast-gate", daemon=True)
+        self._thread.start()
+
+    def offer(self, index: int, frame: np.ndarray) -> None:
+        """Keep a copy of frame `index` when the gate wants it (waits while the tracker is SAMPLE_QUEUE behind)."""
+        if index not in self._wanted or self._thread is None:
+            return
+        scale = min(1.0, SAMPLE_MAX_HEIGHT / frame.shape[0])
+        copy = frame.copy() if scale == 1.0 else cv2.resize(frame, None, fx=scale, fy=scale,
+                                                             interpolation=cv2.INTER_AREA)
+        self._taken.append(index)
+        self._put(copy)
+
+    def close(self) -> None:
+        """No more frames: the tracker finishes what it has (also after a failed or canceled render)."""
+        if not self._ended:
+            self._ended = True
+            self._put(None)
+
+    def openings(self) -> SampledOpenings:
+        """The raw openings of the frames offered; waits for the tracker. Raises what the tracker raised."""
+        self.close()
+        if self._thread is not None:
+            self._thread.join()
+        if isinstance(self._tracked, BaseException):
+            raise self._tracked
+        times = (np.asarray(self._taken, dtype=np.float64) + 0.5) / max(self._fps, 1e-6)
+        openings = self._tracked if self._tracked is not None else np.full(len(self._taken), np.nan)
+        return SampledOpenings(times, openings, self._frame_count)
+
+    def _put(self, item: np.ndarray | None) -> None:
+        while self._thread is not None and self._thread.is_alive():
+            try:
+                self._frames.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _track(self) -> None:
+        yield_to_the_encoder()
+        started = time.monotonic()
+        try:
+            shared_landmarker()  # loaded while the first frames render, where a process has none yet; not counted
+            started = time.monotonic()
+            self._tracked = track_frames(self._frames_until_closed(), len(self._wanted),
+                                         TrackingOptions(smoothing=0.0), name="the rendered video").openings()
+        except (NoFaceError, FaceTooSmallError):
+            self._tracked = None  # no face seen: the figures are unknown and the video does not pass
+        except BaseException as error:  # noqa: BLE001 - raised again by openings() in the caller's thread
+            self._tracked = error
+        finally:
+            for _ in self._frames_until_closed():  # after an error: take the rest, so the render never waits
+                pass
+        self.busy_s = time.monotonic() - started - self._waited_s
+
+    def _frames_until_closed(self) -> Iterator[np.ndarray]:
+        while not self._closed:
+            waiting = time.monotonic()
+            frame = self._frames.get()
+            self._waited_s += time.monotonic() - waiting
+            if frame is None:
+                self._closed = True
+                return
+            yield frame
+
+
+def measure_quality(video: Path, options: QualityOptions = QualityOptions(), render_s: float | None = None,
+                    sound: SoundMemo | None = None, sample: RenderedSample | None = None) -> QualityReport:
     """Lip-sync figures of a finished video against its own audio track, from a sample of its frames.
 
     Args:
@@ -67,28 +168,31 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(),
         render_s: how long the render took, to report what the check cost next to it (loading the face
             models, once per process, is not counted).
         sound: where the videos of one batch share their sound track's analysis.
+        sample: the frames generate() sampled while writing `video` (else they are decoded from it). Its
+            tracking ran alongside the render: the time it spent on frames is counted in measure_s.
     Returns:
         The report; `passed` is False when no face was found in the sample, since sync is then unknown.
     """
-    shared_landmarker()  # loaded once per process; not counted, a worker pays it once for all its videos
+    if sample is None:
+        shared_landmarker()  # loaded once per process; not counted, a worker pays it once for all its videos
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facecast-gate-audio") as pool:
         speech = pool.submit(sound.levels if sound else speech_levels, video)  # beside the frames: neither waits
-        sample = sampled_openings(video, gate_windows)
+        taken = sample.openings() if sample is not None else sampled_openings(video, gate_windows)
         samples, level = speech.result()
-    times, openings = sample.times, sample.openings
+    times, openings = taken.times, taken.openings
     envelope = envelope_db(samples, level)
     r, lag = sync_correlation_at(times, openings, envelope)
     _, offset = sync_correlation_at(times, openings, envelope, OFFSET_SEARCH_MS)
     closed, _ = silence_closure_at(times, openings, samples, level)
     travel = opening_travel(openings)
     valid = openings[~np.isnan(openings)]
-    measure_s = time.monotonic() - started
+    measure_s = time.monotonic() - started + (sample.busy_s if sample is not None else 0.0)
     report = QualityReport(
         sync_r=_finite(r), sync_lag_ms=_finite(lag), offset_ms=_finite(offset), closed_in_silence=_finite(closed),
         travel=_finite(travel),
         face_coverage=float(len(valid) / max(len(openings), 1)), frames_measured=len(openings),
-        frame_count=sample.frame_count, measure_s=measure_s,
+        frame_count=taken.frame_count, measure_s=measure_s,
         cost_ratio=measure_s / render_s if render_s else None, min_sync_r=options.min_sync_r,
         max_offset_ms=options.max_offset_ms,
         passed=r >= options.min_sync_r and abs(offset) <= options.max_offset_ms)  # False for NaN
@@ -111,14 +215,14 @@ def tracked_count(frame_count: int) -> int:
     return int(np.clip(TRACKED_SHARE * frame_count, MIN_TRACKED, MAX_TRACKED))
 
 
-def gate_or_raise(video: Path, options: QualityOptions = QualityOptions(),
-                  render_s: float | None = None, sound: SoundMemo | None = None) -> QualityReport:
+def gate_or_raise(video: Path, options: QualityOptions = QualityOptions(), render_s: float | None = None,
+                  sound: SoundMemo | None = None, sample: RenderedSample | None = None) -> QualityReport:
     """measure_quality, then apply options.action: a failing video is removed and LowSyncQualityError raised.
 
     Raises:
         LowSyncQualityError: the video is below min_sync_r and the action is "fail".
     """
-    report = measure_quality(video, options, render_s, sound)
+    report = measure_quality(video, options, render_s, sound, sample)
     if report.passed or options.action == "review":
         return report
     Path(video).unlink(missing_ok=True)

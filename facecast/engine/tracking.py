@@ -113,14 +113,14 @@ def track_frames(
     follower = _FaceFollower(landmarker, options)
     points: list[np.ndarray] = []
     present: list[bool] = []
-    with landmarker.lock:
-        for index, frame in enumerate(frames):
-            cancel.raise_if_canceled()
+    for index, frame in enumerate(frames):
+        cancel.raise_if_canceled()
+        with landmarker.lock:  # per frame: a caller that waits for its frames (the gate) holds nobody up
             found = follower.step(frame)
-            present.append(found is not None)
-            points.append(found if found is not None else np.full((478, 2), np.nan, np.float32))
-            if index % 10 == 0:
-                progress("tracking", index + 1, total)
+        present.append(found is not None)
+        points.append(found if found is not None else np.full((478, 2), np.nan, np.float32))
+        if index % 10 == 0:
+            progress("tracking", index + 1, total)
     progress("tracking", len(points), len(points))
     if not any(present):
         raise NoFaceError(f"no face in any of the {len(points)} frames of {name}; use a template that shows one face")

@@ -28,6 +28,7 @@ from .tenants import SYSTEM
 
 if TYPE_CHECKING:
     from facecast.engine import GenerateOptions, GenerateResult, PreparedTemplate
+    from facecast.engine.quality import RenderedSample
     from facecast.voice import SynthesizedSpeech
 
 log = logging.getLogger("facecast.worker")
@@ -317,7 +318,7 @@ class JobRunner:
 
     def _video(self, job: Job, lease: Lease) -> dict[str, Any]:
         from facecast.engine import generate
-        from facecast.engine.quality import SoundMemo, gate_or_raise
+        from facecast.engine.quality import RenderedSample, SoundMemo, gate_or_raise
 
         template = self.library.get_template(SYSTEM, job.template_id or "")
         if template.status == "failed" or template.source_key is None:
@@ -326,17 +327,18 @@ class JobRunner:
         staged = self._scratch(job) / f"{job.id}.mp4"
         options = job.options.generate_options(self.settings.limits())
         clip = self._audio(job, lease) if job.text is None else None
-        started = time.monotonic()
+        started, sample = time.monotonic(), RenderedSample()  # the gate's frames, tracked while they render
         if clip is None:
-            outcome, subtitles = self._say(job, lease, prepared, staged, options)
+            outcome, subtitles = self._say(job, lease, prepared, staged, options, sample)
         else:
             lease.stage = "rendering"
-            outcome = generate(prepared, clip, staged, options, progress=lease.report, cancel=lease.cancel)
+            outcome = generate(prepared, clip, staged, options, progress=lease.report, cancel=lease.cancel,
+                               sample=sample)
             subtitles = {}
         render_s = time.monotonic() - started
         lease.stage = "checking"
         sound = self._shared(f"sound:{job.batch_id}", SoundMemo) if job.batch_id else None  # one analysis a batch
-        quality = gate_or_raise(staged, options.quality, render_s, sound)  # quality_action=fail raises: nothing stored
+        quality = gate_or_raise(staged, options.quality, render_s, sound, sample)  # action=fail raises: nothing stored
         thumb_staged = staged.with_suffix(".jpg")
         has_thumb = _first_frame_jpeg(staged, thumb_staged)
         size = self.storage.put(f"outputs/{job.id}.mp4", staged)  # atomic: the key holds all of it or nothing
@@ -363,8 +365,8 @@ class JobRunner:
         return prepare_template(source, cache_dir=self.cache_dir, limits=self.settings.limits(), progress=lease.report,
                                 cancel=lease.cancel)
 
-    def _say(self, job: Job, lease: Lease, prepared: PreparedTemplate, staged: Path,
-             options: GenerateOptions) -> tuple[GenerateResult, dict[str, Any]]:
+    def _say(self, job: Job, lease: Lease, prepared: PreparedTemplate, staged: Path, options: GenerateOptions,
+             sample: RenderedSample) -> tuple[GenerateResult, dict[str, Any]]:
         """A text job through the voice layer's text-to-video path, with this host's speech cache plugged in;
         its SRT and WebVTT files are stored beside the video."""
         from facecast.voice.burn import SubtitleStyle
@@ -377,7 +379,7 @@ class JobRunner:
                              srt_path=srt, vtt_path=vtt, burn=SubtitleStyle() if mode == "burn" else None,
                              soft=mode == "soft")
         said = say_to_video(request, speech=lambda: self._speech(job, lease), progress=lease.report,
-                            cancel=lease.cancel)
+                            cancel=lease.cancel, sample=sample)
         srt_key, vtt_key = subtitle_keys(job.id)
         self.storage.put(srt_key, srt)
         self.storage.put(vtt_key, vtt)

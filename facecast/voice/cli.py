@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from facecast.cli_options import OptionValues, option_flags
-from facecast.cli_support import AsJson, Quiet, echo_result, fail, importing_the_landmarker, run_or_exit, run_with_progress
+from facecast.cli_support import AsJson, Quiet, echo_result, fail, run_or_exit, run_with_progress
 from facecast.engine.options import GenerateOptions, QualityOptions
 from facecast.engine.optionspec import build_options
 
@@ -77,7 +77,7 @@ def say(
 ) -> None:
     """Speak a text with a voice and lip-sync it onto a template; writes the MP4 and its subtitles."""
     from .burn import SubtitleStyle
-    from facecast.engine.quality import gate_or_raise
+    from facecast.engine.quality import RenderedSample, gate_or_raise
 
     from .say import SayRequest, say_to_video
 
@@ -102,9 +102,10 @@ def say(
         soft=subtitles == "soft",
     ))
     started = time.monotonic()
-    result = run_with_progress(lambda report: say_to_video(request, progress=importing_the_landmarker(report)), quiet)
+    sample = RenderedSample()
+    result = run_with_progress(lambda report: say_to_video(request, progress=report, sample=sample), quiet)
     render_s = time.monotonic() - started
-    quality = run_or_exit(lambda: gate_or_raise(result.video.output, quality_options, render_s))
+    quality = run_or_exit(lambda: gate_or_raise(result.video.output, quality_options, render_s, sample=sample))
     if timings is not None:
         write_timings(timings, result.phonemes, result.words)
     echo_result([f"wrote {result.video.output} ({result.duration_s:.2f} s, {len(result.phonemes)} phonemes), "

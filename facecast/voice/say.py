@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facecast.engine.options import GenerateOptions
 from facecast.engine.progress import NEVER_CANCELED, CancelToken, Progress, no_progress
@@ -20,6 +21,9 @@ from facecast.engine.speech_types import AudioClip, PhonemeTiming, WordTiming
 from .base import DEFAULT_VOICE, SynthesisOptions, SynthesizedSpeech, VoiceConfig, synthesize_stream, write_speech
 from .burn import SubtitleStyle, burn_hook
 from .subtitles import Cue, CueOptions, build_cues, soft_track, write_srt, write_vtt
+
+if TYPE_CHECKING:
+    from facecast.engine.quality import RenderedSample
 
 SpeechSource = Callable[[], SynthesizedSpeech]  # the request's text already spoken, e.g. from a cache
 
@@ -62,6 +66,7 @@ def say_to_video(
     cache_dir: Path | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELED,
+    sample: RenderedSample | None = None,
 ) -> SayResult:
     """Speak request.text and lip-sync it onto request.template, with the subtitles the request asks for.
 
@@ -71,6 +76,7 @@ def say_to_video(
         speech: returns request.text already spoken (the service's cache); None synthesises it into a
             temporary file beside the output.
         cache_dir: where templates given as a path are prepared (see prepare_template).
+        sample: takes the quality gate's frames as the video is written (see engine.pipeline.generate).
     Raises:
         EmptyTextError, TextTooLongError, UnknownVoiceError, UnsupportedLanguageError before any work;
         TTSUnreachableError when a speech server is down (retryable); engine errors from generate().
@@ -78,15 +84,15 @@ def say_to_video(
     output = Path(request.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     if speech is not None:
-        return _speak_onto_template(request, speech(), cache_dir, progress, cancel)
+        return _speak_onto_template(request, speech(), cache_dir, progress, cancel, sample)
     stream = synthesize_stream(request.text, request.voice, request.synthesis, request.voice_config)
     with tempfile.TemporaryDirectory(prefix=".facecast-say-", dir=output.parent) as workdir:
         spoken = write_speech(_counted(stream, progress, cancel), Path(workdir) / "speech.wav")
-        return _speak_onto_template(request, spoken, cache_dir, progress, cancel)
+        return _speak_onto_template(request, spoken, cache_dir, progress, cancel, sample)
 
 
 def _speak_onto_template(request: SayRequest, spoken: SynthesizedSpeech, cache_dir: Path | None,
-                         progress: Progress, cancel: CancelToken) -> SayResult:
+                         progress: Progress, cancel: CancelToken, sample: RenderedSample | None) -> SayResult:
     from facecast.engine.pipeline import generate, prepare_template
 
     template = request.template
@@ -96,7 +102,7 @@ def _speak_onto_template(request: SayRequest, spoken: SynthesizedSpeech, cache_d
     cues = build_cues(spoken.words, request.cues)
     hook = burn_hook(cues, request.burn, template.facts.fps) if request.burn is not None and cues else None
     video = generate(template, spoken.load_clip(), request.output, request.generate, progress=progress,
-                     cancel=cancel, subtitles=soft_track(cues) if request.soft else (), frame_hook=hook)
+                     cancel=cancel, subtitles=soft_track(cues) if request.soft else (), frame_hook=hook, sample=sample)
     srt = write_srt(cues, request.srt_path) if request.srt_path else None
     vtt = write_vtt(cues, request.vtt_path) if request.vtt_path else None
     return SayResult(video, spoken.duration_s, srt, vtt, cues, spoken.phonemes, spoken.words)

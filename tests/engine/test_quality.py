@@ -1,21 +1,26 @@
-"""The lip-sync gate on real renders: the shared pairs pass, the same video with its sound 400 ms late is caught."""
+"""The lip-sync gate on real renders: the shared pairs pass, the same video with its sound 400 ms late is caught,
+from the file and from the frames sampled while it renders."""
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from facecast.engine.encode import encode_frames
-from facecast.engine.errors import LowSyncQualityError
+from facecast.engine import pipeline
+from facecast.engine.errors import CanceledError, LowSyncQualityError
 from facecast.engine.evaluate import sample_windows
 from facecast.engine.media import iter_frames, load_audio, probe
 from facecast.engine.options import EncodeOptions, QualityOptions
+from facecast.engine.motion import MouthPlan
 from facecast.engine.pipeline import generate
-from facecast.engine.quality import (MIN_TRACKED, TRACKED_SHARE, SoundMemo, gate_or_raise, gate_windows,
-                                     measure_quality, tracked_count)
+from facecast.engine.progress import CancelToken
+from facecast.engine.quality import (MIN_TRACKED, TRACKED_SHARE, RenderedSample, SoundMemo, gate_or_raise,
+                                     gate_windows, measure_quality, tracked_count)
 from facecast.engine.speech_types import AudioClip
 from tests.support.cli import run_facecast
 from tests.support.media import trim_wav
@@ -106,3 +111,49 @@ def test_windows_stay_inside_the_video_and_the_budget(frame_count: int) -> None:
 def test_a_short_video_is_sampled_all_over() -> None:
     indices = [index for window in gate_windows(75, 25.0) for index in window]
     assert len(indices) == MIN_TRACKED and indices[-1] - indices[0] >= 0.75 * 75
+
+
+def test_the_sample_taken_while_rendering_agrees_with_the_file(sun_mp4: Path, eng_wav: Path, workdir: Path) -> None:
+    speech = trim_wav(eng_wav, workdir / "eng_sampled.wav", SEGMENT_S)
+    output, sample = workdir / "sampled.mp4", RenderedSample()
+    generate(sun_mp4, speech, output, cache_dir=workdir / "cache", sample=sample)
+    during, after = measure_quality(output, sample=sample), measure_quality(output)
+    assert during.passed and after.passed and during.frames_measured == after.frames_measured == MIN_TRACKED
+    assert abs(during.sync_r - after.sync_r) < 0.05 and abs(during.offset_ms - after.offset_ms) <= 20  # type: ignore[operator]
+
+
+def test_a_mouth_rendered_400_ms_late_is_caught_while_rendering(sun_mp4: Path, eng_wav: Path, workdir: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A renderer that draws every mouth 400 ms after its sound: the sampled frames show it, the file goes."""
+    planned = pipeline.plan_mouth
+
+    def late_plan(*args: object) -> MouthPlan:
+        plan = planned(*args)  # type: ignore[arg-type]
+        shift = 10  # frames at sun.mp4's 25 fps
+        return MouthPlan(*(np.r_[np.zeros(shift, np.float32), values[:-shift]]
+                           for values in (plan.opening, plan.width, plan.press)))
+
+    monkeypatch.setattr(pipeline, "plan_mouth", late_plan)
+    speech = trim_wav(eng_wav, workdir / "eng_late_mouth.wav", SEGMENT_S)
+    output, sample = workdir / "late_mouth.mp4", RenderedSample()
+    generate(sun_mp4, speech, output, cache_dir=workdir / "cache", sample=sample)
+    with pytest.raises(LowSyncQualityError, match="lip-sync below the gate"):
+        gate_or_raise(output, QualityOptions(action="fail"), sample=sample)
+    assert not output.exists()
+
+
+def test_a_canceled_render_stops_its_sample(sun_mp4: Path, eng_wav: Path, workdir: Path) -> None:
+    speech = trim_wav(eng_wav, workdir / "eng_cancel.wav", SEGMENT_S)
+    cancel, sample = CancelToken(), RenderedSample()
+
+    def cancel_midway(stage: str, done: int, total: int) -> None:
+        if stage == "rendering" and done > total // 2:
+            cancel.cancel()
+
+    with pytest.raises(CanceledError):
+        generate(sun_mp4, speech, workdir / "canceled.mp4", cache_dir=workdir / "cache", progress=cancel_midway,
+                 cancel=cancel, sample=sample)
+    for thread in threading.enumerate():
+        if thread.name == "facecast-gate":
+            thread.join(timeout=10)
+            assert not thread.is_alive()
