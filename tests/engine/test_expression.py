@@ -23,7 +23,8 @@ SPEAKING = [138, 141, 150, 400, 411, 792]           # mid vowels, upper teeth sh
 FACES = {78: "tongue", 372: "tongue", 108: "teeth bared", 510: "teeth bared", 780: "pout", 534: "pout",
          270: "twisted", 551: "twisted",
          683: "twisted", 257: "twisted", 871: "twisted",  # tongue tip at a corner, one-sided bite, mouth sideways
-         261: "lips hidden", 265: "lips hidden"}  # closed, the lower lip drawn in on one side
+         261: "lips hidden", 265: "lips hidden", 267: "lips hidden",  # closed, the lower lip drawn in on one side
+         287: "twisted", 316: "twisted"}  # the lower lip bitten at one side; curled over the tongue at one side
 
 
 @pytest.fixture(scope="module")

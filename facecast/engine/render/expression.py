@@ -32,10 +32,11 @@ STRETCHED_OPENING = 0.2     # ... but less than this: a shouted vowel stretches 
 SUCKED_IN_DARK = 0.08       # share of dark pixels between nearly closed lips: lips drawn in over the teeth
 TWIST = 0.075               # mouth corners tilted or shifted sideways, in face heights
 LOPSIDED = 0.75             # mouth picture vs its mirror image (mean difference / contrast): a one-sided bite
-LOPSIDED_LOWER = 0.9        # the same for the lower half of the mouth, side lighting removed: a tongue tip at
-                            # one corner, the lower lip bitten on one side, the mouth pushed sideways
-BITTEN_TINT = 8.0           # a closed mouth whose lower lip is less saturated on one side (HSV S, 0-255) ...
-BITTEN_LOPSIDED = 0.6       # ... and whose lower half is this lopsided: the lower lip drawn in on that side,
+LOPSIDED_LOWER = 0.7        # the same for the lower half of the mouth, side lighting removed: a tongue tip at
+                            # one corner, the lower lip bitten on one side, the mouth pushed sideways (at 0.9,
+                            # talking_woman kept 22 such frames; talking_man's speech stays under 0.65)
+BITTEN_TINT = 7.5           # a closed mouth whose lower lip is less saturated on one side (HSV S, 0-255) ...
+BITTEN_LOPSIDED = 0.5       # ... and whose lower half is this lopsided: the lower lip drawn in on that side,
                             # which the landmarks still place as at rest
 POUT_WIDTH = 0.8            # mouth narrower than this share of the person's median width
 POUT_UPPER_LIP = 1.28       # upper lip taller than this share of its rest height (pushed forward)
