@@ -26,8 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import LowSyncQualityError
-from .errors import FaceTooSmallError, NoFaceError
+from .errors import FaceTooSmallError, LowSyncQualityError, NoFaceError
 from .evaluate import (SampledOpenings, envelope_db, opening_travel, sample_windows, sampled_openings,
                        silence_closure_at, sound_digest, speech_levels, sync_correlation_at)
 from .landmarks import shared_landmarker
