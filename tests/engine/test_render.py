@@ -106,10 +106,13 @@ def test_a_short_talking_template_falls_back_to_the_parametric_mouth(
 def test_the_bank_and_its_looks_come_from_the_template_cache(man_prepared: PreparedTemplate, man_tracks: Tracks,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A second job on a template neither rebuilds its bank nor measures its crops again, and reads the crops
-    through a memory map instead of loading them whole."""
+    through a memory map instead of loading them whole; an earlier version's bank files are removed."""
     from facecast.engine.render import mouthbank
 
+    stale = man_prepared.cache_path / "mouthbank-v2.npz"  # an earlier facecast's bank
+    stale.write_bytes(b"old")
     first = own_mouth_renderer(man_prepared, man_tracks, _plan())
+    assert not stale.exists()
 
     def refuse(*args: object) -> None:
         raise AssertionError("the cache was not used")

@@ -167,6 +167,16 @@ def load_or_build_bank(prepared: PreparedTemplate, tracks: Tracks) -> MouthBank:
                          lambda: build_bank(prepared, tracks), mapped=("crops",))
 
 
+def remove_stale_banks(prepared: PreparedTemplate) -> None:
+    """Bank files of another BANK_VERSION or LOOKS_VERSION, left by an earlier facecast: never read again, and
+    a bank is tens of MB. (A file being written has a hidden temporary name, which this leaves alone.)"""
+    current = {f"mouthbank-v{BANK_VERSION}.npz", f"mouthbank-v{BANK_VERSION}.crops.npy",
+               f"mouthbank-v{BANK_VERSION}-looks-v{LOOKS_VERSION}.npz"}
+    for path in prepared.cache_path.glob("mouthbank-v*"):
+        if path.name not in current:
+            path.unlink(missing_ok=True)
+
+
 def speech_like_entries(prepared: PreparedTemplate, bank: MouthBank) -> ExpressionVerdict:
     """Which crops look like speech (no tongue out, bitten lips, bared teeth, pouts or twists). The measures
     behind the verdict are kept in the template cache: taking them costs about 2 ms a crop."""
@@ -335,6 +345,7 @@ def skin_weight(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def own_mouth_renderer(prepared: PreparedTemplate, tracks: Tracks, plan: MouthPlan,
                        start_frame: int = 0) -> MouthBankRenderer | ParametricRenderer:
     """The mouth bank renderer, or the parametric mouth when too few of the template's mouths look like speech."""
+    remove_stale_banks(prepared)
     bank = load_or_build_bank(prepared, tracks)
     verdict = speech_like_entries(prepared, bank)
     logger.info("mouth bank: %s", verdict.summary())
