@@ -40,7 +40,7 @@ from ..media import iter_frames, pingpong_indices, probe
 from ..motion import TYPICAL_OPENING, MouthPlan
 from ..results import PreparedTemplate
 from ..tracking import Tracks
-from .expression import LOOKS_VERSION, ExpressionVerdict, MouthLooks, judge, measure_looks
+from .expression import LOOKS_VERSION, MouthLooks, judge, measure_looks
 from .parametric import CHIN_LINE, CHIN_SIDES, CLOSED_GAP, ParametricRenderer, draw_mouth
 from .warp import Region, warp_points
 
@@ -177,15 +177,15 @@ def remove_stale_banks(prepared: PreparedTemplate) -> None:
             path.unlink(missing_ok=True)
 
 
-def speech_like_entries(prepared: PreparedTemplate, bank: MouthBank) -> ExpressionVerdict:
-    """Which crops look like speech (no tongue out, bitten lips, bared teeth, pouts or twists). The measures
-    behind the verdict are kept in the template cache: taking them costs 0.3-0.7 ms a crop."""
+def bank_looks(prepared: PreparedTemplate, bank: MouthBank) -> MouthLooks:
+    """The measures that tell which crops look like speech (expression.judge), kept in the template cache:
+    taking them costs 0.3-0.7 ms a crop."""
     def measure() -> MouthLooks:
         twist = np.array([mouth_asymmetry(p) for p in bank.points], np.float32)
         return measure_looks(bank.crops, bank.points, twist)
 
-    path = prepared.cache_path / f"mouthbank-v{BANK_VERSION}-looks-v{LOOKS_VERSION}.npz"
-    return judge(cached_arrays(path, MouthLooks, measure))
+    return cached_arrays(prepared.cache_path / f"mouthbank-v{BANK_VERSION}-looks-v{LOOKS_VERSION}.npz", MouthLooks,
+                         measure)
 
 
 def target_openings(bank: MouthBank, plan: MouthPlan, allowed: np.ndarray) -> np.ndarray:
@@ -199,13 +199,14 @@ def target_openings(bank: MouthBank, plan: MouthPlan, allowed: np.ndarray) -> np
     return np.where(plan.press > PRESS_SHUT, low, target)
 
 
-def choose_frames(bank: MouthBank, plan: MouthPlan, current_poses: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Bank index per output frame: speech-like, close to the planned state and pose, smooth over time (Viterbi)."""
+def choose_frames(bank: MouthBank, plan: MouthPlan, current_poses: np.ndarray, allowed: np.ndarray,
+                  twist: np.ndarray) -> np.ndarray:
+    """Bank index per output frame: speech-like, close to the planned state and pose, smooth over time (Viterbi).
+    `twist`: each crop's mouth_asymmetry (MouthLooks.twist)."""
     target_open = target_openings(bank, plan, allowed)
     target_width = np.median(bank.widths[allowed]) * (1.0 + 0.08 * plan.width)
     # Grimaces (lips stretched thin over bared teeth) are not speech: steer away from them.
     thickness = np.array([lip_thickness(p) for p in bank.points], np.float32)
-    twist = np.array([mouth_asymmetry(p) for p in bank.points], np.float32)
     expression = (1.5 * np.abs(thickness - np.median(thickness))
                   + 0.8 * np.maximum(bank.widths - np.percentile(bank.widths, 75), 0)
                   + 1.0 * np.maximum(twist - np.percentile(twist, 50), 0)
@@ -267,14 +268,14 @@ class MouthBankRenderer:
         self._crop_colours: dict[int, ColourStats | None] = {}  # bank entry -> its skin colour
 
     @classmethod
-    def build(cls, bank: MouthBank, allowed: np.ndarray, tracks: Tracks, plan: MouthPlan,
+    def build(cls, bank: MouthBank, looks: MouthLooks, allowed: np.ndarray, tracks: Tracks, plan: MouthPlan,
               start_frame: int = 0) -> MouthBankRenderer:
         """Choose a speech-like crop for every output frame of `plan` (`allowed`: the speech-like entries)."""
         order = np.fromiter(pingpong_indices(tracks.frame_count, plan.frame_count, start_frame), np.int64,
                             count=plan.frame_count)
         neutral = np.median(bank.poses, axis=0)
         poses = np.array([head_pose(tracks.points[i]) if tracks.present[i] else neutral for i in order])
-        chosen = choose_frames(bank, plan, poses, allowed)
+        chosen = choose_frames(bank, plan, poses, allowed, looks.twist)
         logger.info("mouth bank: %d crops, %d distinct used for %d frames", len(bank.openings),
                     len(np.unique(chosen)), plan.frame_count)
         return cls(bank, chosen, plan, allowed)
@@ -347,11 +348,12 @@ def own_mouth_renderer(prepared: PreparedTemplate, tracks: Tracks, plan: MouthPl
     """The mouth bank renderer, or the parametric mouth when too few of the template's mouths look like speech."""
     remove_stale_banks(prepared)
     bank = load_or_build_bank(prepared, tracks)
-    verdict = speech_like_entries(prepared, bank)
+    looks = bank_looks(prepared, bank)
+    verdict = judge(looks)
     logger.info("mouth bank: %s", verdict.summary())
     count = int(verdict.speech_like.sum())
     if count < MIN_SPEECH_LIKE:
         logger.warning("mouth bank too small (%d speech-like crops, %d needed): using the parametric mouth",
                        count, MIN_SPEECH_LIKE)
         return ParametricRenderer(plan, name=f"parametric (bank too small: {count} speech-like frames)")
-    return MouthBankRenderer.build(bank, verdict.speech_like, tracks, plan, start_frame)
+    return MouthBankRenderer.build(bank, looks, verdict.speech_like, tracks, plan, start_frame)
