@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from tests.support.media import trim_wav
+from tests.support.media import KILLABLE_S, trim_wav
 from test_end_to_end import upload_audio, upload_template
 
 
@@ -29,10 +29,10 @@ def _ready_template(service, media: Path) -> str:
 
 
 def _kill_worker_mid_job(service, media: Path, tmp_path: Path) -> str:
-    """Start a 12 s video on a lone worker, kill -9 that worker while it renders, start a fresh worker."""
+    """Start a long video on a lone worker, kill -9 that worker while it renders, start a fresh worker."""
     worker = service.start_worker()
     template_id = _ready_template(service, media)
-    audio_id = upload_audio(service, trim_wav(media / "eng.wav", tmp_path / "long.wav", 12.0))
+    audio_id = upload_audio(service, trim_wav(media / "eng.wav", tmp_path / "long.wav", KILLABLE_S))
     video_id = service.client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id,
                                                        "render_mode": "parametric"}).json()["id"]
     _processing(service, video_id)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from tests.support.media import trim_wav
+from tests.support.media import KILLABLE_S, trim_wav
 from tests.support.server import free_port
 from test_end_to_end import upload_audio, upload_template
 
@@ -84,7 +84,7 @@ def test_failed_job_leaves_no_output_and_delete_removes_all(make_service, media:
     service = make_service(workers=0, FACECAST_WORKER__MAX_ATTEMPTS="1").start()
     worker = service.start_worker()
     template_id = _ready(service, media)
-    audio_id = upload_audio(service, trim_wav(media / "eng.wav", tmp_path / "long.wav", 12.0))
+    audio_id = upload_audio(service, trim_wav(media / "eng.wav", tmp_path / "long.wav", KILLABLE_S))
     video_id = service.client.post("/v1/videos", json={"template_id": template_id, "audio_id": audio_id,
                                                        "render_mode": "parametric"}).json()["id"]
     _until(lambda: service.client.get(f"/v1/videos/{video_id}").json()["progress"] > 0, 120, "rendering")

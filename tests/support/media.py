@@ -26,6 +26,11 @@ def media_path(name: str) -> Path:
     return path
 
 
+# Seconds of speech for a job a test kills while it renders. Progress reaches the database once a second, and a
+# 12 s job at 480p finished between two of those on a quiet machine; 40 s renders for several seconds.
+KILLABLE_S = 40.0
+
+
 def trim_wav(source: Path, target: Path, seconds: float) -> Path:
     """The first `seconds` of a PCM wav, for short jobs."""
     with wave.open(str(source)) as reader:
