@@ -9,10 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -94,8 +97,37 @@ class Landmarker:
             blank = np.zeros((MESH_INPUT, MESH_INPUT, 3), np.uint8)
             self._detector.process(blank)
             self._mesh.process(blank)
-        self.lock = threading.Lock()
+        self._graph_threads = _graph_threads()
+        self._lock = threading.Lock()
+        self._cpu_s: defaultdict[int, float] = defaultdict(float)
         self._quiet_calls = 4  # the first real inferences may log once more
+
+    @contextmanager
+    def held(self) -> Iterator["Landmarker"]:
+        """The landmarker to oneself for a while (it is not thread-safe). The CPU time spent holding it, by the
+        calling thread and by mediapipe's own graph threads, is added to the caller's account (cpu_s)."""
+        with self._lock:
+            start = self._cpu_now()
+            try:
+                yield self
+            finally:
+                self._cpu_s[threading.get_ident()] += self._cpu_now() - start
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds the calling thread has spent holding the landmarker, graph threads included; None where
+        the system does not tell a thread's CPU time (Linux does, in /proc)."""
+        spent = self._cpu_s.get(threading.get_ident(), 0.0)
+        return None if np.isnan(spent) else spent
+
+    def _cpu_now(self) -> float:
+        if not self._graph_threads:
+            return float("nan")
+        try:
+            graphs = sum(int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[0])
+                         for tid in self._graph_threads)
+        except (OSError, ValueError, IndexError):
+            return float("nan")
+        return time.thread_time() + graphs / 1e9
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
         """Faces in an RGB frame, largest first. Small frames and small faces are retried on an upscaled copy."""
@@ -180,6 +212,15 @@ def _flush_c_stdio() -> None:
         ctypes.CDLL(None).fflush(None)
     except (OSError, AttributeError):
         pass
+
+
+def _graph_threads() -> list[str]:
+    """The ids of the threads mediapipe runs its graphs on (it names them), where /proc lists threads."""
+    try:
+        return sorted(tid for tid in os.listdir("/proc/self/task")
+                      if Path(f"/proc/self/task/{tid}/comm").read_text().startswith("mediapipe"))
+    except OSError:
+        return []
 
 
 def _merge_boxes(boxes: list[FaceBox]) -> list[FaceBox]:

@@ -4,7 +4,7 @@ The figures are `facecast eval`'s (evaluate.py), taken on the rendered output re
 they judge what a viewer sees. Tracking a frame costs about as much as rendering it, so only a sample is
 tracked: windows of a couple of seconds spread over the video, every other frame, decoded from the keyframe
 before each window while the frames before them are tracked. The tracked share shrinks with the length of
-the video so that the check stays near a tenth of the render time; short videos are measured on a fixed
+the video so that the check stays under a tenth of the render time; short videos are measured on a fixed
 minimum of frames, below which r says little, spread over the whole video.
 
 A video being generated is measured on its way to the file instead (RenderedSample): the same frames are
@@ -19,9 +19,10 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -36,12 +37,15 @@ from .stages import yield_to_the_encoder
 from .tracking import track_frames
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 OFFSET_SEARCH_MS = (-800, 800)  # where the audio-vs-mouth offset is looked for; eval's r stays in -40..120
 TRACKED_SHARE = 0.04   # share of the frames tracked: tracking one costs about one render of it
-MIN_TRACKED = 20       # frames tracked at least: spread over a short video, they told 30 renders from the same
-                       # with their sound 300 ms early or 400 ms late as surely as 40 frames did
-SHORT_STRIDE = (2, 4)  # a short video's sample takes one frame in 2 to 4, to cover as much of it as it can
+MIN_TRACKED = 16       # frames tracked at least, spread over all of a short video. Over 36 renders of 3 s (sun.mp4,
+                       # talking_man, talking_woman), 16 frames one in up to 6 gave r within 0.055-0.089 of all the
+                       # frames' on average (20 one in up to 4: 0.057-0.090), passed the same 33 and none of the 72
+                       # with their sound 300 ms early or 400 ms late; 10 frames were too few for any r
+SHORT_STRIDE = (2, 6)  # a short video's sample takes one frame in 2 to 6, to cover as much of it as it can
 MAX_TRACKED = 400      # enough for a stable r however long the video
 SAMPLE_QUEUE = 8       # rendered frames waiting for the gate's tracker; the render waits when it is further behind
 SAMPLE_MAX_HEIGHT = 1280  # taller frames are tracked on a smaller copy (the opening is a ratio: scale-free)
@@ -86,7 +90,7 @@ class RenderedSample:
         self._thread: threading.Thread | None = None
         self._fps, self._frame_count = 0.0, 0
         self._ended, self._closed, self._waited_s = False, False, 0.0
-        self.busy_s = 0.0  # wall time the tracker spent on frames, not waiting for them
+        self.cost_s = 0.0  # CPU time spent copying and tracking the sample (see _track)
 
     def begin(self, frame_count: int, fps: float) -> None:
         self._wanted = frozenset(index for window in gate_windows(frame_count, fps) for index in window)
@@ -98,9 +102,11 @@ class RenderedSample:
         """Keep a copy of frame `index` when the gate wants it (waits while the tracker is SAMPLE_QUEUE behind)."""
         if index not in self._wanted or self._thread is None:
             return
+        started = time.thread_time()
         scale = min(1.0, SAMPLE_MAX_HEIGHT / frame.shape[0])
         copy = frame.copy() if scale == 1.0 else cv2.resize(frame, None, fx=scale, fy=scale,
                                                              interpolation=cv2.INTER_AREA)
+        self.cost_s += time.thread_time() - started
         self._taken.append(index)
         self._put(copy)
 
@@ -130,11 +136,14 @@ class RenderedSample:
                 continue
 
     def _track(self) -> None:
+        """Track the wanted frames as they come. The cost counted is the CPU time the landmarker spent on them
+        (its graph threads included), not the wall time: this thread yields to the render, so it waits for a
+        core most of the time. Where the system cannot tell a thread's CPU time, the wall time is counted."""
         yield_to_the_encoder()
-        started = time.monotonic()
+        started, cpu_before, landmarker = time.monotonic(), None, None
         try:
-            shared_landmarker()  # loaded while the first frames render, where a process has none yet; not counted
-            started = time.monotonic()
+            landmarker = shared_landmarker()  # loaded while the first frames render, where a process has none yet
+            started, cpu_before = time.monotonic(), landmarker.cpu_s()  # loading is not counted
             self._tracked = track_frames(self._frames_until_closed(), len(self._wanted),
                                          TrackingOptions(smoothing=0.0), name="the rendered video").openings()
         except (NoFaceError, FaceTooSmallError):
@@ -144,7 +153,11 @@ class RenderedSample:
         finally:
             for _ in self._frames_until_closed():  # after an error: take the rest, so the render never waits
                 pass
-        self.busy_s = time.monotonic() - started - self._waited_s
+        cpu_after = landmarker.cpu_s() if landmarker is not None else None
+        if cpu_before is not None and cpu_after is not None:
+            self.cost_s += cpu_after - cpu_before
+        else:
+            self.cost_s += time.monotonic() - started - self._waited_s
 
     def _frames_until_closed(self) -> Iterator[np.ndarray]:
         while not self._closed:
@@ -168,17 +181,21 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(), ren
             models, once per process, is not counted).
         sound: where the videos of one batch share their sound track's analysis.
         sample: the frames generate() sampled while writing `video` (else they are decoded from it). Its
-            tracking ran alongside the render: the time it spent on frames is counted in measure_s.
+            tracking ran alongside the render: the CPU time it spent on frames is counted in measure_s.
     Returns:
         The report; `passed` is False when no face was found in the sample, since sync is then unknown.
     """
     if sample is None:
         shared_landmarker()  # loaded once per process; not counted, a worker pays it once for all its videos
-    started = time.monotonic()
+    started, tracker_s = time.monotonic(), 0.0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facecast-gate-audio") as pool:
-        speech = pool.submit(sound.levels if sound else speech_levels, video)  # beside the frames: neither waits
-        taken = sample.openings() if sample is not None else sampled_openings(video, gate_windows)
-        samples, level = speech.result()
+        speech = pool.submit(_timed, sound.levels if sound else speech_levels, video)  # beside the frames
+        if sample is not None:
+            taken = sample.openings()
+            tracker_s = time.monotonic() - started  # waiting for the tracker: its CPU time is counted instead
+        else:
+            taken = sampled_openings(video, gate_windows)
+        (samples, level), speech_s = speech.result()
     times, openings = taken.times, taken.openings
     envelope = envelope_db(samples, level)
     r, lag = sync_correlation_at(times, openings, envelope)
@@ -186,7 +203,9 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(), ren
     closed, _ = silence_closure_at(times, openings, samples, level)
     travel = opening_travel(openings)
     valid = openings[~np.isnan(openings)]
-    measure_s = time.monotonic() - started + (sample.busy_s if sample is not None else 0.0)
+    measure_s = time.monotonic() - started - tracker_s + min(speech_s, tracker_s)
+    if sample is not None:
+        measure_s += sample.cost_s
     report = QualityReport(
         sync_r=_finite(r), sync_lag_ms=_finite(lag), offset_ms=_finite(offset), closed_in_silence=_finite(closed),
         travel=_finite(travel),
@@ -228,6 +247,11 @@ def gate_or_raise(video: Path, options: QualityOptions = QualityOptions(), rende
     raise LowSyncQualityError(
         f"lip-sync below the gate ({report.figures()}); the video was not kept. Check that the "
         f"audio is the speech meant for this template, or set quality_action=review to keep such videos flagged")
+
+
+def _timed(function: Callable[[Path], T], path: Path) -> tuple[T, float]:
+    started = time.monotonic()
+    return function(path), time.monotonic() - started
 
 
 def _finite(value: float) -> float | None:

@@ -69,7 +69,8 @@ class QualityReport:
     frames_measured: int = described("Frames tracked for the measure")
     frame_count: int = described("Frames in the video")
     measure_s: float = described(
-        "Seconds the check spent: its tracker's time on frames (alongside the render) plus the comparison after it")
+        "Seconds the check spent: the CPU time of tracking its frames (alongside the render) plus the "
+        "comparison after it")
     cost_ratio: float | None = described("measure_s divided by the render time, when that time is known")
     min_sync_r: float = described("The threshold applied to sync_r")
     max_offset_ms: float = described("The threshold applied to offset_ms")

@@ -115,7 +115,7 @@ def track_frames(
     present: list[bool] = []
     for index, frame in enumerate(frames):
         cancel.raise_if_canceled()
-        with landmarker.lock:  # per frame: a caller that waits for its frames (the gate) holds nobody up
+        with landmarker.held():  # per frame: a caller that waits for its frames (the gate) holds nobody up
             found = follower.step(frame)
         present.append(found is not None)
         points.append(found if found is not None else np.full((478, 2), np.nan, np.float32))

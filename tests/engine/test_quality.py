@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +16,15 @@ from facecast.engine import pipeline
 from facecast.engine.errors import CanceledError, LowSyncQualityError
 from facecast.engine.evaluate import sample_windows
 from facecast.engine.media import iter_frames, load_audio, probe
-from facecast.engine.options import EncodeOptions, QualityOptions
+from facecast.engine.landmarks import shared_landmarker
+from facecast.engine.options import EncodeOptions, QualityOptions, TrackingOptions
 from facecast.engine.motion import MouthPlan
 from facecast.engine.pipeline import generate
 from facecast.engine.progress import CancelToken
 from facecast.engine.quality import (MIN_TRACKED, TRACKED_SHARE, RenderedSample, SoundMemo, gate_or_raise,
                                      gate_windows, measure_quality, tracked_count)
 from facecast.engine.speech_types import AudioClip
+from facecast.engine.tracking import track_frames
 from tests.support.cli import run_facecast
 from tests.support.media import trim_wav
 
@@ -157,3 +160,24 @@ def test_a_canceled_render_stops_its_sample(sun_mp4: Path, eng_wav: Path, workdi
         if thread.name == "facecast-gate":
             thread.join(timeout=10)
             assert not thread.is_alive()
+
+
+def test_the_check_counts_the_cpu_time_of_mediapipes_own_threads(sun_mp4: Path) -> None:
+    """The gate's cost is CPU time, most of it spent on mediapipe's graph threads rather than the caller's."""
+    frames = [frame for _, frame in zip(range(MIN_TRACKED), iter_frames(sun_mp4, probe(sun_mp4)))]
+    landmarker = shared_landmarker()
+    counted: dict[str, float] = {}
+
+    def track() -> None:
+        before, own = landmarker.cpu_s(), time.thread_time()
+        track_frames(iter(frames), len(frames), TrackingOptions(smoothing=0.0))
+        counted["landmarker"] = landmarker.cpu_s() - before  # type: ignore[operator]
+        counted["own thread"] = time.thread_time() - own
+
+    process = time.process_time()
+    thread = threading.Thread(target=track)
+    thread.start()
+    thread.join()
+    process = time.process_time() - process
+    assert counted["own thread"] < counted["landmarker"] <= process + 0.01, (counted, process)
+    assert counted["landmarker"] > 0.5 * process, (counted, process)
