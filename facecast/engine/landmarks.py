@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
+import types
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,7 +87,7 @@ class Landmarker:
 
     def __init__(self) -> None:
         with native_stderr_silenced():
-            import mediapipe as mp  # heavy: imported only when tracking actually runs
+            mp = _import_mediapipe()
 
             self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1,
                                                                        min_detection_confidence=0.5)
@@ -212,6 +214,25 @@ def _flush_c_stdio() -> None:
         ctypes.CDLL(None).fflush(None)
     except (OSError, AttributeError):
         pass
+
+
+# mediapipe's drawing helpers, which the engine never calls: they import matplotlib.pyplot (0.25 s of CPU in
+# every process that tracks, over half of importing mediapipe).
+_UNUSED_MEDIAPIPE_MODULES = ("mediapipe.python.solutions.drawing_utils", "mediapipe.python.solutions.drawing_styles")
+
+
+def _import_mediapipe() -> types.ModuleType:
+    """mediapipe, imported when tracking first runs, without its drawing helpers: empty modules stand in for
+    them while it imports, and are taken out again, so that code which wants the real ones still gets them."""
+    stand_ins = {name: types.ModuleType(name) for name in _UNUSED_MEDIAPIPE_MODULES if name not in sys.modules}
+    sys.modules.update(stand_ins)
+    try:
+        import mediapipe
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+    return mediapipe
 
 
 def _graph_threads() -> list[str]:

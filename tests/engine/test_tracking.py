@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -97,3 +100,15 @@ def test_prepared_tracks_are_cached_by_content(man_prepared: PreparedTemplate, m
     copy = tmp_path / "renamed.mp4"
     copy.write_bytes(talking_man_mp4.read_bytes())
     assert prepare_template(copy, cache_dir=man_prepared.cache_path.parent).content_hash == man_prepared.content_hash
+
+
+def test_tracking_leaves_matplotlib_unimported_and_mediapipes_drawing_helpers_importable(media) -> None:
+    """mediapipe is imported without its drawing helpers (they pull in matplotlib.pyplot, 0.25 s a process);
+    a fresh process tracks a real face that way, and code that wants the helpers still gets the real ones."""
+    code = ("import sys, cv2; from facecast.engine.landmarks import shared_landmarker; "
+            f"image = cv2.cvtColor(cv2.imread({str(media / 'portrait.jpg')!r}), cv2.COLOR_BGR2RGB); "
+            "boxes = shared_landmarker().detect(image); print(len(boxes), 'matplotlib' in sys.modules); "
+            "from mediapipe.python.solutions.drawing_utils import DrawingSpec; print(DrawingSpec.__name__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "False", "DrawingSpec"], done.stdout
