@@ -30,6 +30,10 @@ logger = logging.getLogger("facecast.engine.encode")
 
 AAC_FRAME_SAMPLES = 1024
 AAC_BIT_RATE = 128_000
+# FFmpeg's "fast" AAC coder: a third of the default's CPU on the encoder's thread (0.10 against 0.31-0.37 s for
+# 60 s of 16 kHz speech) at the same fidelity to the speech (SNR 35.7 against 35.9 dB at 16 kHz, 40.5 against
+# 35.0 dB at 44.1 kHz, decoded and compared sample by sample).
+AAC_CODER = "fast"
 KEEP_SPEECH_MAX_S = 120  # longer speech is a small share of its video's render: not worth keeping its packets
 # Rates the AAC encoder accepts; other clip rates are resampled to 48 kHz.
 _AAC_RATES = {96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
@@ -90,6 +94,7 @@ class VideoWriter:
         rate = clip.sample_rate if clip.sample_rate in _AAC_RATES else 48000
         stream = self._container.add_stream("aac", rate=rate, layout="mono")
         stream.bit_rate = AAC_BIT_RATE
+        stream.codec_context.options = {"aac_coder": AAC_CODER}
         if self._expected is not None and self._expected / self.rate <= KEEP_SPEECH_MAX_S:
             self._speech_key = (clip, rate, int(round(self._expected / self.rate * rate)))
             self._replay = SPEECH_PACKETS.get(*self._speech_key)

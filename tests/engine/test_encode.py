@@ -80,7 +80,10 @@ def test_video_writer_output(tmp_path, sun_mp4, speech):
         assert video.codec_context.pix_fmt == "yuv420p"
         audio_s = float(audio.duration * audio.time_base)
     assert abs(audio_s - count / 25) <= 1 / 25 and abs(result.duration_s - speech.duration_s) <= 1 / 25
-    assert abs(load_audio(out).duration_s - count / 25) <= 1 / 25
+    decoded = load_audio(out)
+    assert abs(decoded.duration_s - count / 25) <= 1 / 25
+    sent, heard = speech.samples, decoded.samples[:speech.samples.size]
+    assert 10 * np.log10(np.sum(sent ** 2) / np.sum((sent - heard) ** 2)) > 30  # the speech as it was sent, in dB
     boxes = top_level_boxes(out)
     assert boxes.index("moov") < boxes.index("mdat"), boxes  # faststart
     first = next(iter_frames(out, result))
