@@ -31,8 +31,10 @@ SPECS = tuple(spec for root in ROOTS for spec in option_specs(root))
 COMMANDS = {"generate": (GenerateOptions,), "prepare": (TrackingOptions,), "say": (SynthesisOptions, SubtitleOptions)}
 COMMAND_ARGS = {"generate": ["-t", "missing.mp4", "-a", "missing.wav"], "prepare": ["missing.mp4"],
                 "say": ["-t", "missing.jpg", "--text", "hello"]}
-# Engine tuning nobody is offered; anything else on an option class must be declared with optionspec.option().
-INTERNAL = {"TrackingOptions.min_face_height_px", "TrackingOptions.smoothing", "MotionOptions.use_phonemes"}
+# Engine tuning nobody is offered (codec_threads: set by a worker's batch lanes); anything else on an option
+# class must be declared with optionspec.option().
+INTERNAL = {"TrackingOptions.min_face_height_px", "TrackingOptions.smoothing", "MotionOptions.use_phonemes",
+            "EncodeOptions.codec_threads"}
 
 
 def _ids(specs: tuple[OptionSpec, ...]) -> list[str]:

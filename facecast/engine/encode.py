@@ -79,9 +79,10 @@ class VideoWriter:
         self._audio_pos = 0  # samples of self._audio_samples already encoded
 
     def _add_video_stream(self, options: EncodeOptions) -> av.video.stream.VideoStream:
-        stream = self._container.add_stream(
-            "libx264", rate=self.rate, options={"crf": str(options.crf), "preset": options.preset}
-        )
+        settings = {"crf": str(options.crf), "preset": options.preset}
+        if options.codec_threads:
+            settings["threads"] = str(options.codec_threads)
+        stream = self._container.add_stream("libx264", rate=self.rate, options=settings)
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
         stream.codec_context.time_base = 1 / self.rate
         return stream

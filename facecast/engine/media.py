@@ -265,10 +265,12 @@ class _CfrReader:
     for millisecond-rounded timestamps (webm), so a constant-rate source maps frame k to slot k exactly.
     """
 
-    def __init__(self, path: Path, info: MediaInfo, container: av.container.InputContainer) -> None:
+    def __init__(self, path: Path, info: MediaInfo, container: av.container.InputContainer, threads: int = 0) -> None:
         self.path, self.info, self.container = path, info, container
         self.stream = container.streams.video[0]
         self.stream.thread_type = "AUTO"
+        if threads:  # else FFmpeg picks from the cores
+            self.stream.thread_count = threads
         start = self.stream.start_time
         self.start_s = float(start * self.stream.time_base) if start is not None else 0.0
 
@@ -347,12 +349,13 @@ def pingpong_indices(frame_count: int, count: int, start: int = 0) -> Iterator[i
         yield phase if phase < frame_count else period - phase
 
 
-def iter_pingpong_frames(path: Path, info: MediaInfo, count: int, start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+def iter_pingpong_frames(path: Path, info: MediaInfo, count: int, start: int = 0,
+                         threads: int = 0) -> Iterator[tuple[int, np.ndarray]]:
     """Yield `count` (template_index, frame) pairs playing the template forward then backward, so long audio
     never jump-cuts. Memory stays bounded: backward runs are decoded in chunks from the keyframe before each
     chunk and yielded reversed; at most one chunk (about 128 MB of frames) is held. The first chunk of a
     backward run is the end of the forward run before it, kept as it went by: a template with one keyframe
-    would otherwise be decoded from its start again for it.
+    would otherwise be decoded from its start again for it. `threads`: the decoder's (0: FFmpeg picks).
     """
     path = Path(path)
     n = info.frame_count
@@ -363,7 +366,7 @@ def iter_pingpong_frames(path: Path, info: MediaInfo, count: int, start: int = 0
         return
     chunk = _chunk_frames(info)
     with decoding(path) as container:
-        reader = _CfrReader(path, info, container)
+        reader = _CfrReader(path, info, container, threads)
         tail: dict[int, np.ndarray] = {}  # the end of the last forward run, where the next backward run starts
         remaining, position = count, start % (2 * (n - 1))
         while remaining > 0:

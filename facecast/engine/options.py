@@ -65,6 +65,10 @@ class EncodeOptions:
     max_height: int | None = option(None, "Scale taller templates down to this height; unset keeps the template "
                                     "size.", min=64, max=4320, api=True)
     start_frame: int = option(0, "Template frame the video starts on.", min=0)
+    # Threads x264 and the template's decoder may each use; 0 lets them choose from the cores. Not a user
+    # option: a worker rendering several videos at once gives each its share of the cores, where codec threads
+    # of their own would only hand work back and forth (8-15% more CPU for a 240p video).
+    codec_threads: int = 0
 
     def __post_init__(self) -> None:
         check_options(self)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import wait
@@ -25,6 +26,14 @@ PRELOAD = ["facecast.service.worker", "facecast.engine.pipeline", "facecast.engi
 JOIN_POLL_S = 0.2  # how often a worker with lane processes looks at its own stop flag
 
 LaneTarget = Callable[..., None]  # lane_target(*lane_args, job_id, stop): run a batch's queued videos
+
+
+def lane_codec_threads(lanes: int) -> int:
+    """The codec threads one of `lanes` videos rendering at once may use: its share of the cores. Codecs that
+    each spread over every core, as they do for a video alone, only hand work back and forth (8-15% more CPU
+    for a 240p video, measured with two lanes on two cores)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(lanes, 1))
 
 
 def forkable() -> bool:

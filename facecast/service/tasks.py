@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import threading
@@ -16,7 +17,7 @@ from facecast.engine.errors import FacecastError
 from .db.models import Job, Template
 from .fetch import AUDIO, IMAGE, VIDEO, fetch_to_file
 from .jobs import JobService
-from .lanes import ProcessLanes, thread_lanes
+from .lanes import ProcessLanes, lane_codec_threads, thread_lanes
 from .library import Library
 from .logs import job_context
 from .metrics import REALTIME_FACTOR, STAGE_SECONDS
@@ -325,7 +326,7 @@ class JobRunner:
             raise TemplateFailedError(template)
         prepared = self._prepared_template(template, lease)
         staged = self._scratch(job) / f"{job.id}.mp4"
-        options = job.options.generate_options(self.settings.limits())
+        options = self._lane_options(job, job.options.generate_options(self.settings.limits()))
         clip = self._audio(job, lease) if job.text is None else None
         started, sample = time.monotonic(), RenderedSample()  # the gate's frames, tracked while they render
         if clip is None:
@@ -350,6 +351,14 @@ class JobRunner:
                 "height": outcome.height, "fps": outcome.fps, "frame_count": outcome.frame_count,
                 "renderer": outcome.renderer, "render_s": round(render_s, 3), "quality": quality.as_dict(),
                 **subtitles}
+
+    def _lane_options(self, job: Job, options: GenerateOptions) -> GenerateOptions:
+        """A batch video renders beside its siblings: its codecs get its lane's share of the cores."""
+        lanes = self._batch_lanes(job)
+        if lanes == 1:
+            return options
+        return dataclasses.replace(options, encode=dataclasses.replace(options.encode,
+                                                                       codec_threads=lane_codec_threads(lanes)))
 
     def _prepared_template(self, template: Template, lease: Lease) -> PreparedTemplate:
         """The template's tracks from this host's cache, found by the key its row stores: the file is not

@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 
 from facecast.engine.media import load_audio, probe
+from facecast.engine.options import EncodeOptions, GenerateOptions
+from facecast.engine.pipeline import generate
+from facecast.engine.speech_types import AudioClip
 from tests.support.cli import run_facecast
 from tests.support.media import MEDIA_DIR as MEDIA
 
@@ -107,3 +110,21 @@ def test_prepared_template_is_probed_once_and_not_hashed(tmp_path: Path, cache_d
     monkeypatch.setattr(pipeline, "content_hash", template_cache.content_hash)
     pipeline.generate(MEDIA / "sun.mp4", speech_8s, tmp_path / "path.mp4", cache_dir=cache_dir)
     assert calls == ["probe"]  # given a path: hashed to find its cache, probed once for both uses
+
+
+def test_a_smaller_output_is_drawn_at_its_own_size_on_the_threads_asked(tmp_path: Path, sun_mp4: Path,
+                                                                         eng_wav: Path) -> None:
+    """max_height scales the template before the mouth is drawn (the frame hook sees output-sized frames, so
+    burned-in subtitles are sized for the output), and codec_threads reaches x264."""
+    seen: list[tuple[int, ...]] = []
+
+    def hook(frame: np.ndarray, time_s: float) -> np.ndarray:
+        seen.append(frame.shape)
+        return frame
+
+    speech = AudioClip(load_audio(eng_wav).samples[3 * 16000: 5 * 16000], 16000)
+    options = GenerateOptions(encode=EncodeOptions(max_height=384, codec_threads=1))
+    result = generate(sun_mp4, speech, tmp_path / "small.mp4", options, cache_dir=tmp_path / "cache",
+                      frame_hook=hook)
+    assert (result.width, result.height) == (288, 384) and set(seen) == {(384, 288, 3)}
+    assert b"threads=1 " in (tmp_path / "small.mp4").read_bytes()

@@ -12,6 +12,8 @@ import av
 import pytest
 from standardwebhooks import Webhook
 
+from facecast.service.lanes import lane_codec_threads
+
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
     """Serves files from `root` (GET) and records webhook POSTs."""
@@ -139,6 +141,10 @@ def test_batch_shares_one_audio_url(make_service, media: Path, short_wav: Path, 
     pids = {int(next(line for line in lines if f"job={v['id']} status=processing" in line).split()[2])
             for v in batch["videos"]}
     assert len(pids) == 2 and set(service.worker_pids()) & pids, (pids, service.worker_pids())
+    # Each lane's x264 took its share of the cores (x264 writes its settings into the stream).
+    share = lane_codec_threads(2)
+    for video in batch["videos"]:
+        assert f"threads={share} ".encode() in (service.data_dir / "outputs" / f"{video['id']}.mp4").read_bytes()
 
 
 def test_bad_template_fails_with_reason(make_service, media: Path) -> None:
