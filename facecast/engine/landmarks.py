@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 import types
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,7 +100,7 @@ class Landmarker:
             self._mesh.process(blank)
         self._graph_threads = _graph_threads()
         self._lock = threading.Lock()
-        self._cpu_s: defaultdict[int, float] = defaultdict(float)
+        self._account = threading.local()  # CPU seconds each thread has spent holding the landmarker
         self._quiet_calls = 4  # the first real inferences may log once more
 
     @contextmanager
@@ -113,12 +112,12 @@ class Landmarker:
             try:
                 yield self
             finally:
-                self._cpu_s[threading.get_ident()] += self._cpu_now() - start
+                self._account.cpu_s = getattr(self._account, "cpu_s", 0.0) + self._cpu_now() - start
 
     def cpu_s(self) -> float | None:
         """CPU seconds the calling thread has spent holding the landmarker, graph threads included; None where
         the system does not tell a thread's CPU time (Linux does, in /proc)."""
-        spent = self._cpu_s.get(threading.get_ident(), 0.0)
+        spent = getattr(self._account, "cpu_s", 0.0)
         return None if np.isnan(spent) else spent
 
     def _cpu_now(self) -> float:
