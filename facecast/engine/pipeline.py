@@ -125,6 +125,10 @@ def generate(
                 sample.begin(frame_count, fps)
             with VideoWriter(temporary, width, height, fps, clip, options.encode, subtitles, frame_count) as writer:
                 _encode(rendered, writer, frame_count, progress, cancel)
+        except BaseException:
+            if sample is not None:
+                sample.close(wait=True)  # the caller may end the process now: the gate's thread ends first
+            raise
         finally:
             if sample is not None:
                 sample.close()

@@ -110,11 +110,15 @@ class RenderedSample:
         self._taken.append(index)
         self._put(copy)
 
-    def close(self) -> None:
-        """No more frames: the tracker finishes what it has (also after a failed or canceled render)."""
+    def close(self, wait: bool = False) -> None:
+        """No more frames: the tracker finishes what it has (also after a failed or canceled render). With
+        `wait`, return once it has: a process that ends on an error must not leave it inside mediapipe's native
+        code (loading its models, or tracking), where finalising Python can crash it on the way out."""
         if not self._ended:
             self._ended = True
             self._put(None)
+        if wait and self._thread is not None:
+            self._thread.join()
 
     def openings(self) -> SampledOpenings:
         """The raw openings of the frames offered; waits for the tracker. Raises what the tracker raised."""
