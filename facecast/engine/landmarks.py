@@ -238,10 +238,16 @@ def _graph_thread_clocks() -> list[int]:
     /proc lists threads (Linux); none elsewhere. They stay open for the process's one landmarker."""
     try:
         threads = [Path("/proc/self/task", tid) for tid in os.listdir("/proc/self/task")]
-        return [os.open(thread / "schedstat", os.O_RDONLY) for thread in threads
-                if (thread / "comm").read_text().startswith("mediapipe")]
     except OSError:
         return []
+    clocks = []
+    for thread in threads:
+        try:  # a thread of another stage (a decoder's, say) may end between the listing and this read
+            if (thread / "comm").read_text().startswith("mediapipe"):
+                clocks.append(os.open(thread / "schedstat", os.O_RDONLY))
+        except OSError:
+            continue
+    return clocks
 
 
 def _merge_boxes(boxes: list[FaceBox]) -> list[FaceBox]:

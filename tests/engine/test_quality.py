@@ -4,6 +4,7 @@ from the file and from the frames sampled while it renders."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from facecast.engine.encode import encode_frames
-from facecast.engine import pipeline, quality
+from facecast.engine import landmarks, pipeline, quality
 from facecast.engine.errors import CanceledError, LowSyncQualityError
 from facecast.engine.evaluate import sample_windows
 from facecast.engine.media import iter_frames, load_audio, probe
@@ -187,3 +188,20 @@ def test_the_check_counts_the_cpu_time_of_mediapipes_own_threads(sun_mp4: Path) 
     process = time.process_time() - process
     assert counted["own thread"] < counted["landmarker"] <= process + 0.01, (counted, process)
     assert counted["landmarker"] > 0.5 * process, (counted, process)
+
+
+def test_the_cpu_account_survives_a_thread_ending_while_it_lists_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoder threads come and go while the gate's landmarker loads: one gone between listing the process's
+    threads and reading its name must not cost the account mediapipe's graph threads (the cost then fell back
+    to wall time, most of it spent waiting for a core)."""
+    shared_landmarker()  # its graph threads are running
+    listed = os.listdir("/proc/self/task")
+    monkeypatch.setattr(landmarks.os, "listdir", lambda path: ["999999999", *listed])
+    clocks = landmarks._graph_thread_clocks()
+    try:
+        names = {os.readlink(f"/proc/self/fd/{clock}").split("/")[-2] for clock in clocks}
+        assert names and all(Path(f"/proc/self/task/{tid}/comm").read_text().startswith("mediapipe")
+                             for tid in names)
+    finally:
+        for clock in clocks:
+            os.close(clock)
