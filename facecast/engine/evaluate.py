@@ -63,7 +63,8 @@ class LipSyncReport:
 def measure_openings(video: Path) -> tuple[Tracks, np.ndarray, float]:
     """Raw (unsmoothed) landmarks of a video, the opening per frame (NaN without a face) and its fps."""
     info = probe(video)
-    tracks = track_frames(iter_frames(video, info), info.frame_count, TrackingOptions(smoothing=0.0), name=video.name)
+    tracks = track_frames(iter_frames(video, info), info.frame_count, TrackingOptions(smoothing=0.0), name=video.name,
+                          following_mesh=True)
     return tracks, tracks.openings(), info.fps
 
 
@@ -182,8 +183,8 @@ def sampled_openings(video: Path, pick: WindowPicker, max_height: int = 1280) ->
                            DECODE_AHEAD)
         with contextlib.closing(frames):
             try:
-                openings = track_frames(frames, len(wanted), TrackingOptions(smoothing=0.0),
-                                        name=video.name).openings()
+                openings = track_frames(frames, len(wanted), TrackingOptions(smoothing=0.0), name=video.name,
+                                        following_mesh=True).openings()
             except (NoFaceError, FaceTooSmallError):
                 openings = np.full(len(taken), np.nan)
         times = (np.asarray(taken, dtype=np.float64) + 0.5) / _stream_rate(stream)

@@ -149,7 +149,8 @@ class RenderedSample:
             landmarker = shared_landmarker()  # loaded while the first frames render, where a process has none yet
             started, cpu_before = time.monotonic(), landmarker.cpu_s()  # loading is not counted
             self._tracked = track_frames(self._frames_until_closed(), len(self._wanted),
-                                         TrackingOptions(smoothing=0.0), name="the rendered video").openings()
+                                         TrackingOptions(smoothing=0.0), name="the rendered video",
+                                         following_mesh=True).openings()
         except (NoFaceError, FaceTooSmallError):
             self._tracked = None  # no face seen: the figures are unknown and the video does not pass
         except BaseException as error:  # noqa: BLE001 - raised again by openings() in the caller's thread

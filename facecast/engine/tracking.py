@@ -64,16 +64,17 @@ class Tracks:
 class _FaceFollower:
     """Keeps one face across frames: re-uses the previous landmarks as the crop, re-detects when lost."""
 
-    def __init__(self, landmarker: Landmarker, options: TrackingOptions) -> None:
+    def __init__(self, landmarker: Landmarker, options: TrackingOptions, following_mesh: bool = False) -> None:
         self.landmarker = landmarker
         self.options = options
+        self.following_mesh = following_mesh
         self.last_box: FaceBox | None = None
         self.largest_face_px = 0.0
 
     def step(self, frame: np.ndarray) -> np.ndarray | None:
         points = None
         if self.last_box is not None:
-            points = self.landmarker.landmarks(frame, self.last_box)
+            points = self.landmarker.landmarks(frame, self.last_box, following=self.following_mesh)
         if points is None:
             box = self._choose(self.landmarker.detect(frame))
             if box is not None:
@@ -107,10 +108,16 @@ def track_frames(
     name: str = "template",
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELED,
+    following_mesh: bool = False,
 ) -> Tracks:
-    """Landmarks for every frame, smoothed over time. Raises NoFaceError / FaceTooSmallError."""
+    """Landmarks for every frame, smoothed over time. Raises NoFaceError / FaceTooSmallError.
+
+    `following_mesh`: the mesh starts each frame from the last one's landmarks instead of a detection (a third
+    cheaper; see Landmarker.landmarks). Measuring a video's mouth uses it; a template's tracks, which every
+    render of it is drawn from, keep a fresh detection on each frame.
+    """
     landmarker = shared_landmarker()
-    follower = _FaceFollower(landmarker, options)
+    follower = _FaceFollower(landmarker, options, following_mesh)
     points: list[np.ndarray] = []
     present: list[bool] = []
     for index, frame in enumerate(frames):

@@ -123,7 +123,9 @@ def test_the_sample_taken_while_rendering_agrees_with_the_file(sun_mp4: Path, en
     generate(sun_mp4, speech, output, cache_dir=workdir / "cache", sample=sample)
     during, after = measure_quality(output, sample=sample), measure_quality(output)
     assert during.passed and after.passed and during.frames_measured == after.frames_measured == MIN_TRACKED
-    assert abs(during.sync_r - after.sync_r) < 0.05 and abs(during.offset_ms - after.offset_ms) <= 20  # type: ignore[operator]
+    # The file's frames went through x264: the offsets agree to within one frame (40 ms at sun.mp4's 25 fps).
+    # Over 12 renders of 8 s they were 4 ms apart on average, 20-30 ms at most.
+    assert abs(during.sync_r - after.sync_r) < 0.05 and abs(during.offset_ms - after.offset_ms) < 40  # type: ignore[operator]
 
 
 def test_a_mouth_rendered_400_ms_late_is_caught_while_rendering(sun_mp4: Path, eng_wav: Path, workdir: Path,
