@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from types import FrameType
 from typing import Any
 
@@ -81,6 +82,8 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None, handl
                 stop.wait(delay)
     finally:
         stop.set()
+        if lanes is not None:
+            lanes.close()  # batch lanes idle between batches end now; one rendering finishes its video first
         sender.join(timeout=settings.delivery.timeout_s + 1)  # let an attempt in flight record its answer
         jobs.forget_worker(worker_id)
         db.dispose()
@@ -99,15 +102,17 @@ def _components(settings: Settings, worker_id: str, stop: Any, lanes: ProcessLan
     return JobRunner(jobs, Library(jobs), storage, worker_id, stop, lanes), deliveries, db
 
 
-def lane_main(settings: Settings, worker_id: str, job_id: str, stop: Any) -> None:
-    """A batch lane process (lanes.py): render the queued videos of job `job_id`'s batch under the worker's id."""
+def lane_main(settings: Settings, worker_id: str, stop: Any, batches: Iterable[str]) -> None:
+    """A batch lane process (lanes.py): render the queued videos of each batch the worker shares with it (job
+    ids from `batches`) under the worker's id."""
     configure_logging(settings)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the worker too: it tells its lanes to stop
     signal.signal(signal.SIGTERM, lambda _signum, _frame: threading.Thread(target=stop.set).start())
     stop_with_parent(stop)
     runner, _, db = _components(settings, worker_id, stop, migrate=False)
     try:
-        runner.run_siblings_of(job_id)
+        for job_id in batches:
+            runner.run_siblings_of(job_id)
     finally:
         db.dispose()
 

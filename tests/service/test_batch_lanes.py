@@ -5,6 +5,7 @@ processes that stop with their worker."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -74,11 +75,16 @@ def test_a_stopping_worker_claims_no_more_videos(tmp_path: Path) -> None:
     assert ran == []
 
 
-def _lane_that_waits(folder: str, job_id: str, stop: Any) -> None:
-    """A lane process target: say it started, wait for the stop, say it saw it."""
-    Path(folder, f"{job_id}.{os.getpid()}.started").touch()
-    if stop.wait(60):
-        Path(folder, f"{job_id}.stopped").touch()
+def _lane_that_waits(folder: str, stop: Any, batches: Any) -> None:
+    """A lane process target: for each batch, say it started, and wait for the stop while the batch is "vid_1",
+    saying when it saw it; say when it ends."""
+    try:
+        for job_id in batches:
+            Path(folder, f"{job_id}.{os.getpid()}.started").touch()
+            if job_id == "vid_1" and stop.wait(60):
+                Path(folder, f"{job_id}.stopped").touch()
+    finally:
+        Path(folder, f"ended.{os.getpid()}").touch()
 
 
 def test_lane_processes_run_beside_the_worker_and_stop_with_it(tmp_path: Path) -> None:
@@ -90,12 +96,40 @@ def test_lane_processes_run_beside_the_worker_and_stop_with_it(tmp_path: Path) -
             time.sleep(0.05)
         stop.set()  # the worker is told to stop while its lanes are working
 
-    ProcessLanes(_lane_that_waits, (str(tmp_path),)).run("vid_1", 2, own_lane, lambda: None, stop)
+    lanes = ProcessLanes(_lane_that_waits, (str(tmp_path),))
+    lanes.run("vid_1", 2, own_lane, lambda: None, stop)
     started = sorted(path.name for path in tmp_path.glob("*.started"))
     assert len(started) == 2 and all(name.startswith("vid_1.") for name in started)
     pids = {name.split(".")[1] for name in started}
     assert len(pids) == 2 and str(os.getpid()) not in pids  # two processes of their own
     assert (tmp_path / "vid_1.stopped").exists()
+    lanes.close()
+    assert {path.name.split(".")[1] for path in tmp_path.glob("ended.*")} == pids
+
+
+def test_lane_processes_stay_for_the_next_batch_and_end_with_close(tmp_path: Path) -> None:
+    lanes = ProcessLanes(_lane_that_waits, (str(tmp_path),))
+    for batch in ("vid_a", "vid_b"):
+        lanes.run(batch, 1, lambda: None, lambda: None, threading.Event())
+        assert len(list(tmp_path.glob(f"{batch}.*.started"))) == 1  # run() returns once the lane is done with it
+    pids = {path.name.split(".")[1] for path in tmp_path.glob("*.started")}
+    assert len(pids) == 1 and not list(tmp_path.glob("ended.*"))  # the same process did both, and is still up
+    lanes.close()
+    assert [path.name for path in tmp_path.glob("ended.*")] == [f"ended.{pids.pop()}"]
+
+
+def test_a_lane_that_died_is_started_afresh_at_the_next_batch(tmp_path: Path) -> None:
+    lanes = ProcessLanes(_lane_that_waits, (str(tmp_path),))
+    lanes.run("vid_a", 1, lambda: None, lambda: None, threading.Event())
+    first = next(tmp_path.glob("vid_a.*.started")).name.split(".")[1]
+    os.kill(int(first), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{first}").exists() and time.monotonic() < deadline:  # gone (reaped by the fork server)
+        time.sleep(0.05)
+    lanes.run("vid_b", 1, lambda: None, lambda: None, threading.Event())
+    second = next(tmp_path.glob("vid_b.*.started")).name.split(".")[1]
+    assert second != first
+    lanes.close()
 
 
 def test_a_lane_that_cannot_start_as_a_process_runs_on_a_thread(tmp_path: Path,
