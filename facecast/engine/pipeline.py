@@ -8,11 +8,12 @@ cores and memory does not grow with the length of the audio.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -138,9 +139,15 @@ def generate(
 
 def single_threaded_blas() -> contextlib.AbstractContextManager:
     """BLAS threads spin against the encoder's threads for 100x100 matrices: 30x slower per solve here."""
-    from threadpoolctl import threadpool_limits
+    return _blas_libraries().limit(limits=1, user_api="blas")
 
-    return threadpool_limits(limits=1, user_api="blas")
+
+@functools.lru_cache(maxsize=1)
+def _blas_libraries() -> Any:
+    """The process's BLAS libraries, found once: looking through every loaded library takes 2-13 ms, a video."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def plan_mouth(clip: AudioClip, fps: float, frame_count: int, options: GenerateOptions) -> MouthPlan:
