@@ -207,6 +207,8 @@ def _check_declared_size(path: Path, container: av.container.InputContainer, lim
 
 def _check_image_header(path: Path, limits: Limits) -> None:
     """Read a photo's size from its header alone (Pillow opens lazily) and refuse it over max_pixels."""
+    if _sound_or_video_signature(path):
+        return  # Pillow would import its 40-odd format plugins to find it cannot open it (50 ms a process)
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -220,6 +222,25 @@ def _check_image_header(path: Path, limits: Limits) -> None:
     if pixels > limits.max_pixels:
         raise MediaTooLargeError(f"{path.name} is {size}, over the limit of {limits.max_pixels:,} pixels per "
                                  "frame (max_pixels); scale it down first")
+
+
+# ISO media brands of still pictures (HEIF, AVIF): every other file with an `ftyp` box is a video or sound.
+_PICTURE_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"}
+
+
+def _sound_or_video_signature(path: Path) -> bool:
+    """Whether the file starts as an MP4/MOV, Matroska/WebM, WAV/AVI, MP3, Ogg or FLAC does: not a picture."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(12)
+    except OSError:
+        return False  # FFmpeg's own checks report it
+    if head[4:8] == b"ftyp":
+        return head[8:12] not in _PICTURE_BRANDS
+    if head[:4] == b"RIFF":
+        return head[8:12] in (b"WAVE", b"AVI ")
+    return head.startswith((b"\x1a\x45\xdf\xa3", b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"OggS",
+                            b"fLaC"))
 
 
 def _check_sample_rate(path: Path, container: av.container.InputContainer, limits: Limits) -> None:

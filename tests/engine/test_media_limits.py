@@ -111,3 +111,15 @@ def test_high_rate_audio_within_the_limit_is_resampled_while_decoding(tmp_path: 
     audio = write_fast_flac(tmp_path / "hi.flac", rate=96_000, seconds=2)
     clip = load_audio(audio)
     assert clip.sample_rate == MAX_WORKING_RATE and abs(clip.duration_s - 2.0) < 0.01
+
+
+def test_videos_and_sounds_are_probed_without_pillow_and_pictures_with_it(tmp_path: Path, sun_mp4: Path,
+                                                                          eng_wav: Path) -> None:
+    """Pillow reads a picture's size from its header; asked about an MP4 or a WAV it imports every format plugin
+    it has only to say no. Videos and sounds skip it; a huge picture disguised as an .mp4 is still refused."""
+    disguised = write_huge_png(tmp_path / "picture.mp4", side=9000)
+    script = (f"import sys\nfrom pathlib import Path\nfrom facecast.engine.media import probe\n"
+              f"probe(Path({str(sun_mp4)!r})); probe(Path({str(eng_wav)!r}))\nprint('PIL' in sys.modules)\n"
+              f"try:\n    probe(Path({str(disguised)!r}))\nexcept Exception as error:\n    print(type(error).__name__)\n")
+    lines = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120).stdout.split()
+    assert lines == ["False", "MediaTooLargeError"]
