@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,6 +146,24 @@ def test_batch_shares_one_audio_url(make_service, media: Path, short_wav: Path, 
     share = lane_codec_threads(2)
     for video in batch["videos"]:
         assert f"threads={share} ".encode() in (service.data_dir / "outputs" / f"{video['id']}.mp4").read_bytes()
+    # The lane process stays for the next batch, and ends with its worker when the server is stopped.
+    (lane,) = pids - set(service.worker_pids())
+    assert _running(lane)
+    service.api.terminate()
+    service.api.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while _running(lane) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(lane)
+
+
+def _running(pid: int) -> bool:
+    """The process exists and has not ended (a zombie waiting to be reaped has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def test_bad_template_fails_with_reason(make_service, media: Path) -> None:
