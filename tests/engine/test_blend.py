@@ -83,3 +83,14 @@ def test_warped_blend_lands_only_under_its_weight(face) -> None:
     # the feather of the same polygon drawn at frame scale, give or take a pixel or two of resampling
     reach = cv2.dilate((feathered_mask(polygon, region, 12.0) > 0).astype(np.uint8), np.ones((5, 5), np.uint8))
     assert changed.sum() > hard.sum() and not (changed & (reach == 0)).any()
+
+
+def test_a_warped_blend_takes_no_colour_from_where_its_weight_is_zero() -> None:
+    """Upscaled, the picture's edge mixes only with pixels it covers: a white disk on black, blended on white,
+    leaves the frame white (straight colour resampled brings the black in as a grey fringe)."""
+    weight = np.zeros((60, 80), np.float32)
+    cv2.circle(weight, (40, 30), 20, 1.0, -1)
+    picture = np.where(weight[..., None] > 0, 255, 0).astype(np.uint8).repeat(3, axis=2)
+    frame = np.full((400, 400, 3), 255, np.uint8)
+    blend_warped(frame, picture, weight, np.float32([[3.5, 0.4, 30], [-0.4, 3.5, 50]]))
+    assert frame.min() >= 254
