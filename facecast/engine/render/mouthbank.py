@@ -260,12 +260,15 @@ class MouthBankRenderer:
 
     name = "mouthbank"
 
-    def __init__(self, bank: MouthBank, chosen: np.ndarray, plan: MouthPlan, allowed: np.ndarray) -> None:
+    def __init__(self, bank: MouthBank, chosen: np.ndarray, plan: MouthPlan, allowed: np.ndarray,
+                 template_frames: np.ndarray) -> None:
         self.bank = bank
         self.chosen = chosen
         self.plan = plan
         self.targets = target_openings(bank, plan, allowed)
+        self.template_frames = template_frames  # output frame -> the template frame it is drawn on
         self._crop_colours: dict[int, ColourStats | None] = {}  # bank entry -> its skin colour
+        self._frame_colours: dict[int, ColourStats | None] = {}  # template frame -> its skin colour
 
     @classmethod
     def build(cls, bank: MouthBank, looks: MouthLooks, allowed: np.ndarray, tracks: Tracks, plan: MouthPlan,
@@ -278,7 +281,7 @@ class MouthBankRenderer:
         chosen = choose_frames(bank, plan, poses, allowed, looks.twist)
         logger.info("mouth bank: %d crops, %d distinct used for %d frames", len(bank.openings),
                     len(np.unique(chosen)), plan.frame_count)
-        return cls(bank, chosen, plan, allowed)
+        return cls(bank, chosen, plan, allowed, order)
 
     def render(self, frame: np.ndarray, points: np.ndarray, index: int) -> np.ndarray:
         """Draws into `frame` in place and returns it.
@@ -309,7 +312,7 @@ class MouthBankRenderer:
         polygon = np.concatenate([lower_face_polygon(here), lower_face_polygon(crop_points)])
         weight = feathered_mask(polygon, whole, feather_px=0.06 * fh)
         weight[:, :_EDGE], weight[:, -_EDGE:], weight[:_EDGE], weight[-_EDGE:] = 0, 0, 0, 0
-        table = self._colour_table(frame, to_canon, here, entry)
+        table = self._colour_table(frame, to_canon, here, entry, int(self.template_frames[index]))
         if table is not None:
             fitted = cv2.LUT(fitted, table)
         # Fine-tune the pasted mouth to the planned opening: a small warp of the person's real mouth.
@@ -320,19 +323,22 @@ class MouthBankRenderer:
         return tuned, weight
 
 
-    def _colour_table(self, frame: np.ndarray, to_canon: np.ndarray, here: np.ndarray,
-                      entry: int) -> np.ndarray | None:
+    def _colour_table(self, frame: np.ndarray, to_canon: np.ndarray, here: np.ndarray, entry: int,
+                      template_frame: int) -> np.ndarray | None:
         """Lookup table bringing the crop's skin colour to this frame's, each measured on its own lower face
-        without the lips (whose content differs on purpose). A crop's figures are taken once; the frame's on
-        a grid of half the crop's resolution, which gives the same means for a quarter of the work."""
+        without the lips (whose content differs on purpose). A crop's figures are taken once, and so are a
+        template frame's, which comes back on every loop of the template; the frame's on a grid of half the
+        crop's resolution, which gives the same means for a quarter of the work."""
         if entry not in self._crop_colours:
             crop, crop_points = self.bank.crops[entry], self.bank.points[entry]
             self._crop_colours[entry] = masked_colour(crop, skin_weight(crop_points, crop.shape[1::-1]))
-        height, width = self.bank.crops.shape[1:3]
-        size = (-(-width // _STATS_STEP), -(-height // _STATS_STEP))
-        current = cv2.warpAffine(frame, to_canon / _STATS_STEP, size, flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REPLICATE)
-        source, reference = self._crop_colours[entry], masked_colour(current, skin_weight(here / _STATS_STEP, size))
+        if template_frame not in self._frame_colours:
+            height, width = self.bank.crops.shape[1:3]
+            size = (-(-width // _STATS_STEP), -(-height // _STATS_STEP))
+            current = cv2.warpAffine(frame, to_canon / _STATS_STEP, size, flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REPLICATE)
+            self._frame_colours[template_frame] = masked_colour(current, skin_weight(here / _STATS_STEP, size))
+        source, reference = self._crop_colours[entry], self._frame_colours[template_frame]
         return None if source is None or reference is None else colour_table(source, reference)
 
 
