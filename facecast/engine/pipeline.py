@@ -240,11 +240,11 @@ def _rendered(frames: Iterator[tuple[np.ndarray, np.ndarray | None]], renderer: 
     with contextlib.closing(frames):  # stops the decoder's thread when rendering stops early
         while chunk := list(itertools.islice(frames, chunk_size)):
             cancel.raise_if_canceled()
-            for frame in _render_chunk(renderer, batch, chunk, index):
+            for (_, points), frame in zip(chunk, _render_chunk(renderer, batch, chunk, index)):
                 if frame_hook is not None:
                     frame = frame_hook(frame, index / fps)
                 if sample is not None:
-                    sample.offer(index, frame)
+                    sample.offer(index, frame, points)
                 index += 1
                 yield frame
 

@@ -14,6 +14,7 @@ nothing is decoded again.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import queue
@@ -30,7 +31,7 @@ import numpy as np
 from .errors import FaceTooSmallError, LowSyncQualityError, NoFaceError
 from .evaluate import (SampledOpenings, envelope_db, opening_travel, sample_windows, sampled_openings,
                        silence_closure_at, sound_digest, speech_levels, sync_correlation_at)
-from .landmarks import shared_landmarker
+from .landmarks import FaceBox, box_from_points, shared_landmarker
 from .options import QualityOptions, TrackingOptions
 from .results import QualityReport
 from .stages import yield_to_the_encoder
@@ -90,6 +91,7 @@ class RenderedSample:
         self._thread: threading.Thread | None = None
         self._fps, self._frame_count = 0.0, 0
         self._ended, self._closed, self._waited_s = False, False, 0.0
+        self._start_box: FaceBox | None = None  # where the face is in the first frame taken, when known
         self.cost_s = 0.0  # CPU time spent copying and tracking the sample (see _track)
 
     def begin(self, frame_count: int, fps: float) -> None:
@@ -98,14 +100,21 @@ class RenderedSample:
         self._thread = threading.Thread(target=self._track, name="facecast-gate", daemon=True)
         self._thread.start()
 
-    def offer(self, index: int, frame: np.ndarray) -> None:
-        """Keep a copy of frame `index` when the gate wants it (waits while the tracker is SAMPLE_QUEUE behind)."""
+    def offer(self, index: int, frame: np.ndarray, points: np.ndarray | None = None) -> None:
+        """Keep a copy of frame `index` when the gate wants it (waits while the tracker is SAMPLE_QUEUE behind).
+
+        `points`: the landmarks the frame was drawn with. The first wanted frame's tell the tracker where to
+        look, which spares it a face detection and a mesh on the whole face; what it measures still comes from
+        the frame's own pixels.
+        """
         if index not in self._wanted or self._thread is None:
             return
         started = time.thread_time()
         scale = min(1.0, SAMPLE_MAX_HEIGHT / frame.shape[0])
         copy = frame.copy() if scale == 1.0 else cv2.resize(frame, None, fx=scale, fy=scale,
                                                              interpolation=cv2.INTER_AREA)
+        if not self._taken and points is not None and np.isfinite(points).all():
+            self._start_box = box_from_points(points * scale)
         self.cost_s += time.thread_time() - started
         self._taken.append(index)
         self._put(copy)
@@ -148,9 +157,12 @@ class RenderedSample:
         try:
             landmarker = shared_landmarker()  # loaded while the first frames render, where a process has none yet
             started, cpu_before = time.monotonic(), landmarker.cpu_s()  # loading is not counted
-            self._tracked = track_frames(self._frames_until_closed(), len(self._wanted),
-                                         TrackingOptions(smoothing=0.0), name="the rendered video",
-                                         following_mesh=True).openings()
+            frames = self._frames_until_closed()
+            first = next(frames, None)  # offered with its start box, if any
+            self._tracked = track_frames(itertools.chain([first], frames) if first is not None else frames,
+                                         len(self._wanted), TrackingOptions(smoothing=0.0),
+                                         name="the rendered video", following_mesh=True,
+                                         start_box=self._start_box).openings()
         except (NoFaceError, FaceTooSmallError):
             self._tracked = None  # no face seen: the figures are unknown and the video does not pass
         except BaseException as error:  # noqa: BLE001 - raised again by openings() in the caller's thread

@@ -64,11 +64,12 @@ class Tracks:
 class _FaceFollower:
     """Keeps one face across frames: re-uses the previous landmarks as the crop, re-detects when lost."""
 
-    def __init__(self, landmarker: Landmarker, options: TrackingOptions, following_mesh: bool = False) -> None:
+    def __init__(self, landmarker: Landmarker, options: TrackingOptions, following_mesh: bool = False,
+                 start_box: FaceBox | None = None) -> None:
         self.landmarker = landmarker
         self.options = options
         self.following_mesh = following_mesh
-        self.last_box: FaceBox | None = None
+        self.last_box = start_box
         self.largest_face_px = 0.0
 
     def step(self, frame: np.ndarray) -> np.ndarray | None:
@@ -109,15 +110,18 @@ def track_frames(
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELED,
     following_mesh: bool = False,
+    start_box: FaceBox | None = None,
 ) -> Tracks:
     """Landmarks for every frame, smoothed over time. Raises NoFaceError / FaceTooSmallError.
 
     `following_mesh`: the mesh starts each frame from the last one's landmarks instead of a detection (a third
     cheaper; see Landmarker.landmarks). Measuring a video's mouth uses it; a template's tracks, which every
     render of it is drawn from, keep a fresh detection on each frame.
+    `start_box`: where the face is known to be in the first frame, as if followed there; the face detector
+    runs only where the mesh finds no face in it.
     """
     landmarker = shared_landmarker()
-    follower = _FaceFollower(landmarker, options, following_mesh)
+    follower = _FaceFollower(landmarker, options, following_mesh, start_box)
     points: list[np.ndarray] = []
     present: list[bool] = []
     for index, frame in enumerate(frames):

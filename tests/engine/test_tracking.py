@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from facecast.engine.errors import NoFaceError
-from facecast.engine.landmarks import STABLE, face_height
+from facecast.engine.landmarks import STABLE, FaceBox, Landmarker, box_from_points, face_height
 from facecast.engine.options import TrackingOptions
 from facecast.engine.pipeline import prepare_template
 from facecast.engine.results import PreparedTemplate
@@ -47,6 +47,25 @@ def test_smoothing_removes_jitter_without_moving_the_face(man_tracks: Tracks) ->
     assert _stable_jitter(noisy) < before / 3
     drift = np.linalg.norm(noisy.points - man_tracks.points, axis=2)
     assert float(np.median(drift)) < 2.0
+
+
+def test_a_start_box_spares_the_detector_and_a_wrong_one_falls_back_to_it(man_tracks: Tracks,
+                                                                           man_frames: list[np.ndarray],
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Told where the face is, the follower goes straight to the mesh; told a place with no face, it detects."""
+    frames = man_frames[:6]
+    detections: list[int] = []
+    detect = Landmarker.detect
+    monkeypatch.setattr(Landmarker, "detect", lambda self, image: detections.append(1) or detect(self, image))
+    told = track_frames(frames, len(frames), TrackingOptions(smoothing=0.0), following_mesh=True,
+                        start_box=box_from_points(man_tracks.points[0]))
+    assert not detections and told.coverage == 1.0
+    error = np.linalg.norm(told.points - man_tracks.points[:6], axis=2).mean() / face_height(man_tracks.points[0])
+    assert error < 0.01
+    nowhere = FaceBox(cx=20.0, cy=20.0, size=30.0)  # a corner of plain background
+    wrong = track_frames(frames, len(frames), TrackingOptions(smoothing=0.0), following_mesh=True, start_box=nowhere)
+    assert detections and wrong.coverage == 1.0
+    assert np.linalg.norm(wrong.points - told.points, axis=2).mean() / face_height(told.points[0]) < 0.01
 
 
 @pytest.fixture(scope="module")
