@@ -1,11 +1,12 @@
 """The lip-sync gate: measure a finished video cheaply, then pass it, flag it for review or fail it.
 
-The figures are `facecast eval`'s (evaluate.py), taken on the rendered output re-tracked from scratch, so
-they judge what a viewer sees. Tracking a frame costs about as much as rendering it, so only a sample is
-tracked: windows of a couple of seconds spread over the video, every other frame, decoded from the keyframe
-before each window while the frames before them are tracked. The tracked share shrinks with the length of
-the video so that the check stays under a tenth of the render time; short videos are measured on a fixed
-minimum of frames, below which r says little, spread over the whole video.
+The figures are `facecast eval`'s (evaluate.py), taken on the rendered output re-tracked, so they judge what
+a viewer sees (the tracker is told only where the face was drawn in the first frame it takes). Tracking a
+frame costs about as much as rendering it, so only a sample is tracked: windows of a couple of seconds
+spread over the video, every other frame, decoded from the keyframe before each window while the frames
+before them are tracked. The tracked share shrinks with the length of the video so that the check stays
+under a tenth of the render time; short videos are measured on a fixed minimum of frames, below which r says
+little, spread over the whole video.
 
 A video being generated is measured on its way to the file instead (RenderedSample): the same frames are
 copied as they go to the encoder and tracked alongside the render, so the figures are ready with the file and
