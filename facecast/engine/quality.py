@@ -159,7 +159,7 @@ class RenderedSample:
             landmarker = shared_landmarker()  # loaded while the first frames render, where a process has none yet
             started, cpu_before = time.monotonic(), landmarker.cpu_s()  # loading is not counted
             frames = self._frames_until_closed()
-            first = next(frames, None)  # offered with its start box, if any
+            first = next(frames, None)  # offer() has set the start box (or left it unknown) by now
             self._tracked = track_frames(itertools.chain([first], frames) if first is not None else frames,
                                          len(self._wanted), TrackingOptions(smoothing=0.0),
                                          name="the rendered video", following_mesh=True,
