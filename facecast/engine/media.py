@@ -468,10 +468,14 @@ def load_audio(path: Path, limits: Limits = Limits(), sample_rate: int | None = 
         chunks: list[np.ndarray] = []
         total = 0
         for frame in container.decode(stream):
-            frame.pts = None  # timestamps gaps would make the resampler insert or drop samples
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
+            if _mono_float_at(frame, rate):  # as decoded (AAC, Opus, FLAC in float): no resampler call a frame
+                chunks.append(frame.to_ndarray().reshape(-1))
                 total += chunks[-1].size
+            else:
+                frame.pts = None  # timestamps gaps would make the resampler insert or drop samples
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+                    total += chunks[-1].size
             if total > max_samples:
                 raise _too_long(path, total / rate, limits, decoded=True)
         for out in resampler.resample(None):
@@ -484,6 +488,11 @@ def load_audio(path: Path, limits: Limits = Limits(), sample_rate: int | None = 
     np.clip(samples, -1.0, 1.0, out=samples)
     logger.debug("loaded %s: %.2f s at %d Hz", path.name, samples.size / rate, rate)
     return AudioClip(samples=samples, sample_rate=rate)
+
+
+def _mono_float_at(frame: av.AudioFrame, rate: int) -> bool:
+    """Whether a decoded frame already is what load_audio makes of it: one channel of float samples at `rate`."""
+    return frame.format.name in ("flt", "fltp") and frame.layout.nb_channels == 1 and frame.sample_rate == rate
 
 
 def _trim_codec_padding(samples: np.ndarray, rate: int, exact_duration_s: float, source_rate: int) -> np.ndarray:
