@@ -64,7 +64,7 @@ def measure_openings(video: Path) -> tuple[Tracks, np.ndarray, float]:
     """Raw (unsmoothed) landmarks of a video, the opening per frame (NaN without a face) and its fps."""
     info = probe(video)
     tracks = track_frames(iter_frames(video, info), info.frame_count, TrackingOptions(smoothing=0.0), name=video.name,
-                          following_mesh=True)
+                          mesh="following")
     return tracks, tracks.openings(), info.fps
 
 
@@ -184,7 +184,7 @@ def sampled_openings(video: Path, pick: WindowPicker, max_height: int = 1280) ->
         with contextlib.closing(frames):
             try:
                 openings = track_frames(frames, len(wanted), TrackingOptions(smoothing=0.0), name=video.name,
-                                        following_mesh=True).openings()
+                                        mesh="direct").openings()
             except (NoFaceError, FaceTooSmallError):
                 openings = np.full(len(taken), np.nan)
         times = (np.asarray(taken, dtype=np.float64) + 0.5) / _stream_rate(stream)

@@ -19,6 +19,13 @@ from typing import Any, TypeVar
 Arrays = TypeVar("Arrays")
 
 
+def default_cache_dir() -> Path:
+    """Where template tracks are cached unless a caller says otherwise ($FACECAST_CACHE_DIR); models derived
+    from the ones installed are kept in its hidden .models folder."""
+    env = os.environ.get("FACECAST_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "facecast" / "templates"
+
+
 @contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a hidden temp path beside `path`; it replaces `path` only if the block succeeds.

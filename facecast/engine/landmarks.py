@@ -21,8 +21,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .mesh_model import DirectMesh, direct_mesh_or_none
+
 logger = logging.getLogger(__name__)
 
+LANDMARK_COUNT = 478  # points of the refined face mesh: 468 on the face and ten on the irises
 # Landmark indices of the mediapipe face mesh that the engine relies on.
 FOREHEAD = 10
 CHIN = 152
@@ -81,43 +84,89 @@ def box_from_points(points: np.ndarray) -> FaceBox:
     return FaceBox(float(centre[0]), float(centre[1]), float(max(hi - lo)))
 
 
-class Landmarker:
-    """Runs mediapipe's full-range face detector and the 478-point face mesh on crops. Not thread-safe."""
+@dataclass(frozen=True, slots=True)
+class _Graphs:
+    """mediapipe's graphs: the face detector, the mesh on a detection of its own, the mesh that follows."""
 
-    def __init__(self) -> None:
+    detector: object
+    mesh: object
+    following_mesh: object
+
+    @classmethod
+    def load(cls) -> _Graphs:
         with native_stderr_silenced():
             mp = _import_mediapipe()
-
-            self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1,
-                                                                       min_detection_confidence=0.5)
-            self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.4
-            )
-            # The same mesh fed from its previous landmarks instead of a detection on every crop: a third
-            # cheaper, for frames of one video that follow each other (see landmarks()).
-            self._following_mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=False, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.4
-            )
+            face_mesh = mp.solutions.face_mesh.FaceMesh
+            graphs = cls(
+                detector=mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5),
+                mesh=face_mesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                               min_detection_confidence=0.4),
+                # The same mesh fed from its previous landmarks instead of a detection on every crop: a quarter
+                # cheaper, for frames of one video that follow each other (see Landmarker.landmarks).
+                following_mesh=face_mesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+                                         min_detection_confidence=0.4))
             # The graphs load their models on worker threads and log as they do: run each once, so that
             # all of it happens while stderr is muted.
             blank = np.zeros((MESH_INPUT, MESH_INPUT, 3), np.uint8)
-            for graph in (self._detector, self._mesh, self._following_mesh):
-                graph.process(blank)
-        self._graph_clocks = _graph_thread_clocks()
+            for graph in (graphs.detector, graphs.mesh, graphs.following_mesh):
+                graph.process(blank)  # type: ignore[attr-defined]
+        return graphs
+
+
+class Landmarker:
+    """Runs mediapipe's full-range face detector and the 478-point face mesh on crops. Not thread-safe.
+
+    mediapipe (0.6 s of CPU to import and load) is loaded on the first detection or mesh: a process that only
+    measures rendered videos, whose faces it is told, follows them with the direct mesh and may never need it.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: _Graphs | None = None
+        self._graph_clocks: list[int] = []
+        self._per_thread_clocks = os.path.isdir("/proc/self/task")  # Linux tells each thread's CPU time there
+        self._direct: DirectMesh | None = None
+        self._direct_tried = False
+        self._loading = threading.Lock()  # two threads must not both load the graphs or the direct mesh
         self._lock = threading.Lock()
         self._account = threading.local()  # CPU seconds each thread has spent holding the landmarker
         self._quiet_calls = 4  # the first real inferences may log once more
 
+    def ready_to_follow(self) -> None:
+        """Load what following a face takes: the direct mesh, or mediapipe's graphs where LiteRT is missing
+        (the gate loads it before it starts counting its CPU time)."""
+        if self.direct_mesh() is None:
+            self._graphs()
+
+    def direct_mesh(self) -> DirectMesh | None:
+        """The mesh's trunk and lips run directly (mesh_model), for following a face at a third of the CPU;
+        None where LiteRT is not installed. Loaded on first use, once per process."""
+        with self._loading:
+            if not self._direct_tried:
+                self._direct, self._direct_tried = direct_mesh_or_none(), True
+        return self._direct
+
+    def _graphs(self) -> _Graphs:
+        with self._loading:
+            if self._loaded is None:
+                before = self._cpu_now()
+                self._loaded = _Graphs.load()
+                self._graph_clocks = _graph_thread_clocks()
+                # what loading cost this thread and the new graph threads: held() leaves it out of the account
+                self._account.loading_s = getattr(self._account, "loading_s", 0.0) + self._cpu_now() - before
+        return self._loaded
+
     @contextmanager
     def held(self) -> Iterator["Landmarker"]:
         """The landmarker to oneself for a while (it is not thread-safe). The CPU time spent holding it, by the
-        calling thread and by mediapipe's own graph threads, is added to the caller's account (cpu_s)."""
+        calling thread and by mediapipe's own graph threads, is added to the caller's account (cpu_s); loading
+        mediapipe on the way is not."""
         with self._lock:
-            start = self._cpu_now()
+            start, loading = self._cpu_now(), getattr(self._account, "loading_s", 0.0)
             try:
                 yield self
             finally:
-                self._account.cpu_s = getattr(self._account, "cpu_s", 0.0) + self._cpu_now() - start
+                spent = self._cpu_now() - start - (getattr(self._account, "loading_s", 0.0) - loading)
+                self._account.cpu_s = getattr(self._account, "cpu_s", 0.0) + spent
 
     def cpu_s(self) -> float | None:
         """CPU seconds the calling thread has spent holding the landmarker, graph threads included; None where
@@ -126,7 +175,7 @@ class Landmarker:
         return None if np.isnan(spent) else spent
 
     def _cpu_now(self) -> float:
-        if not self._graph_clocks:
+        if not self._per_thread_clocks:
             return float("nan")
         try:  # about 5 us for the four graph threads: the files stay open, each read asks the kernel afresh
             graphs = sum(int(os.pread(clock, 64, 0).split()[0]) for clock in self._graph_clocks)
@@ -145,7 +194,7 @@ class Landmarker:
 
     def _detect_once(self, image: np.ndarray, scale: float) -> list[FaceBox]:
         height, width = image.shape[:2]
-        result = self._process(self._detector, np.ascontiguousarray(image))
+        result = self._process(self._graphs().detector, np.ascontiguousarray(image))
         boxes = []
         for detection in result.detections or []:
             rel = detection.location_data.relative_bounding_box
@@ -172,14 +221,16 @@ class Landmarker:
 
         `following`: `box` comes from the landmarks of a frame just before this one, so the face sits where it
         sat in that frame's crop. The mesh then starts from its own last landmarks, and detects the face again
-        only where they no longer fit, instead of on every crop (2.3 against 1.4 ms a frame on one core).
+        only where they no longer fit, instead of on every crop (8.5 against 6.2 ms of CPU a frame on two AMD
+        EPYC cores, mediapipe's graph threads included).
         """
         side = box.size * crop_scale
         scale = MESH_INPUT / side
         to_crop = np.float32([[scale, 0, MESH_INPUT / 2 - box.cx * scale], [0, scale, MESH_INPUT / 2 - box.cy * scale]])
         crop = cv2.warpAffine(image, to_crop, (MESH_INPUT, MESH_INPUT), flags=cv2.INTER_AREA if scale < 1 else
                               cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        result = self._process(self._following_mesh if following else self._mesh, crop)
+        graphs = self._graphs()
+        result = self._process(graphs.following_mesh if following else graphs.mesh, crop)
         if not result.multi_face_landmarks:
             return None
         points = np.array([(p.x, p.y) for p in result.multi_face_landmarks[0].landmark], dtype=np.float32)
@@ -187,7 +238,6 @@ class Landmarker:
         points[:, 0] = (points[:, 0] - to_crop[0, 2]) / scale
         points[:, 1] = (points[:, 1] - to_crop[1, 2]) / scale
         return points
-
 
     def _process(self, graph: object, image: np.ndarray) -> object:
         if self._quiet_calls <= 0:
@@ -271,5 +321,6 @@ def _merge_boxes(boxes: list[FaceBox]) -> list[FaceBox]:
 
 @lru_cache(maxsize=1)
 def shared_landmarker() -> Landmarker:
-    """One landmarker per process: importing mediapipe and loading its models costs about 0.6 s of CPU."""
+    """One landmarker per process: mediapipe's graphs (0.6 s of CPU) and the direct mesh load once, when first
+    needed."""
     return Landmarker()

@@ -1,15 +1,16 @@
 """The lip-sync gate: measure a finished video cheaply, then pass it, flag it for review or fail it.
 
 The figures are `facecast eval`'s (evaluate.py), taken on the rendered output re-tracked, so they judge what
-a viewer sees (the tracker is told only where the face was drawn in the first frame it takes). Tracking a
-frame costs about as much as rendering it, so only a sample is tracked: windows of a couple of seconds
+a viewer sees (the tracker is told only where the face was drawn in the first frame it takes). The tracker
+runs eval's face mesh, its trunk and lips only, without mediapipe's graph (mesh_model.DirectMesh); still,
+a frame costs a third to a half of rendering it, so only a sample is tracked: windows of a couple of seconds
 spread over the video, every other frame, decoded from the keyframe before each window while the frames
 before them are tracked. The tracked share shrinks with the length of the video so that the check stays
 under a tenth of the render time; short videos are measured on a fixed minimum of frames, below which r says
 little, spread over the whole video.
 
 A video being generated is measured on its way to the file instead (RenderedSample): the same frames are
-copied as they go to the encoder and tracked alongside the render, so the figures are ready with the file and
+taken as they go to the encoder and tracked alongside the render, so the figures are ready with the file and
 nothing is decoded again.
 """
 
@@ -78,7 +79,7 @@ class RenderedSample:
     """The gate's sample of a video being generated, taken from its frames on their way to the encoder.
 
     generate() calls begin() once it knows the length, offer() with every finished frame (from its render
-    thread) and close() when done. The wanted frames are copied and tracked on a thread of their own at the
+    thread) and close() when done. The wanted frames are kept and tracked on a thread of their own at the
     feeding stages' priority, so the tracking uses time the encoder leaves over and the figures are ready
     when the file is. The frames are the encoder's input, subtitles burned in included: what the file shows,
     before compression.
@@ -93,7 +94,7 @@ class RenderedSample:
         self._fps, self._frame_count = 0.0, 0
         self._ended, self._closed, self._waited_s = False, False, 0.0
         self._start_box: FaceBox | None = None  # where the face is in the first frame taken, when known
-        self.cost_s = 0.0  # CPU time spent copying and tracking the sample (see _track)
+        self.cost_s = 0.0  # CPU time spent scaling and tracking the sample (see _track)
 
     def begin(self, frame_count: int, fps: float) -> None:
         self._wanted = frozenset(index for window in gate_windows(frame_count, fps) for index in window)
@@ -102,7 +103,8 @@ class RenderedSample:
         self._thread.start()
 
     def offer(self, index: int, frame: np.ndarray, points: np.ndarray | None = None) -> None:
-        """Keep a copy of frame `index` when the gate wants it (waits while the tracker is SAMPLE_QUEUE behind).
+        """Keep frame `index` when the gate wants it (waits while the tracker is SAMPLE_QUEUE behind). The frame
+        itself is kept, not a copy: a rendered frame is never changed again (the encoder's queue holds it too).
 
         `points`: the landmarks the frame was drawn with. The first wanted frame's tell the tracker where to
         look, which spares it a face detection and a mesh on the whole face; what it measures still comes from
@@ -112,13 +114,12 @@ class RenderedSample:
             return
         started = time.thread_time()
         scale = min(1.0, SAMPLE_MAX_HEIGHT / frame.shape[0])
-        copy = frame.copy() if scale == 1.0 else cv2.resize(frame, None, fx=scale, fy=scale,
-                                                             interpolation=cv2.INTER_AREA)
+        taken = frame if scale == 1.0 else cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         if not self._taken and points is not None and np.isfinite(points).all():
             self._start_box = box_from_points(points * scale)
         self.cost_s += time.thread_time() - started
         self._taken.append(index)
-        self._put(copy)
+        self._put(taken)
 
     def close(self, wait: bool = False) -> None:
         """No more frames: the tracker finishes what it has (also after a failed or canceled render). With
@@ -156,13 +157,14 @@ class RenderedSample:
         yield_to_the_encoder()
         started, cpu_before, landmarker = time.monotonic(), None, None
         try:
-            landmarker = shared_landmarker()  # loaded while the first frames render, where a process has none yet
+            landmarker = shared_landmarker()
+            landmarker.ready_to_follow()  # loaded while the first frames render, where a process has it not yet
             started, cpu_before = time.monotonic(), landmarker.cpu_s()  # loading is not counted
             frames = self._frames_until_closed()
             first = next(frames, None)  # offer() has set the start box (or left it unknown) by now
             self._tracked = track_frames(itertools.chain([first], frames) if first is not None else frames,
                                          len(self._wanted), TrackingOptions(smoothing=0.0),
-                                         name="the rendered video", following_mesh=True,
+                                         name="the rendered video", mesh="direct",
                                          start_box=self._start_box).openings()
         except (NoFaceError, FaceTooSmallError):
             self._tracked = None  # no face seen: the figures are unknown and the video does not pass
@@ -204,7 +206,7 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(), ren
         The report; `passed` is False when no face was found in the sample, since sync is then unknown.
     """
     if sample is None:
-        shared_landmarker()  # loaded once per process; not counted, a worker pays it once for all its videos
+        shared_landmarker().ready_to_follow()  # loaded once per process; not counted: a worker pays it once
     started, tracker_s = time.monotonic(), 0.0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facecast-gate-audio") as pool:
         speech = pool.submit(_timed, sound.levels if sound else speech_levels, video)  # beside the frames

@@ -19,16 +19,10 @@ import numpy as np
 
 from .options import TrackingOptions
 from .results import PreparedTemplate, TemplateFacts
-from .files import write_json_atomic
+from .files import default_cache_dir, write_json_atomic
 from .tracking import TRACKS_VERSION, Tracks
 
 THUMBNAIL_MAX_SIDE_PX = 360
-
-
-def default_cache_dir() -> Path:
-    """Where template tracks are cached unless a caller says otherwise ($FACECAST_CACHE_DIR)."""
-    env = os.environ.get("FACECAST_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "facecast" / "templates"
 
 
 def content_hash(path: Path) -> str:

@@ -9,12 +9,14 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from .errors import FaceTooSmallError, NoFaceError
 from .files import write_json_atomic
-from .landmarks import FaceBox, Landmarker, box_from_points, face_height, mouth_opening, shared_landmarker
+from .landmarks import (LANDMARK_COUNT, FaceBox, Landmarker, box_from_points, face_height, mouth_opening,
+                        shared_landmarker)
 from .options import TrackingOptions
 from .runs import true_runs
 from .smoothing import gaussian_smooth
@@ -61,32 +63,42 @@ class Tracks:
             return cls(points=data["points"], present=data["present"])
 
 
+MeshKind = Literal["fresh", "following", "direct"]
+
+
 class _FaceFollower:
     """Keeps one face across frames: re-uses the previous landmarks as the crop, re-detects when lost."""
 
-    def __init__(self, landmarker: Landmarker, options: TrackingOptions, following_mesh: bool = False,
+    def __init__(self, landmarker: Landmarker, options: TrackingOptions, mesh: MeshKind = "fresh",
                  start_box: FaceBox | None = None) -> None:
         self.landmarker = landmarker
         self.options = options
-        self.following_mesh = following_mesh
+        self.direct = landmarker.direct_mesh() if mesh == "direct" else None
+        self.following = mesh != "fresh"
         self.last_box = start_box
+        self.last_points: np.ndarray | None = None
         self.largest_face_px = 0.0
 
     def step(self, frame: np.ndarray) -> np.ndarray | None:
         points = None
         if self.last_box is not None:
-            points = self.landmarker.landmarks(frame, self.last_box, following=self.following_mesh)
+            points = self._followed(frame, self.last_box)
         if points is None:
             box = self._choose(self.landmarker.detect(frame))
             if box is not None:
                 # The detector's box is tighter than the mesh's face extent; crop wider.
                 points = self.landmarker.landmarks(frame, box, crop_scale=2.4)
         if points is None:
-            self.last_box = None
+            self.last_box, self.last_points = None, None
             return None
-        self.last_box = box_from_points(points)
+        self.last_box, self.last_points = box_from_points(points), points
         self.largest_face_px = max(self.largest_face_px, face_height(points))
         return points
+
+    def _followed(self, frame: np.ndarray, box: FaceBox) -> np.ndarray | None:
+        if self.direct is not None:
+            return self.direct.follow(frame, self.last_points, (box.cx, box.cy), box.size)
+        return self.landmarker.landmarks(frame, box, following=self.following)
 
     def _choose(self, boxes: list[FaceBox]) -> FaceBox | None:
         if not boxes:
@@ -109,19 +121,22 @@ def track_frames(
     name: str = "template",
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELED,
-    following_mesh: bool = False,
+    mesh: MeshKind = "fresh",
     start_box: FaceBox | None = None,
 ) -> Tracks:
     """Landmarks for every frame, smoothed over time. Raises NoFaceError / FaceTooSmallError.
 
-    `following_mesh`: the mesh starts each frame from the last one's landmarks instead of a detection (a third
-    cheaper; see Landmarker.landmarks). Measuring a video's mouth uses it; a template's tracks, which every
-    render of it is drawn from, keep a fresh detection on each frame.
+    `mesh`: how a face is found where it was in the frame before. "fresh": the mesh detects it again in
+    every crop, for a template's tracks, which every render of it is drawn from; "following": the mesh starts
+    from its own last landmarks (a quarter cheaper; see Landmarker.landmarks), for measuring a video's mouth;
+    "direct": the same model's trunk and lips run directly on a crop aligned with the last landmarks
+    (mesh_model; a third of "following"; irises NaN), for the quality gate's sample, or "following" where
+    LiteRT is not installed.
     `start_box`: where the face is known to be in the first frame, as if followed there; the face detector
     runs only where the mesh finds no face in it.
     """
     landmarker = shared_landmarker()
-    follower = _FaceFollower(landmarker, options, following_mesh, start_box)
+    follower = _FaceFollower(landmarker, options, mesh, start_box)
     points: list[np.ndarray] = []
     present: list[bool] = []
     for index, frame in enumerate(frames):
@@ -129,7 +144,7 @@ def track_frames(
         with landmarker.held():  # per frame: a caller that waits for its frames (the gate) holds nobody up
             found = follower.step(frame)
         present.append(found is not None)
-        points.append(found if found is not None else np.full((478, 2), np.nan, np.float32))
+        points.append(_all_points(found))
         if index % 10 == 0:
             progress("tracking", index + 1, total)
     progress("tracking", len(points), len(points))
@@ -143,6 +158,14 @@ def track_frames(
     tracks = Tracks(points=np.stack(points).astype(np.float32), present=np.array(present))
     smooth_tracks(tracks, options.smoothing)
     return tracks
+
+
+def _all_points(found: np.ndarray | None) -> np.ndarray:
+    """A frame's row of Tracks.points: NaN where no face was found, and for points the mesh did not give."""
+    row = np.full((LANDMARK_COUNT, 2), np.nan, np.float32)
+    if found is not None:
+        row[:len(found)] = found
+    return row
 
 
 def smooth_tracks(tracks: Tracks, strength: float) -> None:

@@ -8,8 +8,10 @@ import sys
 import numpy as np
 import pytest
 
+from facecast.engine import mesh_model
 from facecast.engine.errors import NoFaceError
-from facecast.engine.landmarks import STABLE, FaceBox, Landmarker, box_from_points, face_height
+from facecast.engine.landmarks import STABLE, FaceBox, Landmarker, box_from_points, face_height, shared_landmarker
+from facecast.engine.mesh_model import LIPS_POINTS, MESH_POINTS
 from facecast.engine.options import TrackingOptions
 from facecast.engine.pipeline import prepare_template
 from facecast.engine.results import PreparedTemplate
@@ -57,15 +59,52 @@ def test_a_start_box_spares_the_detector_and_a_wrong_one_falls_back_to_it(man_tr
     detections: list[int] = []
     detect = Landmarker.detect
     monkeypatch.setattr(Landmarker, "detect", lambda self, image: detections.append(1) or detect(self, image))
-    told = track_frames(frames, len(frames), TrackingOptions(smoothing=0.0), following_mesh=True,
+    told = track_frames(frames, len(frames), TrackingOptions(smoothing=0.0), mesh="following",
                         start_box=box_from_points(man_tracks.points[0]))
     assert not detections and told.coverage == 1.0
     error = np.linalg.norm(told.points - man_tracks.points[:6], axis=2).mean() / face_height(man_tracks.points[0])
     assert error < 0.01
     nowhere = FaceBox(cx=20.0, cy=20.0, size=30.0)  # a corner of plain background
-    wrong = track_frames(frames, len(frames), TrackingOptions(smoothing=0.0), following_mesh=True, start_box=nowhere)
+    wrong = track_frames(frames, len(frames), TrackingOptions(smoothing=0.0), mesh="following", start_box=nowhere)
     assert detections and wrong.coverage == 1.0
     assert np.linalg.norm(wrong.points - told.points, axis=2).mean() / face_height(told.points[0]) < 0.01
+
+
+@pytest.mark.parametrize("clip", ["man", "woman"])
+def test_the_direct_mesh_puts_the_lips_where_mediapipe_does(clip: str, man_frames: list[np.ndarray],
+                                                             talking_woman_mp4) -> None:
+    """The mesh's trunk and lips head run apart (mesh_model) give mediapipe's refined lips, frame after frame,
+    on a man opening wide and a woman pulling faces (every other frame, as a video is measured)."""
+    frames = (man_frames if clip == "man" else read_rgb_frames(talking_woman_mp4, limit=240))[::2]
+    options = TrackingOptions(smoothing=0.0)
+    graph = track_frames(frames, len(frames), options, mesh="following")
+    direct = track_frames(frames, len(frames), options, mesh="direct")
+    assert direct.coverage == 1.0
+    lips = list(LIPS_POINTS)
+    error = np.linalg.norm(direct.points[:, lips] - graph.points[:, lips], axis=2) / face_height(graph.points[0])
+    assert float(np.median(error)) < 0.005 and float(np.percentile(error, 95)) < 0.02
+    openings, reference = direct.openings(), graph.openings()
+    assert np.corrcoef(openings, reference)[0, 1] > 0.98
+    assert abs(direct.mouth_range() - graph.mouth_range()) < 0.1 * graph.mouth_range()
+    assert np.isnan(direct.points[1:, MESH_POINTS:]).all()  # the irises are not computed (the first frame is detected)
+
+
+def test_without_litert_the_direct_mesh_is_mediapipes_graph(man_frames: list[np.ndarray],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where LiteRT has no wheel, "direct" tracking falls back to mediapipe's following mesh: all 478 points,
+    irises included, where that mesh puts them (it keeps its last landmarks between calls, so not to the bit)."""
+    find_spec = mesh_model.importlib.util.find_spec
+    monkeypatch.setattr(mesh_model.importlib.util, "find_spec",
+                        lambda name, *args: None if name == "ai_edge_litert" else find_spec(name, *args))
+    assert mesh_model.direct_mesh_or_none() is None
+    landmarker = shared_landmarker()
+    monkeypatch.setattr(landmarker, "_direct_tried", False)  # as in a process that has not loaded it yet
+    monkeypatch.setattr(landmarker, "_direct", None)
+    frames = man_frames[:20:2]
+    fallback = track_frames(frames, len(frames), TrackingOptions(smoothing=0.0), mesh="direct")
+    graph = track_frames(frames, len(frames), TrackingOptions(smoothing=0.0), mesh="following")
+    assert not np.isnan(fallback.points).any()
+    assert np.linalg.norm(fallback.points - graph.points, axis=2).max() < 0.01 * face_height(graph.points[0])
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +170,24 @@ def test_tracking_leaves_matplotlib_unimported_and_mediapipes_drawing_helpers_im
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "False", "DrawingSpec"], done.stdout
+
+
+def test_following_a_face_it_is_told_of_needs_no_mediapipe_and_loading_it_is_not_counted(talking_man_mp4) -> None:
+    """A fresh process told where the face is follows it with the direct mesh alone (mediapipe, 0.6 s of CPU
+    to load, is never imported); told a wrong place, it loads mediapipe to detect the face, and the CPU time
+    counted for tracking leaves the loading out."""
+    code = ("import sys; from tests.support.media import read_rgb_frames; "
+            "from facecast.engine.landmarks import FaceBox, shared_landmarker; "
+            "from facecast.engine.tracking import track_frames; from facecast.engine.options import TrackingOptions; "
+            f"frames = read_rgb_frames({str(talking_man_mp4)!r}, limit=8); landmarker = shared_landmarker(); "
+            "landmarker.ready_to_follow(); options = TrackingOptions(smoothing=0.0); "
+            "told = track_frames(frames, 8, options, mesh='direct', start_box=FaceBox(244.0, 279.0, 270.0)); "
+            "print(told.coverage, 'mediapipe' in sys.modules); before = landmarker.cpu_s(); "
+            "wrong = track_frames(frames, 8, options, mesh='direct', start_box=FaceBox(20.0, 20.0, 30.0)); "
+            "print(wrong.coverage, 'mediapipe' in sys.modules, round(landmarker.cpu_s() - before, 3))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    told, wrong = (line.split() for line in done.stdout.strip().splitlines()[-2:])
+    assert told == ["1.0", "False"], done.stdout
+    assert wrong[:2] == ["1.0", "True"], done.stdout
+    assert float(wrong[2]) < 0.3, done.stdout  # a detection and 8 meshes; loading mediapipe alone is about 0.6 s
