@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from .mesh_model import DirectMesh, direct_mesh_or_none
+from .native import native_stderr_silenced
 
 logger = logging.getLogger(__name__)
 
@@ -245,34 +246,6 @@ class Landmarker:
         self._quiet_calls -= 1
         with native_stderr_silenced():
             return graph.process(image)  # type: ignore[attr-defined]
-
-
-@contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Mute file descriptor 2 while mediapipe's C++ side sets up: TFLite and glog print set-up notes there
-    that no environment variable turns off, and a CLI error must stay one line."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        _flush_c_stdio()  # what the C++ side buffered must go to /dev/null, not to the restored stderr
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _flush_c_stdio() -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):
-        pass
 
 
 # mediapipe's drawing helpers, which the engine never calls: they import matplotlib.pyplot (0.25 s of CPU in

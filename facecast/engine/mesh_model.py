@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from .files import default_cache_dir, write_bytes_atomic, write_json_atomic
+from .native import native_stderr_silenced
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +101,11 @@ class DirectMesh:
         from ai_edge_litert.interpreter import Interpreter
 
         self._crop = crop
-        self._trunk = Interpreter(model_content=trunk, num_threads=1)  # one thread: its CPU time is the caller's
-        self._lips = Interpreter(model_content=lips, num_threads=1)
-        for interpreter in (self._trunk, self._lips):
-            interpreter.allocate_tensors()
+        with native_stderr_silenced():  # LiteRT notes that it uses XNNPACK
+            self._trunk = Interpreter(model_content=trunk, num_threads=1)  # one thread: its CPU is the caller's
+            self._lips = Interpreter(model_content=lips, num_threads=1)
+            for interpreter in (self._trunk, self._lips):
+                interpreter.allocate_tensors()
         self._trunk_in = self._trunk.get_input_details()[0]["index"]
         self._trunk_out = {d["name"]: d["index"] for d in self._trunk.get_output_details()}
         self._lips_in = {d["name"]: d["index"] for d in self._lips.get_input_details()}

@@ -45,6 +45,7 @@ def sun_render(workdir: Path, sun_mp4: Path, eng_wav: Path) -> tuple[Path, dict]
     done = run_facecast("generate", "-t", str(sun_mp4), "-a", str(speech), "-o", str(output), "--json",
                         "--cache-dir", str(workdir / "cache"))
     assert done.returncode == 0, done.stderr
+    assert not done.stderr.strip(), done.stderr  # no note from the native libraries the gate loads
     return output, json.loads(done.stdout)
 
 
