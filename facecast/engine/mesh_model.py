@@ -6,8 +6,8 @@ cut by three custom operators only mediapipe's own runtime has. Through its grap
 about 6 ms of CPU here. Measuring a mouth needs the trunk and the lips head only, so DirectMesh runs those
 two parts of the same file through LiteRT and does the custom operators' arithmetic (a crop transform, a
 bilinear resampling of 16 x 16 x 32 features, a point transform) in numpy: about 2.4 ms a frame, with lips
-within half a pixel of mediapipe's (test_tracking compares them). The eyes keep the trunk's points and the
-irises are not computed.
+within a pixel of mediapipe's on average (test_tracking compares them). The eyes keep the trunk's points and
+the irises are not computed.
 """
 
 from __future__ import annotations
