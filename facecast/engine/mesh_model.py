@@ -164,14 +164,12 @@ def _lips_crop_matrix(points: np.ndarray, crop: _LipsCrop) -> np.ndarray:
     mouth corners, scaled by crop.scale (what the model's Landmarks2TransformMatrix v2 computes)."""
     left, right = points[crop.left, :2], points[crop.right, :2]
     turn = -float(np.arctan2(right[1] - left[1], right[0] - left[0]))
-    cos, sin = np.cos(turn), np.sin(turn)
-    level = points[list(crop.subset), :2] @ np.array([[cos, sin], [-sin, cos]])
+    turn_back = np.array([[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]])
+    level = points[list(crop.subset), :2] @ turn_back  # each point turned by `turn`
     low, high = level.min(axis=0), level.max(axis=0)
-    middle = (low + high) / 2
-    centre = np.array([[cos, sin], [-sin, cos]]) @ middle  # turned back
     matrix = np.eye(4)
-    matrix[:2, :2] = np.array([[cos, sin], [-sin, cos]]) * ((high - low) * crop.scale / crop.size)
-    matrix[:2, 3] = centre - matrix[:2, :2] @ np.full(2, crop.size / 2)
+    matrix[:2, :2] = turn_back * ((high - low) * crop.scale / crop.size)
+    matrix[:2, 3] = turn_back @ ((low + high) / 2) - matrix[:2, :2] @ np.full(2, crop.size / 2)
     return matrix.astype(np.float32)
 
 
