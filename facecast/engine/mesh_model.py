@@ -111,14 +111,13 @@ class DirectMesh:
         self._lips_in = {d["name"]: d["index"] for d in self._lips.get_input_details()}
         self._lips_out = {d["name"]: d["index"] for d in self._lips.get_output_details()}
 
-    def follow(self, image: np.ndarray, previous: np.ndarray | None, centre: tuple[float, float],
-               size: float) -> np.ndarray | None:
-        """468 points (frame pixels) of the face that was at `previous` (its points in an earlier frame), or,
-        with none, upright in the square `centre`, `size` (the points' extent); None when no face is there."""
+    def follow(self, image: np.ndarray, centre: tuple[float, float], size: float,
+               previous: np.ndarray | None = None) -> np.ndarray | None:
+        """468 points (frame pixels) of the face in the square `centre`, `size` (the extent of its points in an
+        earlier frame), turned as the eyes of `previous` (those points) lie, upright without them; None when no
+        face is there."""
         roll = 0.0
         if previous is not None:
-            low, high = previous[:MESH_POINTS].min(axis=0), previous[:MESH_POINTS].max(axis=0)
-            centre, size = ((low + high) / 2).tolist(), float(max(high - low))
             eyes = previous[RIGHT_EYE_OUTER] - previous[LEFT_EYE_OUTER]
             roll = float(np.arctan2(eyes[1], eyes[0]))
         to_crop = _crop_transform(np.asarray(centre, np.float64), size * ROI_SCALE, roll)

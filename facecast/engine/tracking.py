@@ -97,7 +97,7 @@ class _FaceFollower:
 
     def _followed(self, frame: np.ndarray, box: FaceBox) -> np.ndarray | None:
         if self.direct is not None:
-            return self.direct.follow(frame, self.last_points, (box.cx, box.cy), box.size)
+            return self.direct.follow(frame, (box.cx, box.cy), box.size, self.last_points)
         return self.landmarker.landmarks(frame, box, following=self.following)
 
     def _choose(self, boxes: list[FaceBox]) -> FaceBox | None:

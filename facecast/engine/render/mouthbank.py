@@ -21,6 +21,7 @@ from ..landmarks import (
     CHIN,
     FOREHEAD,
     INNER_LIPS,
+    LANDMARK_COUNT,
     LEFT_EYE_OUTER,
     LOWER_INNER_LIP,
     LOWER_OUTER_LIP,
@@ -118,7 +119,7 @@ def build_bank(prepared: PreparedTemplate, tracks: Tracks) -> MouthBank:
     middle = int(present[len(present) // 2])
     reference, (width, height) = canonical_reference(tracks.points[middle])
     crops = np.zeros((len(present), height, width, 3), np.uint8)
-    canon_points = np.zeros((len(present), 478, 2), np.float32)
+    canon_points = np.zeros((len(present), LANDMARK_COUNT, 2), np.float32)
     slot = 0
     for index, frame in enumerate(iter_frames(prepared.source, probe(prepared.source))):
         if index not in keep:
