@@ -7,7 +7,7 @@ a frame costs a third to a half of rendering it, so only a sample is tracked: wi
 spread over the video, every other frame, decoded from the keyframe before each window while the frames
 before them are tracked. The tracked share shrinks with the length of the video so that the check stays
 under a tenth of the render time; short videos are measured on a fixed minimum of frames, below which r says
-little, spread over the whole video.
+little, in one run over as much of the video as it reaches.
 
 A video being generated is measured on its way to the file instead (RenderedSample): the same frames are
 taken as they go to the encoder and tracked alongside the render, so the figures are ready with the file and
@@ -44,10 +44,13 @@ T = TypeVar("T")
 
 OFFSET_SEARCH_MS = (-800, 800)  # where the audio-vs-mouth offset is looked for; eval's r stays in -40..120
 TRACKED_SHARE = 0.04   # share of the frames tracked: tracking one costs about one render of it
-MIN_TRACKED = 16       # frames tracked at least, spread over all of a short video. Over 36 renders of 3 s (sun.mp4,
-                       # talking_man, talking_woman), 16 frames one in up to 6 gave r within 0.055-0.089 of all the
-                       # frames' on average (20 one in up to 4: 0.057-0.090), passed the same 33 and none of the 72
-                       # with their sound 300 ms early or 400 ms late; 10 frames were too few for any r
+MIN_TRACKED = 14       # frames tracked at least, in one run over as much of a short video as one in 6 reaches.
+                       # 24 renders of 3 s and 33 of 8-57 s (sun.mp4, talking_man, talking_woman x windows of
+                       # eng.wav), each also with its sound 300 ms early and 400 ms late, judged from the file:
+                       # 16 and 14 frames made the same 171 judgements (57 passed, 114 caught); on 3 s, r 0.038
+                       # and 0.039 from all the frames' on average (at most 0.095 and 0.134). 14 frames blur the
+                       # offset a little more (one 300 ms early measured 130 ms, caught by its r; at 16 frames all
+                       # measured 210 ms or more), and r needs 10 frames with a face
 SHORT_STRIDE = (2, 6)  # a short video's sample takes one frame in 2 to 6, to cover as much of it as it can
 MAX_TRACKED = 400      # enough for a stable r however long the video
 SAMPLE_QUEUE = 8       # rendered frames waiting for the gate's tracker; the render waits when it is further behind
@@ -241,11 +244,13 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(), ren
 
 def gate_windows(frame_count: int, fps: float) -> list[range]:
     """The frames of a video the gate tracks: a longer video's share in windows of every other frame, a short
-    video's minimum spread over all of it, so that it sees speech and pauses alike."""
+    video's minimum in one run of one frame in up to SHORT_STRIDE, over as much of it as that reaches. One
+    run: split in two, each half holds too few frames in speech to tell a 300 ms offset from chance."""
     tracked = tracked_count(frame_count)
-    short = frame_count * TRACKED_SHARE < MIN_TRACKED
-    stride = int(np.clip(frame_count // tracked, *SHORT_STRIDE)) if short else 2
-    return sample_windows(frame_count, fps, tracked, stride)
+    if frame_count * TRACKED_SHARE >= MIN_TRACKED:
+        return sample_windows(frame_count, fps, tracked, stride=2)
+    stride = int(np.clip(frame_count // tracked, *SHORT_STRIDE))
+    return sample_windows(frame_count, fps, tracked, stride, window_s=frame_count / fps)
 
 
 def tracked_count(frame_count: int) -> int:

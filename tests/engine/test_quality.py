@@ -118,6 +118,13 @@ def test_a_short_video_is_sampled_all_over() -> None:
     assert len(indices) == MIN_TRACKED and indices[-1] - indices[0] >= 0.75 * 75
 
 
+@pytest.mark.parametrize("frame_count", [75, 200, 349])
+def test_a_short_video_is_sampled_in_one_run(frame_count: int) -> None:
+    """Split in two, the 8 s shared pair's sample held 7 frames in speech and its offset came out -650 ms."""
+    windows = gate_windows(frame_count, 25.0)
+    assert len(windows) == 1 and len(windows[0]) == MIN_TRACKED and windows[0].step >= 5
+
+
 def test_the_sample_taken_while_rendering_agrees_with_the_file(sun_mp4: Path, eng_wav: Path, workdir: Path) -> None:
     speech = trim_wav(eng_wav, workdir / "eng_sampled.wav", SEGMENT_S)
     output, sample = workdir / "sampled.mp4", RenderedSample()
