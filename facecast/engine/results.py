@@ -71,7 +71,9 @@ class QualityReport:
     measure_s: float = described(
         "Seconds the check spent: the CPU time of tracking its frames (alongside the render) plus the "
         "comparison after it")
-    cost_ratio: float | None = described("measure_s divided by the render time, when that time is known")
+    cost_ratio: float | None = described(
+        "measure_s divided by the render's wall time, when that time is known: an upper bound of what the check "
+        "adds, since its tracking runs beside the render")
     min_sync_r: float = described("The threshold applied to sync_r")
     max_offset_ms: float = described("The threshold applied to offset_ms")
     passed: bool = described("sync_r and offset_ms within the thresholds")
