@@ -7,7 +7,7 @@ a frame costs a third to a half of rendering it, so only a sample is tracked: wi
 spread over the video, every other frame, decoded from the keyframe before each window while the frames
 before them are tracked. The tracked share shrinks with the length of the video so that the check stays
 under a tenth of the render time; short videos are measured on a fixed minimum of frames, below which r says
-little, in one run over as much of the video as it reaches.
+little. A sample too small for two windows is taken in one run, one frame in up to six, to see more speech.
 
 A video being generated is measured on its way to the file instead (RenderedSample): the same frames are
 taken as they go to the encoder and tracked alongside the render, so the figures are ready with the file and
@@ -51,7 +51,7 @@ MIN_TRACKED = 14       # frames tracked at least, in one run over as much of a s
                        # and 0.039 from all the frames' on average (at most 0.095 and 0.134). 14 frames blur the
                        # offset a little more (one 300 ms early measured 130 ms, caught by its r; at 16 frames all
                        # measured 210 ms or more), and r needs 10 frames with a face
-SHORT_STRIDE = (2, 6)  # a short video's sample takes one frame in 2 to 6, to cover as much of it as it can
+SHORT_STRIDE = (2, 6)  # a one-run sample takes one frame in 2 to 6, to cover as much of the video as it can
 MAX_TRACKED = 400      # enough for a stable r however long the video
 SAMPLE_QUEUE = 8       # rendered frames waiting for the gate's tracker; the render waits when it is further behind
 SAMPLE_MAX_HEIGHT = 1280  # taller frames are tracked on a smaller copy (the opening is a ratio: scale-free)
@@ -243,12 +243,15 @@ def measure_quality(video: Path, options: QualityOptions = QualityOptions(), ren
 
 
 def gate_windows(frame_count: int, fps: float) -> list[range]:
-    """The frames of a video the gate tracks: a longer video's share in windows of every other frame, a short
-    video's minimum in one run of one frame in up to SHORT_STRIDE, over as much of it as that reaches. One
-    run: split in two, each half holds too few frames in speech to tell a 300 ms offset from chance."""
+    """The frames of a video the gate tracks: a long video's share in windows of every other frame spread over
+    it; a sample that would fit in one such window (under about 38 s at 25 fps) in one run of one frame in up
+    to SHORT_STRIDE instead, over as much of the video as that reaches. One window of 1-3 s may sit in a pause,
+    and split in two, each half of a short video's sample holds too few frames in speech to tell a 300 ms
+    offset from chance."""
     tracked = tracked_count(frame_count)
-    if frame_count * TRACKED_SHARE >= MIN_TRACKED:
-        return sample_windows(frame_count, fps, tracked, stride=2)
+    windows = sample_windows(frame_count, fps, tracked, stride=2)
+    if len(windows) > 1:
+        return windows
     stride = int(np.clip(frame_count // tracked, *SHORT_STRIDE))
     return sample_windows(frame_count, fps, tracked, stride, window_s=frame_count / fps)
 

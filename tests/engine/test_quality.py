@@ -118,11 +118,13 @@ def test_a_short_video_is_sampled_all_over() -> None:
     assert len(indices) == MIN_TRACKED and indices[-1] - indices[0] >= 0.75 * 75
 
 
-@pytest.mark.parametrize("frame_count", [75, 200, 349])
-def test_a_short_video_is_sampled_in_one_run(frame_count: int) -> None:
-    """Split in two, the 8 s shared pair's sample held 7 frames in speech and its offset came out -650 ms."""
+@pytest.mark.parametrize("frame_count", [75, 200, 349, 500, 900])
+def test_a_sample_too_small_for_two_windows_is_one_spread_run(frame_count: int) -> None:
+    """Split in two, the 8 s shared pair's sample held 7 frames in speech and its offset came out -650 ms; in one
+    window of every other frame, 20 s of talking_man with its sound 400 ms late measured -590 ms."""
     windows = gate_windows(frame_count, 25.0)
-    assert len(windows) == 1 and len(windows[0]) == MIN_TRACKED and windows[0].step >= 5
+    assert len(windows) == 1 and len(windows[0]) == tracked_count(frame_count) and windows[0].step >= 5
+    assert len(gate_windows(1000, 25.0)) == 2  # 40 s: windows of every other frame again
 
 
 def test_the_sample_taken_while_rendering_agrees_with_the_file(sun_mp4: Path, eng_wav: Path, workdir: Path) -> None:
