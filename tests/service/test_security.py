@@ -379,19 +379,24 @@ def test_heygem_submit_answers_at_once_while_a_worker_fetches_a_dripping_url(mak
         data = [service.client.get("/easy/query", params={"code": f"drip-{i}"}).json()["data"] for i in range(20)]
         return data if all(task["status"] != 1 for task in data) else None
 
-    poller = HealthPoller(service.url)
+    poller: HealthPoller | None = None
     try:
         with ThreadPoolExecutor(20) as pool:
             submits = list(pool.map(submit, range(20)))
         assert all(body["success"] for body, _ in submits), submits
         assert max(seconds for _, seconds in submits) < 2.0, [round(seconds, 2) for _, seconds in submits]
+        # Polled once the 20 submits are answered: while the worker fetches the dripping URLs. During the burst
+        # itself, 20 requests and this test's 20 client threads share two cores with it, which measures the
+        # machine's load (0.7-1.5 s on a busy host), not whether a slow download holds the API up.
+        poller = HealthPoller(service.url)
         waiting = service.client.get("/easy/query", params={"code": "drip-0"}).json()["data"]
         assert waiting["status"] == 1, waiting
         tasks = _until(ended, 90, "every HeyGem task ended")
     finally:
-        poller.stop()
+        if poller is not None:
+            poller.stop()
         drip.close()
-    assert poller.failures == [] and poller.slowest < 1.0, (poller.failures, poller.slowest)
+    assert poller is not None and poller.failures == [] and poller.slowest < 1.0, (poller.failures, poller.slowest)
     for task in tasks:
         assert task["status"] == 3 and task["error_code"] == "url_refused", task
         assert "took longer than 2 s" in task["msg"] and task["msg"].endswith("[url_refused]"), task
